@@ -1,0 +1,53 @@
+# streamrec: every command sets itself up first (virtualenv, Python packages, node tools).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUF := node_modules/.bin/buf
+PROTOS := $(wildcard protos/streamrec/v1/*.proto)
+
+.PHONY: help setup run demo test test-fast lint format proto proto-check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install streamrec with its dev tools
+
+$(BUF): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(BUF)
+
+run: $(STAMP) ## start resolver, recorder and gateway (http://127.0.0.1:8080); Ctrl-C stops all
+	$(PY) -m tools.run_local
+
+demo: $(STAMP) ## as run, plus a local synthetic live stream that gets recorded
+	$(PY) -m tools.run_local --demo
+
+test: $(STAMP) ## run the whole test suite
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## unit and integration tests, without the end-to-end ones
+	$(PY) -m pytest -q -m "not e2e"
+
+proto: $(STAMP) ## regenerate the Python stubs from protos/
+	$(PY) -m tools.genproto
+
+lint: $(STAMP) $(BUF) ## ruff, mypy and buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy servicekit resolver_service recorder_service gateway tools tests
+	cd protos && ../$(BUF) lint
+
+format: $(STAMP) ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: ## remove the virtualenv, node tools and caches (not recordings)
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,4 @@
+"""The HTTP gateway: REST, server-sent events and file serving over the gRPC services.
+
+It holds no state and no business logic: it validates the shape of requests, translates them
+to gRPC, and maps gRPC status codes back to HTTP."""

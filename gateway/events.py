@@ -1,0 +1,120 @@
+"""``GET /api/events``: WatchSessions as server-sent events, resumable with Last-Event-ID.
+
+The SSE ``id`` of every event is its recorder sequence. When the gRPC stream drops (recorder
+restarting, or this client was too slow) the gateway resumes it from the last sequence it
+sent, so the browser sees one unbroken stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import grpc
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+from grpc import aio
+
+from gateway.backend import Backend, backend
+from gateway.schemas import event_json, session_json
+from servicekit.errors import InvalidArgument
+from streamrec.v1 import recorder_service_pb2
+
+router = APIRouter(prefix="/api", tags=["events"])
+log = logging.getLogger(__name__)
+_RETRY_MS = 2000
+_RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+def _frame(event: str, data: dict[str, Any], sequence: int | None) -> bytes:
+    lines = [f"id: {sequence}"] if sequence is not None else []
+    lines += [f"event: {event}", f"data: {json.dumps(data, separators=(',', ':'))}", "", ""]
+    return "\n".join(lines).encode()
+
+
+def to_sse(message: recorder_service_pb2.WatchSessionsResponse) -> tuple[bytes, int | None]:
+    """One WatchSessions message as an SSE frame, with the sequence it brings us to."""
+    kind = message.WhichOneof("payload")
+    if kind == "event":
+        data = event_json(message.event)
+        return _frame(data["type"].lower(), data, message.event.sequence), message.event.sequence
+    if kind == "snapshot":
+        snap = message.snapshot
+        data = {"sequence": snap.sequence, "sessions": [session_json(s) for s in snap.sessions]}
+        return _frame("snapshot", data, snap.sequence), snap.sequence
+    return f": heartbeat {message.heartbeat.sequence}\n\n".encode(), None
+
+
+def _parse_after(last_event_id: str | None, after: int | None) -> int:
+    if last_event_id is not None and last_event_id.strip():
+        value = last_event_id.strip()
+        if not value.isdigit() or len(value) > 19:
+            raise InvalidArgument("Last-Event-ID must be an event sequence", reason="BAD_EVENT_ID")
+        return int(value)
+    return after or 0
+
+
+async def _stream(
+    be: Backend, first: recorder_service_pb2.WatchSessionsResponse, call: Any, last: int
+) -> AsyncIterator[bytes]:
+    yield f"retry: {_RETRY_MS}\n\n".encode()
+    message: Any = first
+    delay = 0.5
+    try:
+        while True:
+            try:
+                while message is not aio.EOF:
+                    frame, sequence = to_sse(message)
+                    if sequence is not None:
+                        last = sequence
+                    yield frame
+                    delay = 0.5
+                    message = await call.read()
+                log.info("event stream ended by the recorder; resuming", extra={"sequence": last})
+            except grpc.RpcError as exc:
+                if exc.code() not in _RESUMABLE:
+                    raise
+                log.warning(
+                    "event stream dropped (%s); resuming after %d",
+                    exc.code().name,
+                    last,
+                    extra={"event.action": "sse.resume", "sequence": last},
+                )
+            call.cancel()
+            # Keep the browser's connection warm while the recorder comes back.
+            yield b": reconnecting\n\n"
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            call = be.recorder.WatchSessions(
+                recorder_service_pb2.WatchSessionsRequest(after_sequence=last)
+            )
+            message = aio.EOF
+            try:
+                message = await call.read()
+            except grpc.RpcError as exc:
+                if exc.code() not in _RESUMABLE:
+                    raise
+    finally:
+        call.cancel()
+
+
+@router.get("/events", summary="Session events as server-sent events")
+async def events(
+    be: Annotated[Backend, Depends(backend)],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> StreamingResponse:
+    """A snapshot of the sessions (or, with ``Last-Event-ID`` / ``?after=N``, the events after
+    that sequence), then every session event live, with ``: heartbeat`` comments."""
+    after_seq = _parse_after(last_event_id, after)
+    call = be.recorder.WatchSessions(
+        recorder_service_pb2.WatchSessionsRequest(after_sequence=after_seq)
+    )
+    first = await call.read()  # a recorder that is down fails here, as a 503, not mid-stream
+    return StreamingResponse(
+        _stream(be, first, call, after_seq),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,36 @@
+"""Gateway settings, read once from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from servicekit.settings import Env
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    recorder_addr: str = "127.0.0.1:50052"
+    output_dir: Path = Path("data")
+    max_body_bytes: int = 64 * 1024
+    rpc_timeout: float = 30.0
+    build_commit: str = ""
+    build_time: str = ""
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> GatewaySettings:
+        """Read every setting from the environment, with the documented defaults."""
+        e = env or Env()
+        d = cls()
+        return cls(
+            host=e.text("GATEWAY_HOST", d.host),
+            port=e.integer("GATEWAY_PORT", d.port, minimum=0),
+            recorder_addr=e.text("RECORDER_ADDR", d.recorder_addr),
+            output_dir=Path(e.text("OUTPUT_DIR", str(d.output_dir))),
+            max_body_bytes=e.integer("MAX_BODY_BYTES", d.max_body_bytes, minimum=1024),
+            rpc_timeout=e.number("RPC_TIMEOUT", d.rpc_timeout, minimum=0.1),
+            build_commit=e.text("BUILD_COMMIT", ""),
+            build_time=e.text("BUILD_TIME", ""),
+        )

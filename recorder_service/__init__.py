@@ -1,0 +1,1 @@
+"""The recorder: supervises ffmpeg recording sessions and streams their events over gRPC."""

@@ -1,0 +1,98 @@
+"""Domain <-> protobuf translation for the recorder's gRPC edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from recorder_service.events import Snapshot
+from recorder_service.model import Session, SessionEvent, VariantInfo
+from streamrec.v1 import quality_pb2, recorder_service_pb2, resolver_service_pb2, session_pb2
+
+SOURCE_TO_PB = {
+    "hls": resolver_service_pb2.SOURCE_TYPE_HLS,
+    "chaturbate": resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
+}
+SOURCE_FROM_PB = {v: k for k, v in SOURCE_TO_PB.items()}
+
+
+def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def variant_pb(v: VariantInfo | None) -> quality_pb2.Variant | None:
+    if v is None:
+        return None
+    return quality_pb2.Variant(
+        width=v.width,
+        height=v.height,
+        fps=v.fps,
+        bandwidth=v.bandwidth,
+        codecs=v.codecs,
+        name=v.name,
+    )
+
+
+def variant_from_pb(v: quality_pb2.Variant) -> VariantInfo:
+    return VariantInfo(
+        width=v.width,
+        height=v.height,
+        fps=v.fps,
+        bandwidth=v.bandwidth,
+        codecs=v.codecs,
+        name=v.name,
+    )
+
+
+def session_pb(s: Session) -> session_pb2.Session:
+    """The wire form of a session."""
+    media = duration_pb2.Duration()
+    media.FromNanoseconds(int(s.media_seconds * 1e9))
+    return session_pb2.Session(
+        session_id=s.session_id,
+        person=s.person,
+        name=s.name,
+        target=s.target,
+        source_type=SOURCE_TO_PB.get(s.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+        state=session_pb2.SessionState.Value(f"SESSION_STATE_{s.state.value}"),
+        start_time=ts(s.start_time),
+        end_time=ts(s.end_time),
+        record_paths=list(s.record_paths),
+        preview_path=s.preview_path,
+        bytes_written=s.bytes_written,
+        media_duration=media,
+        bitrate_kbps=s.bitrate_kbps,
+        speed=s.speed,
+        last_progress_time=ts(s.last_progress_time),
+        variant=variant_pb(s.variant),
+        separate_audio=s.separate_audio,
+        end_reason=s.end_reason,
+        correlation_id=s.correlation_id,
+        restarts=s.restarts,
+    )
+
+
+def event_pb(e: SessionEvent) -> recorder_service_pb2.WatchSessionsResponse:
+    return recorder_service_pb2.WatchSessionsResponse(
+        event=session_pb2.SessionEvent(
+            sequence=e.sequence,
+            event_time=ts(e.event_time),
+            type=session_pb2.SessionEventType.Value(f"SESSION_EVENT_TYPE_{e.type.value}"),
+            session=session_pb(e.session),
+            message=e.message,
+            correlation_id=e.correlation_id,
+        )
+    )
+
+
+def snapshot_pb(snap: Snapshot) -> recorder_service_pb2.WatchSessionsResponse:
+    return recorder_service_pb2.WatchSessionsResponse(
+        snapshot=recorder_service_pb2.SessionSnapshot(
+            sequence=snap.sequence, sessions=[session_pb(s) for s in snap.sessions]
+        )
+    )

@@ -1,0 +1,213 @@
+"""The session manager: starts, stops, finds and lists recording sessions. No gRPC in here."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recorder_service.events import EventBus
+from recorder_service.ffmpeg_cmd import RecordJob
+from recorder_service.model import EventType, Session, SessionState
+from recorder_service.paths import record_file_name, slugify, validate_person
+from recorder_service.ports import QualityWish, Resolver
+from recorder_service.runner import SessionRunner
+from recorder_service.settings import RecorderSettings
+from servicekit import correlation
+from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from servicekit.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+_REQUEST_IDS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    target: str
+    source_type: str = "auto"
+    name: str = ""
+    person: str = ""
+    quality: QualityWish = field(default_factory=QualityWish)
+    request_id: str = ""
+
+
+def _new_session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class SessionManager:
+    """Every session of this recorder. One running session per person."""
+
+    def __init__(
+        self, settings: RecorderSettings, resolver: Resolver, bus: EventBus, ffmpeg: str
+    ) -> None:
+        self._settings = settings
+        self._resolver = resolver
+        self.bus = bus
+        self._ffmpeg = ffmpeg
+        self._runners: dict[str, SessionRunner] = {}
+        self._ended: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        self._persons_busy: set[str] = set()
+        self._request_ids: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._accepting = True
+
+    @property
+    def output_dir(self) -> Path:
+        return self._settings.output_dir
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def running(self) -> list[Session]:
+        return [r.session for r in self._runners.values()]
+
+    def get(self, session_id: str) -> Session:
+        """A running or recently ended session; NotFound otherwise."""
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            return runner.session
+        ended = self._ended.get(session_id)
+        if ended is not None:
+            return ended
+        raise NotFound(f"no session {session_id!r}", reason="SESSION_NOT_FOUND")
+
+    def list(
+        self, *, page_size: int = 0, page_token: str = "", include_ended: bool = False
+    ) -> tuple[Sequence[Session], str]:
+        """Sessions newest first, paginated; returns (page, next_page_token)."""
+        if page_size < 0:
+            raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        try:
+            offset = int(page_token) if page_token else 0
+            if offset < 0:
+                raise ValueError
+        except ValueError:
+            raise InvalidArgument("invalid page_token", reason="INVALID_PAGE_TOKEN") from None
+        sessions = self.running() + (list(self._ended.values()) if include_ended else [])
+        sessions.sort(key=lambda s: s.start_time, reverse=True)
+        page = sessions[offset : offset + size]
+        more = offset + size < len(sessions)
+        return [s.snapshot() for s in page], (str(offset + size) if more else "")
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def start(self, req: StartRequest) -> Session:
+        """Resolve the target and start recording it."""
+        if not self._accepting:
+            raise FailedPrecondition("recorder is shutting down", reason="SHUTTING_DOWN")
+        if not req.target or not req.target.strip():
+            raise InvalidArgument("target must not be empty", reason="EMPTY_TARGET")
+        if req.request_id:
+            known = self._request_ids.get(req.request_id)
+            if known is not None:
+                return self.get(known).snapshot()
+        explicit_person = validate_person(req.person) if req.person else None
+        if explicit_person is not None:
+            self._check_person_free(explicit_person)
+
+        resolved = await self._resolver.resolve(req.target.strip(), req.source_type, req.quality)
+
+        person = explicit_person or slugify(resolved.person_hint or req.target)
+        # No await between this check and the reservation: two starts for one person race here.
+        self._check_person_free(person)
+        if req.request_id and req.request_id in self._request_ids:
+            return self.get(self._request_ids[req.request_id]).snapshot()
+        session_id = _new_session_id()
+        now = datetime.now(UTC)
+        record_rel = Path("records") / person / record_file_name(person, now, session_id)
+        preview_rel = Path("sessions") / session_id
+        session = Session(
+            session_id=session_id,
+            person=person,
+            name=req.name or person,
+            target=redact_text(req.target.strip()),
+            source_type=resolved.source_type,
+            start_time=now,
+            correlation_id=correlation.get() or "",
+            preview_path=str(preview_rel / "stream.m3u8"),
+            record_paths=(str(record_rel),),
+            variant=resolved.variant,
+            separate_audio=bool(resolved.audio_url),
+        )
+        job = RecordJob(
+            media_url=resolved.media_url,
+            audio_url=resolved.audio_url,
+            headers=resolved.headers,
+            record_path=self.output_dir / record_rel,
+            preview_dir=self.output_dir / preview_rel,
+            hls_time=self._settings.hls_time,
+            hls_list_size=self._settings.hls_list_size,
+            progress_interval=self._settings.progress_interval,
+            rw_timeout_s=self._settings.http_timeout,
+        )
+        runner = SessionRunner(
+            session,
+            job,
+            ffmpeg=self._ffmpeg,
+            bus=self.bus,
+            stop_timeout=self._settings.stop_timeout,
+            on_ended=self._ended_cb,
+        )
+        self._persons_busy.add(person)
+        self._runners[session_id] = runner
+        if req.request_id:
+            self._remember_request(req.request_id, session_id)
+        self.bus.publish(EventType.STARTING, session, f"recording {person}")
+        try:
+            await runner.start()
+        except Exception as exc:
+            session.state = SessionState.FAILED
+            session.end_reason = f"could not start ffmpeg: {exc}"
+            session.end_time = datetime.now(UTC)
+            self.bus.publish(EventType.FAILED, session, session.end_reason)
+            self._ended_cb(session)
+            raise
+        return session.snapshot()
+
+    async def stop(self, session_id: str, reason: str = "stopped by request") -> Session:
+        """Stop a session and wait until its file is finalized. Stopping an ended one is a
+        no-op that returns it."""
+        runner = self._runners.get(session_id)
+        if runner is None:
+            return self.get(session_id).snapshot()
+        return (await runner.stop(reason)).snapshot()
+
+    async def shutdown(self, reason: str = "recorder shutting down") -> None:
+        """Refuse new starts and stop every session, finalizing every file."""
+        self._accepting = False
+        runners = list(self._runners.values())
+        if runners:
+            log.info(
+                "stopping %d session(s)", len(runners), extra={"event.action": "recorder.drain"}
+            )
+        await asyncio.gather(*(r.stop(reason) for r in runners), return_exceptions=True)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_person_free(self, person: str) -> None:
+        if person in self._persons_busy:
+            raise AlreadyExists(
+                f"{person} is already being recorded",
+                reason="PERSON_ALREADY_RECORDING",
+                metadata={"person": person},
+            )
+
+    def _remember_request(self, request_id: str, session_id: str) -> None:
+        self._request_ids[request_id] = session_id
+        while len(self._request_ids) > _REQUEST_IDS_KEPT:
+            self._request_ids.popitem(last=False)
+
+    def _ended_cb(self, session: Session) -> None:
+        self._runners.pop(session.session_id, None)
+        self._persons_busy.discard(session.person)
+        self._ended[session.session_id] = session
+        while len(self._ended) > self._settings.ended_sessions_kept:
+            self._ended.popitem(last=False)

@@ -1,0 +1,59 @@
+"""Names on disk: person folders and recording files. Nothing a client sends can escape
+OUTPUT_DIR: names are validated (explicit) or slugified (inferred) before any path is built."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+from servicekit.errors import InvalidArgument
+
+_SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
+_MAX = 64
+
+
+def slugify(text: str, fallback: str = "stream") -> str:
+    """A folder-safe name: lowercase ASCII letters, digits, ``_`` and ``-``, at most 64 chars."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _SLUG_BAD.sub("-", ascii_text.lower()).strip("-_")[:_MAX].strip("-_")
+    return slug or fallback
+
+
+def validate_person(name: str) -> str:
+    """Check an explicitly given person (recording folder) name and return its slug.
+
+    Separators, ``..``, NUL and control characters are refused outright rather than
+    slugified away: a client sending ``../etc`` gets an error, not a surprise folder.
+    """
+    if not name or not name.strip():
+        raise InvalidArgument("person must not be empty", reason="INVALID_PERSON")
+    if len(name) > 200:
+        raise InvalidArgument("person is too long (max 200 characters)", reason="INVALID_PERSON")
+    if any(ch in name for ch in "/\\\0") or ".." in name or name.strip().startswith("."):
+        raise InvalidArgument(
+            "person must be a plain name (no path separators, '..' or NUL)",
+            reason="INVALID_PERSON",
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidArgument("person has control characters", reason="INVALID_PERSON")
+    slug = slugify(name, fallback="")
+    if not slug:
+        raise InvalidArgument("person has no usable characters", reason="INVALID_PERSON")
+    return slug
+
+
+def record_file_name(person: str, started: datetime, session_id: str, part: int = 0) -> str:
+    """``{person}_{YYYYMMDD_HHMMSS}_{session}[_pN].ts`` (local time, like the seed's files)."""
+    suffix = f"_p{part}" if part else ""
+    return f"{person}_{started.astimezone():%Y%m%d_%H%M%S}_{session_id}{suffix}.ts"
+
+
+def inside(root: Path, relative: str) -> Path:
+    """Resolve ``relative`` under ``root``, refusing anything that would land outside it."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if path != base and base not in path.parents:
+        raise InvalidArgument("path escapes the data folder", reason="INVALID_PATH")
+    return path

@@ -1,0 +1,104 @@
+"""RecorderService over gRPC: a thin adapter over the SessionManager and the EventBus.
+
+Domain errors raised below are mapped to status codes by the server interceptor, once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from google.protobuf import timestamp_pb2
+from grpc import aio
+
+from recorder_service.convert import event_pb, session_pb, snapshot_pb
+from recorder_service.manager import SessionManager, StartRequest
+from recorder_service.ports import QualityWish
+from streamrec.v1 import quality_pb2, recorder_service_pb2, recorder_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_SOURCE_NAMES = {0: "auto", 1: "hls", 2: "chaturbate"}
+
+
+def _quality(pref: quality_pb2.QualityPreference) -> QualityWish:
+    policy = quality_pb2.QualityPolicy.Name(pref.policy).removeprefix("QUALITY_POLICY_")
+    return QualityWish(
+        height=pref.height,
+        policy="BEST" if policy == "UNSPECIFIED" else policy,
+        fps=pref.fps,
+        fallback=pref.fallback if pref.HasField("fallback") else True,
+    )
+
+
+class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
+    def __init__(self, manager: SessionManager, *, heartbeat_interval: float) -> None:
+        self._manager = manager
+        self._heartbeat = heartbeat_interval
+
+    async def StartRecording(
+        self, request: recorder_service_pb2.StartRecordingRequest, context: aio.ServicerContext
+    ) -> recorder_service_pb2.StartRecordingResponse:
+        session = await self._manager.start(
+            StartRequest(
+                target=request.target,
+                source_type=_SOURCE_NAMES.get(request.source_type, "auto"),
+                name=request.name,
+                person=request.person,
+                quality=_quality(request.quality),
+                request_id=request.request_id,
+            )
+        )
+        return recorder_service_pb2.StartRecordingResponse(session=session_pb(session))
+
+    async def StopRecording(
+        self, request: recorder_service_pb2.StopRecordingRequest, context: aio.ServicerContext
+    ) -> recorder_service_pb2.StopRecordingResponse:
+        session = await self._manager.stop(request.session_id)
+        return recorder_service_pb2.StopRecordingResponse(session=session_pb(session))
+
+    async def GetSession(
+        self, request: recorder_service_pb2.GetSessionRequest, context: aio.ServicerContext
+    ) -> recorder_service_pb2.GetSessionResponse:
+        return recorder_service_pb2.GetSessionResponse(
+            session=session_pb(self._manager.get(request.session_id))
+        )
+
+    async def ListSessions(
+        self, request: recorder_service_pb2.ListSessionsRequest, context: aio.ServicerContext
+    ) -> recorder_service_pb2.ListSessionsResponse:
+        sessions, token = self._manager.list(
+            page_size=request.page_size,
+            page_token=request.page_token,
+            include_ended=request.include_ended,
+        )
+        return recorder_service_pb2.ListSessionsResponse(
+            sessions=[session_pb(s) for s in sessions], next_page_token=token
+        )
+
+    async def WatchSessions(
+        self, request: recorder_service_pb2.WatchSessionsRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[recorder_service_pb2.WatchSessionsResponse]:
+        bus = self._manager.bus
+        sub = bus.subscribe(request.after_sequence, self._manager.running)
+        try:
+            if sub.snapshot is not None:
+                yield snapshot_pb(sub.snapshot)
+            for event in sub.replay:
+                yield event_pb(event)
+            while not sub.closed:
+                live = await sub.next(self._heartbeat)
+                if live is None:
+                    if sub.closed:
+                        return
+                    now = timestamp_pb2.Timestamp()
+                    now.GetCurrentTime()
+                    yield recorder_service_pb2.WatchSessionsResponse(
+                        heartbeat=recorder_service_pb2.Heartbeat(
+                            heartbeat_time=now, sequence=bus.last_sequence
+                        )
+                    )
+                else:
+                    yield event_pb(live)
+        finally:
+            # Runs on cancellation too; CancelledError itself propagates untouched.
+            sub.close()

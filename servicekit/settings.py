@@ -1,0 +1,64 @@
+"""Typed settings from environment variables: read once at start-up, fail fast with a clear
+message when a value is malformed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+class Env:
+    """Typed accessors over an environment mapping (``os.environ`` by default)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        """A string, or ``default`` when unset or blank."""
+        return self._raw(name) or default
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        """An integer, at least ``minimum`` when given."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        """A number, at least ``minimum`` when given."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        """``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, not {raw!r}")

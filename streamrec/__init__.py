@@ -1,0 +1,1 @@
+"""Generated Python stubs of the streamrec protobuf contracts (see protos/)."""

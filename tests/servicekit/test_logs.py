@@ -1,0 +1,104 @@
+import io
+import json
+import logging
+
+import pytest
+
+from servicekit import correlation
+from servicekit.logs import setup_logging
+
+
+@pytest.fixture
+def json_stream():
+    stream = io.StringIO()
+    setup_logging("unit", fmt="json", level="DEBUG", stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+
+
+def lines(stream):
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_line_has_the_architecture_fields(json_stream):
+    with correlation.bound("req-123"):
+        logging.getLogger("recorder.x").info(
+            "ffmpeg started", extra={"event.action": "ffmpeg.start", "session_id": "abc"}
+        )
+    (rec,) = lines(json_stream)
+    assert rec["message"] == "ffmpeg started"
+    assert rec["log.level"] == "info"
+    assert rec["log.logger"] == "recorder.x"
+    assert rec["service.name"] == "unit"
+    assert rec["ecs.version"]
+    assert rec["correlation_id"] == "req-123"
+    assert rec["event.action"] == "ffmpeg.start"
+    assert rec["session_id"] == "abc"
+    assert rec["@timestamp"].endswith("Z") and len(rec["@timestamp"]) == 24
+
+
+def test_stack_trace_stays_on_one_line_with_error_fields(json_stream):
+    try:
+        raise ValueError("bad thing")
+    except ValueError:
+        logging.getLogger("x").exception("it failed")
+    raw = json_stream.getvalue().splitlines()
+    assert len(raw) == 1
+    rec = json.loads(raw[0])
+    assert rec["error.type"] == "ValueError"
+    assert rec["error.message"] == "bad thing"
+    assert "Traceback" in rec["error.stack_trace"]
+
+
+def test_library_loggers_get_the_correlation_id(json_stream):
+    with correlation.bound("lib-1"):
+        logging.getLogger("httpx").warning("from a library")
+    assert lines(json_stream)[0]["correlation_id"] == "lib-1"
+
+
+def test_secrets_are_redacted_in_message_and_context(json_stream):
+    logging.getLogger("x").info(
+        "fetching https://cdn.example/live/a.m3u8?token=SECRET123&e=99 with Authorization: Bearer abc",
+        extra={"cookie": "sessionid=xyz", "url": "https://u:pw@h/p?sig=S"},
+    )
+    text = json_stream.getvalue()
+    for secret in ("SECRET123", "sessionid=xyz", "pw@", "sig=S", "Bearer abc"):
+        assert secret not in text
+    assert "token=[REDACTED]" in text
+
+
+def test_console_format_looks_like_the_seed():
+    stream = io.StringIO()
+    setup_logging("unit", fmt="console", stream=stream)
+    try:
+        logging.getLogger("main").info("Session created", extra={"session_id": "abc123"})
+    finally:
+        logging.getLogger().handlers.clear()
+    out = stream.getvalue()
+    first, *rest = out.splitlines()
+    assert "[INFO    ]" in first and "main" in first and "│ Session created" in first
+    assert first[:23].count(":") == 2 and first[19] == "."  # 2025-10-08 15:30:45.123
+    assert rest[0].startswith("  └─ {")
+    assert '"session_id": "abc123"' in out
+
+
+def test_bad_log_settings_fail_fast():
+    with pytest.raises(ValueError):
+        setup_logging("unit", fmt="xml", stream=io.StringIO())
+    with pytest.raises(ValueError):
+        setup_logging("unit", level="LOUD", stream=io.StringIO())
+
+
+def test_log_file_rotates_by_size(tmp_path):
+    path = tmp_path / "svc.log"
+    setup_logging(
+        "unit", fmt="json", log_file=str(path), max_bytes=2000, backups=2, stream=io.StringIO()
+    )
+    try:
+        for i in range(100):
+            logging.getLogger("x").info("line %d %s", i, "x" * 50)
+    finally:
+        logging.getLogger().handlers.clear()
+    assert path.exists() and (tmp_path / "svc.log.1").exists()
+    assert not (tmp_path / "svc.log.3").exists()
+    assert all(json.loads(line) for line in path.read_text().splitlines())

@@ -1,0 +1,1 @@
+"""Developer tools: local runner, stub generation."""
