@@ -1,0 +1,306 @@
+"""Validating and classifying what a user typed as a target, and naming its recording folder.
+
+Everything that reaches ffmpeg starts here, so the rules are strict: only http(s) URLs with a
+host, or a bare Chaturbate username. Anything ffmpeg could read as one of its own protocols
+(``file:``, ``concat:``, ``data:``, a local path, ...) is refused before it goes further.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from servicekit.errors import InvalidArgument
+
+__all__ = [
+    "MAX_PERSON_LENGTH",
+    "MAX_URL_LENGTH",
+    "Target",
+    "TargetKind",
+    "check_http_url",
+    "classify_target",
+    "is_chaturbate_host",
+    "slugify_person",
+    "suggest_person",
+    "validate_person",
+]
+
+MAX_URL_LENGTH = 2048
+MAX_PERSON_LENGTH = 64
+# An explicitly given folder name longer than this is abuse, not a name to shorten.
+_MAX_PERSON_INPUT = 256
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# Anything ffmpeg would parse as "<protocol>:" (file:, concat:, subfile:, data:, C:\...).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_HOST = re.compile(r"^[\w.\-:%]+$")
+
+_SOURCE_ALIASES = {
+    "": "auto",
+    "auto": "auto",
+    "hls": "hls",
+    "m3u8": "hls",
+    "chaturbate": "chaturbate",
+}
+
+
+class TargetKind(enum.Enum):
+    """What ``Target.value`` holds."""
+
+    URL = "url"
+    USERNAME = "username"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A validated target: which source resolves it and the value that source needs.
+
+    ``value`` is an http(s) URL (kind URL, unchanged apart from surrounding whitespace) or a
+    lower-cased username (kind USERNAME).
+    """
+
+    source: str
+    kind: TargetKind
+    value: str
+
+
+def classify_target(target: str, source_type: str | None = None) -> Target:
+    """Validate ``target`` and decide which source resolves it.
+
+    ``source_type`` is None, "" or "auto" (a URL goes to "hls", a username to "chaturbate"),
+    "hls"/"m3u8" (a URL is required) or "chaturbate" (a username or a chaturbate.com room URL).
+    A chaturbate.com room URL (``https://chaturbate.com/<user>/``) always means that room.
+
+    Raises InvalidArgument with reason EMPTY_TARGET, TARGET_TOO_LONG, CONTROL_CHARACTER,
+    UNSUPPORTED_PROTOCOL, INVALID_URL, URL_CREDENTIALS_NOT_ALLOWED, INVALID_USERNAME or
+    UNKNOWN_SOURCE_TYPE.
+    """
+    source = _normalize_source_type(source_type)
+    if not isinstance(target, str):
+        raise InvalidArgument("target must be a string", reason="INVALID_ARGUMENT")
+    text = target.strip()
+    if not text:
+        raise InvalidArgument("target is empty", reason="EMPTY_TARGET")
+    if len(text) > MAX_URL_LENGTH:
+        raise InvalidArgument(
+            f"target is longer than {MAX_URL_LENGTH} characters", reason="TARGET_TOO_LONG"
+        )
+    _reject_control_characters(text, what="target")
+
+    if _SCHEME.match(text) or _looks_like_path(text):
+        url = check_http_url(text)
+        room = _chaturbate_room(url)
+        if room is not None:
+            # A room page is HTML, never a playlist: whatever source_type says, it means the room.
+            return Target(source="chaturbate", kind=TargetKind.USERNAME, value=room)
+        if source == "chaturbate":
+            raise InvalidArgument(
+                "source_type chaturbate needs a username or a chaturbate.com room URL",
+                reason="INVALID_USERNAME",
+            )
+        return Target(source="hls", kind=TargetKind.URL, value=url)
+
+    if source == "hls":
+        raise InvalidArgument(
+            "source_type m3u8/hls needs an http(s) URL to a playlist", reason="INVALID_URL"
+        )
+    if not _USERNAME.match(text):
+        raise InvalidArgument(
+            "a username is 1 to 64 characters among A-Z, a-z, 0-9 and _",
+            reason="INVALID_USERNAME",
+        )
+    # Chaturbate room slugs are case-insensitive and lower-case in every URL; one spelling
+    # per room lets the recorder see that "Alice" and "alice" are the same channel.
+    return Target(source="chaturbate", kind=TargetKind.USERNAME, value=text.lower())
+
+
+def check_http_url(url: str) -> str:
+    """Return ``url`` if it is an http(s) URL with a host and no credentials, else raise.
+
+    Userinfo (``https://user:pass@host/``) is refused: credentials would end up in logs, in
+    the database and on ffmpeg's command line (visible in ``ps``), and ``https://good@evil/``
+    is a classic way to disguise a host. Private and loopback hosts are allowed on purpose:
+    self-hosters record from their LAN and the tests' fake CDN listens on 127.0.0.1.
+
+    Raises InvalidArgument with reason UNSUPPORTED_PROTOCOL, INVALID_URL or
+    URL_CREDENTIALS_NOT_ALLOWED.
+    """
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        raise InvalidArgument(
+            "not an http(s) URL: local paths are not allowed, and a URL starts with https://",
+            reason="UNSUPPORTED_PROTOCOL",
+        )
+    if scheme.group(1).lower() not in ("http", "https"):
+        raise InvalidArgument(
+            f"protocol {scheme.group(1).lower()!r} is not allowed; only http and https are",
+            reason="UNSUPPORTED_PROTOCOL",
+        )
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidArgument(
+            f"URL is longer than {MAX_URL_LENGTH} characters", reason="TARGET_TOO_LONG"
+        )
+    _reject_control_characters(url, what="URL")
+    if any(ch.isspace() for ch in url):
+        raise InvalidArgument("URL contains whitespace", reason="INVALID_URL")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - evaluated for its ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidArgument(f"malformed URL: {exc}", reason="INVALID_URL") from exc
+    if not url[len(scheme.group(0)) :].startswith("//") or not parts.hostname:
+        raise InvalidArgument("URL has no host", reason="INVALID_URL")
+    if "@" in parts.netloc:
+        raise InvalidArgument(
+            "credentials in URLs are not allowed", reason="URL_CREDENTIALS_NOT_ALLOWED"
+        )
+    if not _HOST.match(parts.hostname):
+        raise InvalidArgument("URL has an invalid host", reason="INVALID_URL")
+    return url
+
+
+def is_chaturbate_host(host: str) -> bool:
+    """True for chaturbate.com and its subdomains (www., m., language subdomains)."""
+    host = host.lower().rstrip(".")
+    return host == "chaturbate.com" or host.endswith(".chaturbate.com")
+
+
+def _chaturbate_room(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not is_chaturbate_host(parts.hostname or ""):
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) != 1 or not _USERNAME.match(segments[0]):
+        raise InvalidArgument(
+            "a chaturbate.com URL must be a room URL: https://chaturbate.com/<username>/",
+            reason="INVALID_URL",
+        )
+    return segments[0].lower()
+
+
+def _normalize_source_type(source_type: str | None) -> str:
+    key = (source_type or "").strip().lower()
+    if key not in _SOURCE_ALIASES:
+        raise InvalidArgument(
+            f"unknown source_type {source_type!r}; use auto, m3u8, hls or chaturbate",
+            reason="UNKNOWN_SOURCE_TYPE",
+        )
+    return _SOURCE_ALIASES[key]
+
+
+def _looks_like_path(text: str) -> bool:
+    # ffmpeg opens a bare path with its file protocol; "host/x" without a scheme lands here too.
+    return "/" in text or "\\" in text or text.startswith((".", "~"))
+
+
+def _reject_control_characters(text: str, *, what: str) -> None:
+    # Cc (NUL, newlines, ESC...), Cf (bidi overrides, zero-width), separators: log and
+    # command-line injection or spoofing, never part of a legitimate URL or name.
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            raise InvalidArgument(
+                f"{what} contains a control character (U+{ord(ch):04X})",
+                reason="CONTROL_CHARACTER",
+            )
+
+
+# Path parts that say nothing about whose stream it is.
+_GENERIC_PARTS = frozenset(
+    "live hls master playlist index stream streams chunklist llhls media video videos audio"
+    " edge origin cmaf manifest play playback channel channels user users api v1 v2 v3 mono"
+    " main public live-hls live-edge hls-live tv".split()
+)
+# Chaturbate CDN path shapes: legacy "amlst:<user>-sd-<hash>..." and LL-HLS "origin.<user>.<id>".
+_CDN_USER = (
+    re.compile(r"^amlst:([A-Za-z0-9_]+?)-sd-"),
+    re.compile(r"^origin\.([A-Za-z0-9_]+)\.\w+$"),
+)
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+# Ids, hashes, UUIDs and quality labels (720p, 720p60, 1280x720, 2500k) name no one.
+_ID_LIKE = re.compile(
+    r"^(\d+|\d+p\d*|\d+x\d+|\d+k|[0-9a-f]{16,}"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
+    re.IGNORECASE,
+)
+_WINDOWS_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul", *(f"{dev}{i}" for dev in ("com", "lpt") for i in range(1, 10))]
+)
+
+
+def suggest_person(target: Target) -> str:
+    """The recording folder name (already slugified) for ``target`` when the user gave none.
+
+    A username is its own folder. For a URL, the last meaningful path part wins (extensions
+    and generic parts such as ``live``, ``hls``, ``master``, ``playlist``, ``index`` or
+    ``stream`` are skipped, and so are numeric ids, hashes, UUIDs and quality labels such as
+    ``720p``); Chaturbate CDN paths
+    (``amlst:<user>-sd-...``, ``origin.<user>.<id>``) give their username. Without any, the host.
+    """
+    if target.kind is TargetKind.USERNAME:
+        return slugify_person(target.value)
+    parts = urlsplit(target.value)
+    for raw in reversed([p for p in parts.path.split("/") if p]):
+        part = unquote(raw)
+        for pattern in _CDN_USER:
+            match = pattern.match(part)
+            if match:
+                return slugify_person(match.group(1))
+        stem = _EXTENSION.sub("", part)
+        # A part without a letter or digit (only punctuation) is no name either.
+        if _is_generic(stem) or _ID_LIKE.match(stem) or not re.search(r"[^\W_]", stem):
+            continue
+        return slugify_person(stem)
+    return slugify_person(parts.hostname or "stream")
+
+
+def _is_generic(stem: str) -> bool:
+    lowered = stem.lower()
+    if lowered in _GENERIC_PARTS:
+        return True
+    # "playlist_720p", "chunklist_0_video_12_llhls", "media_w1_b2": a generic word plus numbers.
+    match = re.match(r"^([a-z0-9]+)[_-](.*)$", lowered)
+    return bool(match and match.group(1) in _GENERIC_PARTS and re.search(r"\d", match.group(2)))
+
+
+def slugify_person(name: str) -> str:
+    """Turn any text into a safe folder name: ``[a-z0-9_-]``, at most 64 characters, never empty.
+
+    Accents are folded to ASCII (``Zoë`` -> ``zoe``); other characters become ``-``. A name with
+    nothing ASCII left (e.g. ``日本``) gets a stable ``p-<hash>`` so different names stay apart.
+    ``.`` and ``..`` cannot come out, nor a Windows device name such as ``con``.
+    """
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9_-]+", "-", folded.lower())
+    slug = slug.strip("-_")[:MAX_PERSON_LENGTH].rstrip("-_")
+    if not slug:
+        stripped = name.strip()
+        if not stripped:
+            return "unknown"
+        return "p-" + hashlib.sha256(stripped.encode("utf-8")).hexdigest()[:12]
+    if slug in _WINDOWS_RESERVED:
+        slug += "_"
+    return slug
+
+
+def validate_person(name: str) -> str:
+    """Check a folder name the user gave explicitly and return its slug.
+
+    Raises InvalidArgument(reason="INVALID_PERSON") for an empty name, a name with ``/``,
+    ``\\``, ``..``, NUL or another control character, or longer than 256 characters: such
+    input is a path-traversal attempt or a mistake, never something to quietly rewrite.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgument("person is empty", reason="INVALID_PERSON")
+    if len(name) > _MAX_PERSON_INPUT:
+        raise InvalidArgument("person is too long", reason="INVALID_PERSON")
+    if "/" in name or "\\" in name or ".." in name or name.strip() in (".", ".."):
+        raise InvalidArgument("person must not contain '/', '\\' or '..'", reason="INVALID_PERSON")
+    try:
+        _reject_control_characters(name, what="person")
+    except InvalidArgument as exc:
+        raise InvalidArgument(exc.message, reason="INVALID_PERSON") from exc
+    return slugify_person(name.strip())
