@@ -5,26 +5,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import logging
 import signal
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from recorder_service.progress import Progress, ProgressParser
+from servicekit.proc import die_with_parent
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # If the recorder is SIGKILLed, its ffmpeg children get SIGTERM (and finalize their
-    # MPEG-TS file) instead of running on as orphans.
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class FfmpegProcess:
@@ -64,7 +53,9 @@ class FfmpegProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            # If the recorder is SIGKILLed, ffmpeg gets SIGTERM and finalizes its MPEG-TS file
+            # instead of running on as an orphan.
+            preexec_fn=die_with_parent,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [

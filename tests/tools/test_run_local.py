@@ -1,0 +1,276 @@
+"""The local launcher's orchestration, with tiny stand-in children instead of the services.
+
+Each test runs the launcher as a subprocess (through ``DRIVER``, which injects the children and
+file-based readiness probes) and stops it by its PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tools.run_local import ROOT, local_env, service_children
+
+# A stand-in service: argv is name, events file, seconds until ready, mode. It appends
+# "<name> start <pid>", "<name> ready" and "<name> term" (on SIGTERM) to the events file, and
+# creates "<events>.<name>.ready" once ready. Modes: "ok", "ignore" (ignores SIGTERM),
+# "die-early" (exits 3 before ready), "die-late" (exits 3 shortly after ready).
+CHILD = """
+import os, signal, sys, time
+name, events, delay, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+def note(text):
+    with open(events, "a") as f:
+        f.write(name + " " + text + "\\n")
+def on_term(signum, frame):
+    note("term")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN if mode == "ignore" else on_term)
+note("start " + str(os.getpid()))
+time.sleep(delay)
+if mode == "die-early":
+    sys.exit(3)
+note("ready")
+open(events + "." + name + ".ready", "w").close()
+if mode == "die-late":
+    time.sleep(0.2)
+    sys.exit(3)
+while True:
+    time.sleep(0.05)
+"""
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from servicekit.logs import setup_logging
+from tools.run_local import Child, Launcher
+spec = json.loads(sys.argv[1])
+events = spec["events"]
+setup_logging("launcher", fmt="json")
+def on_ready():
+    with open(events, "a") as f:
+        f.write("launcher ready\\n")
+    return True
+children = [
+    Child(
+        c["name"],
+        [sys.executable, "-c", spec["child"], c["name"], events, str(c["delay"]), c["mode"]],
+        (lambda p=Path(events + "." + c["name"] + ".ready"): p.exists()),
+        c["budget"],
+    )
+    for c in spec["children"]
+]
+launcher = Launcher(children, ready_timeout=spec["timeout"], on_ready=on_ready, poll_interval=0.02)
+raise SystemExit(launcher.run())
+"""
+
+
+@dataclass
+class Launched:
+    """A launcher subprocess and the files its stand-in children write."""
+
+    proc: subprocess.Popen[bytes]
+    events_path: Path
+    log_path: Path
+
+    def events(self) -> list[str]:
+        if not self.events_path.exists():
+            return []
+        return self.events_path.read_text().splitlines()
+
+    def pids(self) -> dict[str, int]:
+        return {e.split()[0]: int(e.split()[2]) for e in self.events() if " start " in e}
+
+    def wait_event(self, event: str, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while event not in self.events():
+            assert time.monotonic() < deadline, f"no {event!r} in {self.events()}"
+            assert self.proc.poll() is None, self.log_path.read_text()
+            time.sleep(0.01)
+
+    def wait_exit(self, timeout: float = 5.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> int:
+        os.kill(self.proc.pid, signal.SIGTERM)
+        return self.wait_exit()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _is_stand_in(pid: int) -> bool:
+    try:
+        return CHILD.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+Launch = Callable[..., Launched]
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start a launcher with stand-in children ``(name, delay, mode[, budget])``."""
+    started: list[Launched] = []
+
+    def start(*children: tuple[object, ...], timeout: float = 5.0) -> Launched:
+        events = tmp_path / f"events{len(started)}"
+        log_path = tmp_path / f"launcher{len(started)}.log"
+        spec = {
+            "events": str(events),
+            "child": CHILD,
+            "timeout": timeout,
+            "children": [
+                {"name": c[0], "delay": c[1], "mode": c[2], "budget": c[3] if len(c) > 3 else 5}
+                for c in children
+            ],
+        }
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", DRIVER, json.dumps(spec)],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        launched = Launched(proc, events, log_path)
+        started.append(launched)
+        return launched
+
+    yield start
+    for launched in started:
+        if launched.proc.poll() is None:
+            launched.proc.kill()
+            launched.proc.wait()
+        for pid in launched.pids().values():
+            if _is_stand_in(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_children_start_in_order_each_after_the_previous_is_ready(launch: Launch) -> None:
+    run = launch(("a", 0.15, "ok"), ("b", 0.15, "ok"), ("c", 0.15, "ok"))
+    run.wait_event("launcher ready")
+    steps = [" ".join(e.split()[:2]) for e in run.events()]
+    assert steps == [
+        "a start",
+        "a ready",
+        "b start",
+        "b ready",
+        "c start",
+        "c ready",
+        "launcher ready",
+    ]
+    assert run.stop() == 0
+
+
+def test_sigterm_stops_children_in_reverse_order_and_leaves_nothing_running(
+    launch: Launch,
+) -> None:
+    run = launch(("resolver", 0, "ok"), ("recorder", 0, "ok"), ("gateway", 0, "ok"))
+    run.wait_event("launcher ready")
+    pids = run.pids()
+    assert run.stop() == 0
+    terms = [e for e in run.events() if e.endswith(" term")]
+    assert terms == ["gateway term", "recorder term", "resolver term"]
+    assert len(pids) == 3
+    for pid in pids.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_sigint_stops_everything_and_exits_zero(launch: Launch) -> None:
+    run = launch(("a", 0, "ok"), ("b", 0, "ok"))
+    run.wait_event("launcher ready")
+    os.kill(run.proc.pid, signal.SIGINT)
+    assert run.wait_exit() == 0
+    assert [e for e in run.events() if e.endswith(" term")] == ["b term", "a term"]
+    assert not any(_alive(pid) for pid in run.pids().values())
+
+
+@pytest.mark.parametrize(
+    ("children", "never_started"),
+    [
+        ((("a", 0, "ok"), ("b", 0, "die-early"), ("c", 0, "ok")), "c"),
+        ((("a", 0, "ok"), ("b", 0, "die-late"), ("c", 1.0, "ok")), None),
+        ((("a", 0, "ok"), ("b", 0, "ok"), ("c", 0, "die-late")), None),
+    ],
+    ids=["before-ready", "while-next-starts", "after-all-ready"],
+)
+def test_a_child_that_dies_stops_the_others_and_exits_non_zero(
+    launch: Launch, children: tuple[tuple[object, ...], ...], never_started: str | None
+) -> None:
+    run = launch(*children)
+    assert run.wait_exit() != 0
+    pids = run.pids()
+    assert "a term" in run.events()
+    if never_started:
+        assert never_started not in pids
+    assert not any(_alive(pid) for pid in pids.values())
+    assert "exited unexpectedly" in run.log_path.read_text()
+
+
+def test_a_child_that_does_not_come_up_in_time_is_named_and_everything_stops(
+    launch: Launch,
+) -> None:
+    run = launch(("a", 0, "ok"), ("slow", 30, "ok"), timeout=0.3)
+    assert run.wait_exit() != 0
+    assert "slow did not come up within" in run.log_path.read_text()
+    assert "a term" in run.events()
+    assert not any(_alive(pid) for pid in run.pids().values())
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_its_budget(launch: Launch) -> None:
+    run = launch(("a", 0, "ok"), ("stubborn", 0, "ignore", 0.3))
+    run.wait_event("launcher ready")
+    pids = run.pids()
+    began = time.monotonic()
+    assert run.stop() == 0
+    assert time.monotonic() - began >= 0.3
+    assert "stubborn term" not in run.events()
+    assert "a term" in run.events()
+    assert "stubborn did not stop within" in run.log_path.read_text()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids["stubborn"], 0)
+
+
+def test_local_env_sets_defaults_only_where_unset() -> None:
+    env = local_env({"GATEWAY_PORT": "9000", "RESOLVER_PORT": "6000", "LOG_FORMAT": "json"})
+    assert env["GATEWAY_PORT"] == "9000"
+    assert env["RESOLVER_ADDR"] == "127.0.0.1:6000"
+    assert env["RECORDER_ADDR"] == "127.0.0.1:50052"
+    assert env["GATEWAY_HOST"] == "127.0.0.1"
+    assert env["OUTPUT_DIR"] == str(ROOT / "data")
+    assert env["LOG_FORMAT"] == "json"
+
+
+def test_service_children_are_resolver_recorder_gateway_with_the_demo_origin_first() -> None:
+    env = local_env({"SHUTDOWN_GRACE": "10"})
+    plain = service_children(env)
+    assert [c.name for c in plain] == ["resolver", "recorder", "gateway"]
+    assert [c.argv[1:] for c in plain] == [
+        ["-m", "resolver_service"],
+        ["-m", "recorder_service"],
+        ["-m", "gateway"],
+    ]
+    assert all(c.argv[0] == sys.executable for c in plain)
+    assert plain[1].stop_budget == 15
+    demo = service_children(env, demo_port=8123)
+    assert demo[0].argv[1:] == ["-m", "tests.fakes", "--port", "8123", "--stream", "demo"]
+    assert [c.name for c in demo[1:]] == ["resolver", "recorder", "gateway"]
+
+
+def test_recorder_budget_defaults_to_thirty_seconds() -> None:
+    assert service_children(local_env({}))[1].stop_budget == 30

@@ -1,0 +1,273 @@
+"""Run streamrec locally: ``make run`` (resolver, recorder, gateway) and ``make demo``.
+
+Starts each service as a child process, in order, and waits until it is ready before starting
+the next one. Ctrl-C or SIGTERM stops them in reverse order (gateway, recorder, resolver, then
+the demo origin) by sending SIGTERM to each child's PID, and SIGKILLs a child that outlives its
+budget. The children run in their own sessions, so a terminal's Ctrl-C reaches only this
+launcher, which decides the order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from servicekit.logs import setup_logging
+from servicekit.proc import die_with_parent
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("launcher")
+
+
+def _act(action: str, **context: object) -> dict[str, object]:
+    """The ``extra=`` of a launcher log record: its event.action plus context."""
+    return {"event.action": f"launcher.{action}", **context}
+
+
+@dataclass(frozen=True)
+class Child:
+    """One service to run: its command, a readiness probe and how long it may take to stop."""
+
+    name: str
+    argv: Sequence[str]
+    ready: Callable[[], bool]
+    stop_budget: float = 10.0
+
+
+def grpc_ready(addr: str) -> Callable[[], bool]:
+    """A probe that is true once the gRPC health service at ``addr`` answers SERVING."""
+
+    def probe() -> bool:
+        with grpc.insecure_channel(addr) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1
+                )
+            except grpc.RpcError:
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    return probe
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    """A probe that is true once ``GET url`` answers 200."""
+
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return probe
+
+
+class Launcher:
+    """Starts children in order, watches them, and stops them in reverse order."""
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        env: Mapping[str, str] | None = None,
+        ready_timeout: float = 30.0,
+        on_ready: Callable[[], bool] | None = None,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.children = list(children)
+        self.env = dict(os.environ if env is None else env)
+        self.ready_timeout = ready_timeout
+        self.on_ready = on_ready
+        self.poll_interval = poll_interval
+        self.started: list[tuple[Child, subprocess.Popen[bytes]]] = []
+        self.signalled: int | None = None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only set a flag: logging or waiting inside a signal handler can deadlock.
+        self.signalled = signum
+
+    def run(self) -> int:
+        """Run until a signal (exit code 0) or a failure (non-zero); always stops every child."""
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        try:
+            code = self._start_and_watch()
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("stopped", extra=_act("stopped", exit_code=code))
+        return code
+
+    def _start_and_watch(self) -> int:
+        for child in self.children:
+            if self.signalled is not None:
+                return 0
+            # Own session: a Ctrl-C reaches only the launcher, which stops children in order.
+            # die_with_parent: a SIGKILLed launcher still takes its children down with it.
+            proc = subprocess.Popen(
+                child.argv,
+                env=self.env,
+                cwd=ROOT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            self.started.append((child, proc))
+            log.info("started %s (pid %d)", child.name, proc.pid, extra=_act("child_start"))
+            if not self._wait_ready(child):
+                return 0 if self.signalled is not None else 1
+        if self.on_ready is not None and not self.on_ready():
+            return 1
+        while self.signalled is None:
+            if self._any_exited():
+                return 1
+            time.sleep(self.poll_interval)
+        log.info("received signal %d, stopping", self.signalled, extra=_act("stopping"))
+        return 0
+
+    def _any_exited(self) -> bool:
+        """Whether a started child has exited on its own (logged as an error)."""
+        for child, proc in self.started:
+            if proc.poll() is not None:
+                msg = "%s exited unexpectedly with code %s; stopping the others"
+                log.error(msg, child.name, proc.returncode, extra=_act("child_exit"))
+                return True
+        return False
+
+    def _wait_ready(self, child: Child) -> bool:
+        """True once ``child`` is ready; False on a signal, an early exit or the timeout."""
+        deadline = time.monotonic() + self.ready_timeout
+        while self.signalled is None:
+            if self._any_exited():
+                return False
+            if child.ready():
+                log.info("%s is ready", child.name, extra=_act("child_ready"))
+                return True
+            if time.monotonic() >= deadline:
+                msg = "%s did not come up within %.0f s; stopping everything"
+                log.error(msg, child.name, self.ready_timeout, extra=_act("ready_timeout"))
+                return False
+            time.sleep(self.poll_interval)
+        return False
+
+    def _stop_all(self) -> None:
+        for child, proc in reversed(self.started):
+            if proc.poll() is not None:
+                continue
+            log.info("stopping %s (pid %d)", child.name, proc.pid)
+            proc.send_signal(signal.SIGTERM)  # by PID, never by name
+            try:
+                proc.wait(timeout=child.stop_budget)
+            except subprocess.TimeoutExpired:
+                msg = "%s did not stop within %.0f s; killing it"
+                log.warning(msg, child.name, child.stop_budget, extra=_act("child_kill"))
+                proc.kill()
+                proc.wait()
+
+
+def local_env(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` plus the local defaults for every setting it leaves unset."""
+    env = dict(base)
+    env.setdefault("RESOLVER_PORT", "50051")
+    env.setdefault("RECORDER_PORT", "50052")
+    env.setdefault("RESOLVER_ADDR", f"127.0.0.1:{env['RESOLVER_PORT']}")
+    env.setdefault("RECORDER_ADDR", f"127.0.0.1:{env['RECORDER_PORT']}")
+    env.setdefault("GATEWAY_HOST", "127.0.0.1")
+    env.setdefault("GATEWAY_PORT", "8080")
+    env.setdefault("OUTPUT_DIR", str(ROOT / "data"))
+    return env
+
+
+def gateway_url(env: Mapping[str, str]) -> str:
+    """The base URL the gateway answers on, from this machine."""
+    host = env["GATEWAY_HOST"]
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{env['GATEWAY_PORT']}"
+
+
+def origin_url(port: int) -> str:
+    """The master playlist of the demo origin's stream."""
+    return f"http://127.0.0.1:{port}/live/demo/master.m3u8"
+
+
+def service_children(env: Mapping[str, str], demo_port: int | None = None) -> list[Child]:
+    """The children to start, in order: the demo origin (if any), resolver, recorder, gateway."""
+    py = sys.executable
+    grace = float(env.get("SHUTDOWN_GRACE", "25")) + 5
+    children: list[Child] = []
+    if demo_port is not None:
+        origin = [py, "-m", "tests.fakes", "--port", str(demo_port), "--stream", "demo"]
+        children.append(Child("demo origin", origin, http_ready(origin_url(demo_port))))
+    resolver_addr = f"127.0.0.1:{env['RESOLVER_PORT']}"
+    recorder_addr = f"127.0.0.1:{env['RECORDER_PORT']}"
+    return [
+        *children,
+        Child("resolver", [py, "-m", "resolver_service"], grpc_ready(resolver_addr)),
+        Child("recorder", [py, "-m", "recorder_service"], grpc_ready(recorder_addr), grace),
+        Child("gateway", [py, "-m", "gateway"], http_ready(f"{gateway_url(env)}/readyz")),
+    ]
+
+
+def announce(env: Mapping[str, str], demo_port: int | None) -> Callable[[], bool]:
+    """What to do once everything is up: log the URL and, for the demo, start a recording."""
+
+    def ready() -> bool:
+        base = gateway_url(env)
+        log.info("streamrec is up: %s (docs at /docs)", base, extra=_act("ready"))
+        if demo_port is None:
+            return True
+        body = {"target": origin_url(demo_port), "person": "demo", "name": "Demo stream"}
+        try:
+            reply = httpx.post(f"{base}/api/start", json=body, timeout=40)
+            reply.raise_for_status()
+            data = reply.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.error("could not start the demo recording: %s", exc, extra=_act("demo_failed"))
+            return False
+        session_id = data.get("session_id", "?")
+        log.info(
+            "demo recording %s started; live preview: %s/streams/sessions/%s/stream.m3u8; "
+            "the recording grows under %s",
+            session_id,
+            base,
+            session_id,
+            Path(env["OUTPUT_DIR"]) / "records" / "demo",
+            extra=_act("demo_started", session_id=session_id),
+        )
+        return True
+
+    return ready
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, run the services until Ctrl-C or SIGTERM; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m tools.run_local", description=__doc__)
+    parser.add_argument("--demo", action="store_true", help="also record a local synthetic stream")
+    parser.add_argument(
+        "--demo-port",
+        type=int,
+        default=int(os.environ.get("DEMO_ORIGIN_PORT", "8090")),
+        help="port of the demo's fake HLS origin (DEMO_ORIGIN_PORT, default 8090)",
+    )
+    args = parser.parse_args(argv)
+    setup_logging("launcher")
+    env = local_env(os.environ)
+    demo_port = args.demo_port if args.demo else None
+    children = service_children(env, demo_port)
+    return Launcher(children, env=env, on_ready=announce(env, demo_port)).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
