@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,19 +8,20 @@ from servicekit.errors import InvalidArgument
 
 
 def job(**kw):
-    base = dict(
+    base = RecordJob(
         media_url="https://cdn.example/live/a/v0/index.m3u8?token=t",
         record_path=Path("/data/records/a/a_1.ts"),
         preview_dir=Path("/data/sessions/s1"),
     )
-    base.update(kw)
-    return RecordJob(**base)
+    return replace(base, **kw)
 
 
 def test_records_stream_copy_to_mpegts_and_a_rolling_hls_preview():
     cmd = build_command("ffmpeg", job(hls_time=4, hls_list_size=6))
     assert cmd[0] == "ffmpeg"
-    assert cmd.count("-c") == 2 and all(cmd[i + 1] == "copy" for i, a in enumerate(cmd) if a == "-c")
+    assert cmd.count("-c") == 2 and all(
+        cmd[i + 1] == "copy" for i, a in enumerate(cmd) if a == "-c"
+    )
     ts = cmd.index("/data/records/a/a_1.ts")
     assert cmd[ts - 1] == "+resend_headers" and "mpegts" in cmd[:ts]
     assert cmd[-1] == "/data/sessions/s1/stream.m3u8"

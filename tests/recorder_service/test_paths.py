@@ -9,14 +9,21 @@ from servicekit.errors import InvalidArgument
 
 @pytest.mark.parametrize(
     ("raw", "slug"),
-    [("Alice", "alice"), ("Zoë Café", "zoe-cafe"), ("a__b", "a__b"), ("***", "stream"), ("x" * 99, "x" * 64)],
+    [
+        ("Alice", "alice"),
+        ("Zoë Café", "zoe-cafe"),
+        ("a__b", "a__b"),
+        ("***", "stream"),
+        ("x" * 99, "x" * 64),
+    ],
 )
 def test_slugify(raw, slug):
     assert slugify(raw) == slug
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "   ", "../etc", "a/b", "a\\b", "/abs", "nul\0", ".hidden", "..", "tab\tname", "x" * 201]
+    "bad",
+    ["", "   ", "../etc", "a/b", "a\\b", "/abs", "nul\0", ".hidden", "..", "tab\tname", "x" * 201],
 )
 def test_explicit_person_names_that_could_escape_are_refused(bad):
     with pytest.raises(InvalidArgument) as err:

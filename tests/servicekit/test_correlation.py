@@ -9,7 +9,7 @@ def test_valid_ids_are_accepted(good):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "x" * 2048, "abc\ndef", "with space", "ünïcode", "quote\"d", "\x00", "-leading"]
+    "bad", ["", "x" * 2048, "abc\ndef", "with space", "ünïcode", 'quote"d', "\x00", "-leading"]
 )
 def test_invalid_ids_are_replaced(bad):
     new, accepted = correlation.accept(bad)

@@ -58,7 +58,8 @@ def test_library_loggers_get_the_correlation_id(json_stream):
 
 def test_secrets_are_redacted_in_message_and_context(json_stream):
     logging.getLogger("x").info(
-        "fetching https://cdn.example/live/a.m3u8?token=SECRET123&e=99 with Authorization: Bearer abc",
+        "fetching https://cdn.example/live/a.m3u8?token=SECRET123&e=99"
+        " with Authorization: Bearer abc",
         extra={"cookie": "sessionid=xyz", "url": "https://u:pw@h/p?sig=S"},
     )
     text = json_stream.getvalue()

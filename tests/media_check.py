@@ -1,0 +1,47 @@
+"""Checks on recorded files, with the same ffmpeg the recorder uses."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from servicekit.ffmpeg import find_ffmpeg
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    ok: bool
+    seconds: float
+    errors: str
+
+
+def decode(path: Path) -> DecodeResult:
+    """Decode every frame of ``path`` to nowhere: ok only if ffmpeg exits 0 and reports no
+    error; seconds is the media time it reached (so a truncated file shows up short)."""
+    proc = subprocess.run(
+        [
+            find_ffmpeg(),
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-progress",
+            "pipe:1",
+            "-i",
+            str(path),
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    seconds = 0.0
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key == "out_time_us" and value.strip().lstrip("-").isdigit():
+            seconds = max(seconds, int(value) / 1e6)
+    return DecodeResult(proc.returncode == 0 and not proc.stderr.strip(), seconds, proc.stderr)
