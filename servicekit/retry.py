@@ -54,7 +54,7 @@ async def call_idempotent(
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_unavailable),
         stop=stop_after_attempt(attempts) | stop_after_delay(max_delay),
-        wait=wait_exponential_jitter(initial=initial_wait, max=2.0),
+        wait=wait_exponential_jitter(multiplier=initial_wait, max=2.0, jitter=initial_wait),
         before_sleep=_log_retry,
         reraise=True,
     )

@@ -1,0 +1,42 @@
+import pytest
+
+from recorder_service.events import EventBus
+from recorder_service.manager import SessionManager
+from recorder_service.ports import QualityWish, ResolvedStream
+from recorder_service.settings import RecorderSettings
+from servicekit.errors import InvalidArgument
+from servicekit.ffmpeg import find_ffmpeg
+from tests.fakes.hls_origin import HlsOrigin
+
+
+class OriginResolver:
+    """Resolves stream names of the fake origin to their first variant; counts calls.
+
+    The real resolver is covered by its own tests and by tests/e2e; here the recorder core
+    is exercised on its own against real ffmpeg."""
+
+    def __init__(self, origin):
+        self.origin = origin
+        self.calls = 0
+
+    async def resolve(self, target, source_type, quality: QualityWish) -> ResolvedStream:
+        self.calls += 1
+        if self.origin.get(target) is None:
+            raise InvalidArgument(f"unknown test stream {target}", reason="INVALID_USERNAME")
+        return ResolvedStream(
+            source_type="hls", media_url=self.origin.media_url(target), person_hint=target
+        )
+
+
+@pytest.fixture(scope="module")
+def origin():
+    with HlsOrigin() as server:
+        yield server
+
+
+@pytest.fixture
+async def manager(origin, tmp_path):
+    settings = RecorderSettings(output_dir=tmp_path, progress_interval=0.5, stop_timeout=3)
+    mgr = SessionManager(settings, OriginResolver(origin), EventBus(), find_ffmpeg())
+    yield mgr
+    await mgr.shutdown()
