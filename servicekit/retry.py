@@ -16,13 +16,20 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from servicekit.grpc_errors import parse_rpc_error
+
 T = TypeVar("T")
 log = logging.getLogger("servicekit.retry")
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True for a gRPC failure that is safe to retry on an idempotent call."""
-    return isinstance(exc, grpc.RpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE
+    """True for a gRPC failure that is safe to retry on an idempotent call: the service could
+    not be reached. An UNAVAILABLE that a reachable service reports with a reason (say, the
+    recorder passing on RESOLVER_UNAVAILABLE after its own retries) is not retried again, so
+    retries never multiply along the call chain."""
+    if not isinstance(exc, grpc.RpcError) or exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    return not parse_rpc_error(exc).reason
 
 
 def _log_retry(state: RetryCallState) -> None:

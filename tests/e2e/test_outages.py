@@ -1,0 +1,45 @@
+"""A service that is down gives a clear 503 after bounded retries, and nothing breaks."""
+
+import time
+
+import httpx
+import pytest
+
+from tests.harness import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def own_stack(tmp_path):
+    with Stack(tmp_path / "stack") as running:
+        yield running
+
+
+def test_resolver_down_is_a_503_after_bounded_retries(own_stack, origin):
+    origin.add_stream("carol")
+    own_stack.services["resolver_service"].stop()
+    client = httpx.Client(base_url=own_stack.base_url, timeout=60)
+    started = time.monotonic()
+    response = client.post("/api/start", json={"target": origin.url("carol")})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "RESOLVER_UNAVAILABLE"
+    assert elapsed < 30  # bounded
+    retries = [
+        r
+        for r in own_stack.services["recorder_service"].log_records()
+        if r.get("event.action") == "grpc.retry"
+    ]
+    assert retries, "each retry is logged"
+    assert client.get("/api/status").json() == []
+
+
+def test_recorder_down_is_a_503_and_not_ready(own_stack):
+    own_stack.services["recorder_service"].stop()
+    client = httpx.Client(base_url=own_stack.base_url, timeout=60)
+    response = client.get("/api/status")
+    assert response.status_code == 503
+    assert response.json()["code"] == "RECORDER_UNAVAILABLE"
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
