@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resolver_service.quality import QualityPreference
-from resolver_service.sources.base import Resolution, Source, get_source
+from resolver_service.sources.base import Resolution, Source
 from resolver_service.targets import Target, classify_target, suggest_person
 from servicekit.errors import FailedPrecondition
 
@@ -28,8 +28,7 @@ class Resolver:
         self, target: str, source_type: str | None, pref: QualityPreference
     ) -> Resolved:
         """Validate and classify ``target`` (no network call for bad input), then resolve it."""
-        classified = classify_target(target, source_type)
-        get_source(classified.source)  # unknown source names are InvalidArgument
+        classified = classify_target(target, source_type)  # unknown source types: InvalidArgument
         source = self._sources.get(classified.source)
         if source is None:
             raise FailedPrecondition(

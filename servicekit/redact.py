@@ -18,8 +18,11 @@ _SECRET_KEY = re.compile(
 _QUERY_VALUE = re.compile(r"([?&][^=&#\s\"'<>]+=)[^&#\s\"'<>]*")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _USERINFO = re.compile(r"(://)[^/@\s\"'<>]+@")
+# Also in a dict or JSON rendered as text ({'Cookie': 'a=b; c=d'}): the key may be followed by
+# its closing quote, and a quoted value is redacted up to its closing quote.
 _AUTH_HEADER = re.compile(
-    r"\b(authorization|cookie|set-cookie|x-api-key)(\s*[:=]\s*)([^\r\n,;]*(?:;[^\r\n]*)?)",
+    r"\b(authorization|cookie|set-cookie|x-api-key)([\"']?\s*[:=]\s*)"
+    r"(\"[^\"\r\n]*\"|'[^'\r\n]*'|[^\r\n,;]*(?:;[^\r\n]*)?)",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
@@ -30,12 +33,18 @@ def _redact_url(match: re.Match[str]) -> str:
     return _QUERY_VALUE.sub(r"\1" + REDACTED, url)
 
 
+def _redact_header(match: re.Match[str]) -> str:
+    value = match.group(3)
+    quote = value[0] if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0] else ""
+    return match.group(1) + match.group(2) + quote + REDACTED + quote
+
+
 def redact_text(text: str) -> str:
     """Remove secrets from free text: URL query values and userinfo, auth headers, bearer tokens."""
     if not text:
         return text
     out = _URL.sub(_redact_url, text)
-    out = _AUTH_HEADER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, out)
+    out = _AUTH_HEADER.sub(_redact_header, out)
     return _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, out)
 
 

@@ -43,6 +43,11 @@ def echoed_id(metadata) -> str | None:
     return None
 
 
+def cid_of(record: logging.LogRecord) -> str | None:
+    """The correlation id ContextFilter stamped on a captured record."""
+    return getattr(record, "correlation_id", None)
+
+
 def access_lines(logs, method: str) -> list[logging.LogRecord]:
     return [r for r in logs.with_action("grpc.request") if getattr(r, "rpc.method", "") == method]
 
@@ -63,9 +68,9 @@ async def test_unary_handler_sees_the_callers_correlation_id_and_its_logs_carry_
     assert reply.session.correlation_id == "abc"
     assert servicer.seen_ids == ["abc"]
     (handler_line,) = [r for r in logs.records if r.name == "tests.kit.handler"]
-    assert handler_line.correlation_id == "abc"  # type: ignore[attr-defined]
+    assert cid_of(handler_line) == "abc"
     (access,) = access_lines(logs, GET_SESSION)
-    assert access.correlation_id == "abc"  # type: ignore[attr-defined]
+    assert cid_of(access) == "abc"
     assert getattr(access, "rpc.grpc.status_code") == "OK"
     assert getattr(access, "event.duration") >= 0
 
@@ -82,11 +87,11 @@ async def test_streaming_handler_sees_the_callers_correlation_id_across_yields_a
     assert servicer.seen_ids == ["abc"] * (STREAM_MESSAGES - 1)
     handler_lines = [r for r in logs.records if r.name == "tests.kit.handler"]
     assert [r.getMessage() for r in handler_lines] == ["watch started", "watch done"]
-    assert {r.correlation_id for r in handler_lines} == {"abc"}  # type: ignore[attr-defined]
+    assert {cid_of(r) for r in handler_lines} == {"abc"}
     (opened,) = logs.with_action("grpc.stream.open")
-    assert opened.correlation_id == "abc"  # type: ignore[attr-defined]
+    assert cid_of(opened) == "abc"
     (access,) = access_lines(logs, WATCH_SESSIONS)
-    assert access.correlation_id == "abc"  # type: ignore[attr-defined]
+    assert cid_of(access) == "abc"
     assert getattr(access, "rpc.grpc.status_code") == "OK"
 
 
@@ -110,7 +115,7 @@ async def test_call_without_any_correlation_id_gets_one_generated_by_the_server(
     cid = reply.session.correlation_id
     assert cid and correlation.is_valid(cid)
     assert echoed_id(await call.initial_metadata()) == cid
-    assert access_lines(logs, GET_SESSION)[0].correlation_id == cid  # type: ignore[attr-defined]
+    assert cid_of(access_lines(logs, GET_SESSION)[0]) == cid
     assert not logs.with_action("correlation.replaced")  # nothing was sent, nothing replaced
 
 
@@ -165,7 +170,7 @@ async def test_domain_error_becomes_its_canonical_code_with_error_info(stub, log
     assert parsed.metadata == {"k": "v", "correlation_id": "err-1"}
     (access,) = access_lines(logs, f"/{SERVICE_NAME}/StopRecording")
     assert getattr(access, "rpc.grpc.status_code") == "NOT_FOUND"
-    assert access.correlation_id == "err-1"  # type: ignore[attr-defined]
+    assert cid_of(access) == "err-1"
     assert not logs.with_action("grpc.error")  # expected errors are not logged as failures
 
 
@@ -194,9 +199,10 @@ async def test_unexpected_exception_becomes_internal_without_leaking_its_text(st
 
     (failure,) = logs.with_action("grpc.error")
     assert failure.levelno == logging.ERROR
-    assert failure.correlation_id == "boom-1"  # type: ignore[attr-defined]
-    line = json.loads(EcsJsonFormatter("kit-test").format(failure))
-    assert "\n" not in EcsJsonFormatter("kit-test").format(failure)
+    assert cid_of(failure) == "boom-1"
+    raw = EcsJsonFormatter("kit-test").format(failure)
+    assert "\n" not in raw  # one line, even with a stack trace
+    line = json.loads(raw)
     assert line["correlation_id"] == "boom-1"
     assert line["error.type"] == "RuntimeError"
     assert "Traceback" in line["error.stack_trace"]
@@ -223,7 +229,9 @@ async def test_domain_error_raised_mid_stream_reaches_the_client_after_the_messa
     assert parsed.code == grpc.StatusCode.FAILED_PRECONDITION
     assert parsed.reason == "STREAM_BROKE"
     assert parsed.metadata == {"at": "3", "correlation_id": "mid-1"}
-    assert isinstance(domain_error_from_rpc(caught.value, unavailable_reason="X"), FailedPrecondition)
+    assert isinstance(
+        domain_error_from_rpc(caught.value, unavailable_reason="X"), FailedPrecondition
+    )
     (access,) = access_lines(logs, WATCH_SESSIONS)
     assert getattr(access, "rpc.grpc.status_code") == "FAILED_PRECONDITION"
 
@@ -242,8 +250,10 @@ async def test_unexpected_error_mid_stream_becomes_internal_after_the_messages_s
     assert parsed.code == grpc.StatusCode.INTERNAL
     assert "mid-2" in parsed.message and "secret-internals" not in parsed.message
     (failure,) = logs.with_action("grpc.error")
-    assert failure.correlation_id == "mid-2"  # type: ignore[attr-defined]
-    assert "secret-internals" in json.loads(EcsJsonFormatter("t").format(failure))["error.stack_trace"]
+    assert cid_of(failure) == "mid-2"
+    assert (
+        "secret-internals" in json.loads(EcsJsonFormatter("t").format(failure))["error.stack_trace"]
+    )
 
 
 # --- health and reflection --------------------------------------------------------------------

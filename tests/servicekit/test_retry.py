@@ -88,7 +88,7 @@ async def test_gives_up_after_attempts_and_reraises_the_last_unavailable(caplog)
 
     assert fn.calls == 3
     assert caught.value is fn.raised[-1]
-    assert caught.value.details() == "down 2"
+    assert caught.value.details() == "down 2"  # type: ignore[attr-defined]
     assert len(retry_lines(caplog)) == 2
 
 

@@ -1,0 +1,124 @@
+"""RecorderService over a real gRPC server on loopback (real ffmpeg, fake origin)."""
+
+import asyncio
+
+import grpc
+import pytest
+
+from recorder_service.servicer import RecorderServicer
+from servicekit import correlation
+from servicekit.grpc_errors import parse_rpc_error
+from servicekit.grpc_interceptors import insecure_channel
+from servicekit.grpc_server import build_server
+from streamrec.v1 import recorder_service_pb2 as pb
+from streamrec.v1 import recorder_service_pb2_grpc, session_pb2
+
+
+@pytest.fixture
+async def stub(manager):
+    servicer = RecorderServicer(manager, heartbeat_interval=0.3)
+    app = build_server(
+        lambda s: recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(servicer, s),
+        ["streamrec.v1.RecorderService"],
+        host="127.0.0.1",
+        port=0,
+    )
+    await app.server.start()
+    channel = insecure_channel(f"127.0.0.1:{app.port}")
+    try:
+        yield recorder_service_pb2_grpc.RecorderServiceStub(channel)
+    finally:
+        await channel.close()
+        await app.server.stop(0)
+
+
+async def next_event(stream, wanted, timeout=15.0):
+    async def find():
+        async for message in stream:
+            if message.WhichOneof("payload") == "event" and message.event.type == wanted:
+                return message.event
+        raise AssertionError("stream ended")
+
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def test_watch_starts_with_a_snapshot_then_follows_live_events(origin, stub):
+    origin.add_stream("g1")
+    stream = stub.WatchSessions(pb.WatchSessionsRequest())
+    first = await stream.read()
+    assert first.WhichOneof("payload") == "snapshot"
+    with correlation.bound("watch-req-1"):
+        started = await stub.StartRecording(pb.StartRecordingRequest(target="g1"))
+    sid = started.session.session_id
+    recording = await next_event(stream, session_pb2.SESSION_EVENT_TYPE_RECORDING)
+    assert recording.session.session_id == sid
+    assert recording.correlation_id == "watch-req-1"
+    progress = await next_event(stream, session_pb2.SESSION_EVENT_TYPE_PROGRESS)
+    assert progress.sequence > recording.sequence
+    assert progress.session.bytes_written > 0
+    assert progress.session.media_duration.ToNanoseconds() > 0
+    stream.cancel()
+    stopped = await stub.StopRecording(pb.StopRecordingRequest(session_id=sid))
+    assert stopped.session.state == session_pb2.SESSION_STATE_STOPPED
+
+
+async def test_watch_resumes_after_a_sequence_without_a_snapshot(origin, stub):
+    origin.add_stream("g2")
+    await stub.StartRecording(pb.StartRecordingRequest(target="g2"))
+    stream = stub.WatchSessions(pb.WatchSessionsRequest())
+    snapshot = (await stream.read()).snapshot
+    seen = await next_event(stream, session_pb2.SESSION_EVENT_TYPE_PROGRESS)
+    stream.cancel()
+    await asyncio.sleep(1.5)
+    resumed = stub.WatchSessions(pb.WatchSessionsRequest(after_sequence=seen.sequence))
+    message = await resumed.read()
+    assert message.WhichOneof("payload") == "event"
+    assert message.event.sequence == seen.sequence + 1
+    assert snapshot.sequence < seen.sequence
+    resumed.cancel()
+
+
+async def test_quiet_streams_get_heartbeats(stub):
+    stream = stub.WatchSessions(pb.WatchSessionsRequest())
+    assert (await stream.read()).WhichOneof("payload") == "snapshot"
+    beat = await asyncio.wait_for(stream.read(), 3)
+    assert beat.WhichOneof("payload") == "heartbeat"
+    stream.cancel()
+
+
+async def test_cancelled_watchers_are_unsubscribed(manager, stub):
+    streams = [stub.WatchSessions(pb.WatchSessionsRequest()) for _ in range(5)]
+    for s in streams:
+        await s.read()
+    assert manager.bus.subscriber_count == 5
+    for s in streams:
+        s.cancel()
+    for _ in range(50):
+        if manager.bus.subscriber_count == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert manager.bus.subscriber_count == 0
+
+
+async def test_errors_come_back_with_codes_and_reasons(origin, stub):
+    origin.add_stream("g3")
+    await stub.StartRecording(pb.StartRecordingRequest(target="g3"))
+    cases = [
+        (stub.StartRecording(pb.StartRecordingRequest(target="g3")), "PERSON_ALREADY_RECORDING"),
+        (stub.StartRecording(pb.StartRecordingRequest(target="")), "EMPTY_TARGET"),
+        (stub.GetSession(pb.GetSessionRequest(session_id="nope")), "SESSION_NOT_FOUND"),
+        (stub.StopRecording(pb.StopRecordingRequest(session_id="nope")), "SESSION_NOT_FOUND"),
+        (stub.ListSessions(pb.ListSessionsRequest(page_token="x")), "INVALID_PAGE_TOKEN"),
+    ]
+    expected_codes = [
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ]
+    for (call, reason), code in zip(cases, expected_codes, strict=True):
+        with pytest.raises(grpc.RpcError) as err:
+            await call
+        parsed = parse_rpc_error(err.value)
+        assert (parsed.code, parsed.reason) == (code, reason)

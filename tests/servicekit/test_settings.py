@@ -1,0 +1,216 @@
+"""Typed settings from the environment: defaults, parsing, minimums, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import GatewaySettings
+from recorder_service.settings import RecorderSettings
+from resolver_service.settings import ResolverSettings
+from servicekit.settings import Env, SettingsError
+
+# --- Env --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environ", [{}, {"NAME": ""}, {"NAME": "   "}])
+def test_unset_or_blank_values_give_the_default(environ):
+    env = Env(environ)
+    assert env.text("NAME", "dflt") == "dflt"
+    assert env.integer("NAME", 7) == 7
+    assert env.number("NAME", 1.5) == 1.5
+    assert env.flag("NAME", True) is True
+    assert env.flag("NAME", False) is False
+
+
+def test_values_are_parsed_and_stripped():
+    env = Env({"T": "  hello ", "I": " 42 ", "N": "2.5", "NI": "3", "NEG": "-4"})
+    assert env.text("T", "x") == "hello"
+    assert env.integer("I", 0) == 42
+    assert env.integer("NEG", 0) == -4
+    assert env.number("N", 0.0) == 2.5
+    assert env.number("NI", 0.0) == 3.0
+
+
+@pytest.mark.parametrize("raw", ["1", "true", "TRUE", "Yes", "on"])
+def test_flag_true_spellings(raw):
+    assert Env({"F": raw}).flag("F", False) is True
+
+
+@pytest.mark.parametrize("raw", ["0", "false", "False", "NO", "off"])
+def test_flag_false_spellings(raw):
+    assert Env({"F": raw}).flag("F", True) is False
+
+
+def test_values_at_the_minimum_are_accepted():
+    env = Env({"I": "1", "N": "0.5"})
+    assert env.integer("I", 9, minimum=1) == 1
+    assert env.number("N", 9.0, minimum=0.5) == 0.5
+
+
+def test_minimum_does_not_apply_to_the_default():
+    assert Env({}).integer("I", 0, minimum=1) == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda e: e.integer("HLS_TIME", 4), "HLS_TIME must be an integer, not 'four'"),
+        (lambda e: e.integer("HLS_TIME", 4, minimum=1), "HLS_TIME must be an integer, not 'four'"),
+        (lambda e: e.number("STOP_TIMEOUT", 1.0), "STOP_TIMEOUT must be a number, not 'soon'"),
+        (lambda e: e.integer("PORT", 1, minimum=0), "PORT must be at least 0, not -1"),
+        (lambda e: e.number("GRACE", 1.0, minimum=0.5), "GRACE must be at least 0.5, not 0.1"),
+        (lambda e: e.flag("DEBUG", False), "DEBUG must be true or false, not 'maybe'"),
+    ],
+    ids=["integer", "integer-with-minimum", "number", "int-minimum", "number-minimum", "flag"],
+)
+def test_bad_values_raise_a_settings_error_naming_the_variable(call, message):
+    env = Env(
+        {
+            "HLS_TIME": "four",
+            "STOP_TIMEOUT": "soon",
+            "PORT": "-1",
+            "GRACE": "0.1",
+            "DEBUG": "maybe",
+        }
+    )
+    with pytest.raises(SettingsError) as caught:
+        call(env)
+    assert str(caught.value) == message
+
+
+def test_an_integer_setting_refuses_a_fraction():
+    with pytest.raises(SettingsError, match=r"^WORKERS must be an integer, not '2\.5'$"):
+        Env({"WORKERS": "2.5"}).integer("WORKERS", 1)
+
+
+def test_settings_error_is_a_value_error():
+    assert issubclass(SettingsError, ValueError)
+
+
+def test_env_reads_os_environ_by_default(monkeypatch):
+    monkeypatch.setenv("STREAMREC_TEST_SETTING", "from-os")
+    assert Env().text("STREAMREC_TEST_SETTING", "dflt") == "from-os"
+
+
+# --- service settings -------------------------------------------------------------------------
+
+
+def test_recorder_settings_defaults():
+    assert RecorderSettings.from_env(Env({})) == RecorderSettings()
+
+
+def test_recorder_settings_read_their_variables():
+    s = RecorderSettings.from_env(
+        Env(
+            {
+                "RECORDER_HOST": "0.0.0.0",
+                "RECORDER_PORT": "6000",
+                "RESOLVER_ADDR": "resolver:50051",
+                "OUTPUT_DIR": "/srv/rec",
+                "FFMPEG_PATH": "/usr/bin/ffmpeg",
+                "HLS_TIME": "2",
+                "HLS_LIST_SIZE": "10",
+                "PROGRESS_INTERVAL": "1.5",
+                "STOP_TIMEOUT": "3",
+                "SHUTDOWN_GRACE": "5",
+                "EVENT_RING_SIZE": "200",
+                "SUBSCRIBER_QUEUE_SIZE": "20",
+                "HEARTBEAT_INTERVAL": "0.5",
+                "ENDED_SESSIONS_KEPT": "0",
+                "FFMPEG_RW_TIMEOUT": "7",
+            }
+        )
+    )
+    assert s == RecorderSettings(
+        host="0.0.0.0",
+        port=6000,
+        resolver_addr="resolver:50051",
+        output_dir=Path("/srv/rec"),
+        ffmpeg_path="/usr/bin/ffmpeg",
+        hls_time=2,
+        hls_list_size=10,
+        progress_interval=1.5,
+        stop_timeout=3.0,
+        shutdown_grace=5.0,
+        event_ring_size=200,
+        subscriber_queue_size=20,
+        heartbeat_interval=0.5,
+        ended_sessions_kept=0,
+        http_timeout=7.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RECORDER_PORT", "-1"),
+        ("HLS_TIME", "0"),
+        ("PROGRESS_INTERVAL", "0.1"),
+        ("SHUTDOWN_GRACE", "0.5"),
+        ("EVENT_RING_SIZE", "10"),
+        ("SUBSCRIBER_QUEUE_SIZE", "x"),
+    ],
+)
+def test_recorder_settings_refuse_bad_values_naming_the_variable(name, value):
+    with pytest.raises(SettingsError, match=f"^{name} must be"):
+        RecorderSettings.from_env(Env({name: value}))
+
+
+def test_recorder_blank_ffmpeg_path_means_auto_detect():
+    assert RecorderSettings.from_env(Env({"FFMPEG_PATH": " "})).ffmpeg_path is None
+
+
+def test_gateway_settings_defaults_and_variables():
+    assert GatewaySettings.from_env(Env({})) == GatewaySettings()
+    s = GatewaySettings.from_env(
+        Env(
+            {
+                "GATEWAY_HOST": "0.0.0.0",
+                "GATEWAY_PORT": "9090",
+                "RECORDER_ADDR": "recorder:50052",
+                "OUTPUT_DIR": "/srv/rec",
+                "MAX_BODY_BYTES": "2048",
+                "RPC_TIMEOUT": "2.5",
+                "BUILD_COMMIT": "abc1234",
+                "BUILD_TIME": "2024-01-01T00:00:00Z",
+            }
+        )
+    )
+    assert s == GatewaySettings(
+        host="0.0.0.0",
+        port=9090,
+        recorder_addr="recorder:50052",
+        output_dir=Path("/srv/rec"),
+        max_body_bytes=2048,
+        rpc_timeout=2.5,
+        build_commit="abc1234",
+        build_time="2024-01-01T00:00:00Z",
+    )
+    with pytest.raises(SettingsError, match=r"^MAX_BODY_BYTES must be at least 1024, not 10$"):
+        GatewaySettings.from_env(Env({"MAX_BODY_BYTES": "10"}))
+
+
+def test_resolver_settings_defaults_and_variables():
+    assert ResolverSettings.from_env(Env({})) == ResolverSettings()
+    s = ResolverSettings.from_env(
+        Env(
+            {
+                "RESOLVER_HOST": "0.0.0.0",
+                "RESOLVER_PORT": "0",
+                "RESOLVER_HTTP_TIMEOUT": "3",
+                "RESOLVER_USER_AGENT": "streamrec-test/1.0",
+                "RESOLVER_SHUTDOWN_GRACE": "0",
+            }
+        )
+    )
+    assert s == ResolverSettings(
+        host="0.0.0.0",
+        port=0,
+        http_timeout=3.0,
+        user_agent="streamrec-test/1.0",
+        shutdown_grace=0.0,
+    )
+    with pytest.raises(SettingsError, match=r"^RESOLVER_HTTP_TIMEOUT must be a number, not 'x'$"):
+        ResolverSettings.from_env(Env({"RESOLVER_HTTP_TIMEOUT": "x"}))
