@@ -4,6 +4,7 @@ import sys
 import time
 
 from recorder_service.ffmpeg_process import FfmpegProcess
+from recorder_service.progress import Progress
 
 IGNORES_EVERYTHING = (
     "import signal, time\n"
@@ -31,7 +32,7 @@ async def test_a_process_that_ignores_quit_is_killed():
 
 
 async def test_q_on_stdin_is_enough_for_a_cooperative_process():
-    seen = []
+    seen: list[Progress] = []
     proc = FfmpegProcess([sys.executable, "-c", QUITS_ON_Q], on_progress=seen.append)
     await proc.start()
     assert await proc.stop(5) == 0
@@ -40,7 +41,7 @@ async def test_q_on_stdin_is_enough_for_a_cooperative_process():
 
 
 async def test_stderr_lines_are_kept_for_error_messages():
-    lines = []
+    lines: list[str] = []
     script = "import sys\nfor i in range(30): print(f'line {i}', file=sys.stderr)\nsys.exit(3)"
     proc = FfmpegProcess(
         [sys.executable, "-c", script], on_progress=lambda p: None, on_stderr=lines.append

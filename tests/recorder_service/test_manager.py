@@ -10,8 +10,8 @@ from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from tests.media_check import decode
 
 
-async def wait_state(manager, sid, state, timeout=15.0):
-    end = asyncio.get_running_loop().time() + timeout
+async def wait_state(manager, sid, state, within=15.0):
+    end = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < end:
         if manager.get(sid).state is state:
             return manager.get(sid)
@@ -94,7 +94,7 @@ async def test_the_stream_ending_ends_the_session(origin, manager):
     s = await manager.start(StartRequest(target="m6"))
     await wait_state(manager, s.session_id, SessionState.RECORDING)
     origin.stream("m6").end()
-    ended = await wait_state(manager, s.session_id, SessionState.STOPPED, timeout=20)
+    ended = await wait_state(manager, s.session_id, SessionState.STOPPED, within=20)
     assert ended.end_reason == "stream ended"
     assert not (manager.output_dir / "sessions" / s.session_id).exists()
 

@@ -32,14 +32,14 @@ async def stub(manager):
         await app.server.stop(0)
 
 
-async def next_event(stream, wanted, timeout=15.0):
+async def next_event(stream, wanted, within=15.0):
     async def find():
         async for message in stream:
             if message.WhichOneof("payload") == "event" and message.event.type == wanted:
                 return message.event
         raise AssertionError("stream ended")
 
-    return await asyncio.wait_for(find(), timeout)
+    return await asyncio.wait_for(find(), within)
 
 
 async def test_watch_starts_with_a_snapshot_then_follows_live_events(origin, stub):

@@ -47,7 +47,8 @@ async def test_a_master_playlist_resolves_to_the_best_variant_with_its_token(ori
     assert sorted(v.height for v in reply.variants) == [180, 360]
     assert reply.media_url.startswith(origin.base_url) and "token=tok123" in reply.media_url
     assert reply.is_live and reply.person_hint == "dave"
-    assert httpx.get(reply.media_url).status_code == 200
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(reply.media_url)).status_code == 200
 
 
 async def test_a_wanted_height_picks_that_variant(origin, stub):
