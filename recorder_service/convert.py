@@ -10,7 +10,9 @@ from recorder_service.events import Snapshot
 from recorder_service.model import Session, SessionEvent, VariantInfo
 from streamrec.v1 import quality_pb2, recorder_service_pb2, resolver_service_pb2, session_pb2
 
+# The recorder's source names and the wire enum; "auto" lets the resolver decide.
 SOURCE_TO_PB = {
+    "auto": resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED,
     "hls": resolver_service_pb2.SOURCE_TYPE_HLS,
     "chaturbate": resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
 }

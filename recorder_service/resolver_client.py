@@ -5,20 +5,12 @@ from __future__ import annotations
 import grpc
 from grpc import aio
 
-from recorder_service.convert import SOURCE_FROM_PB, variant_from_pb
+from recorder_service.convert import SOURCE_FROM_PB, SOURCE_TO_PB, variant_from_pb
 from recorder_service.ports import QualityWish, ResolvedStream
 from servicekit.errors import InvalidArgument
 from servicekit.grpc_errors import domain_error_from_rpc
 from servicekit.retry import call_idempotent
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
-
-_SOURCE_TO_PB = {
-    "": resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED,
-    "auto": resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED,
-    "hls": resolver_service_pb2.SOURCE_TYPE_HLS,
-    "m3u8": resolver_service_pb2.SOURCE_TYPE_HLS,
-    "chaturbate": resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
-}
 
 
 class GrpcResolver:
@@ -31,7 +23,7 @@ class GrpcResolver:
     async def resolve(self, target: str, source_type: str, quality: QualityWish) -> ResolvedStream:
         """Resolve through the resolver service; its errors come back as domain errors."""
         try:
-            source_pb = _SOURCE_TO_PB[source_type.lower()]
+            source_pb = SOURCE_TO_PB[source_type]
         except KeyError:
             raise InvalidArgument(
                 f"unknown source_type {source_type!r}", reason="UNKNOWN_SOURCE_TYPE"

@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from recorder_service.convert import event_pb, session_pb, snapshot_pb
+from recorder_service.convert import SOURCE_FROM_PB, event_pb, session_pb, snapshot_pb
 from recorder_service.manager import SessionManager, StartRequest
 from recorder_service.ports import QualityWish
 from streamrec.v1 import quality_pb2, recorder_service_pb2, recorder_service_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-_SOURCE_NAMES = {0: "auto", 1: "hls", 2: "chaturbate"}
 
 
 def _quality(pref: quality_pb2.QualityPreference) -> QualityWish:
@@ -41,7 +39,7 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
         session = await self._manager.start(
             StartRequest(
                 target=request.target,
-                source_type=_SOURCE_NAMES.get(request.source_type, "auto"),
+                source_type=SOURCE_FROM_PB.get(request.source_type, "auto"),
                 name=request.name,
                 person=request.person,
                 quality=_quality(request.quality),

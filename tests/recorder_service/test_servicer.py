@@ -8,28 +8,19 @@ import pytest
 from recorder_service.servicer import RecorderServicer
 from servicekit import correlation
 from servicekit.grpc_errors import parse_rpc_error
-from servicekit.grpc_interceptors import insecure_channel
-from servicekit.grpc_server import build_server
 from streamrec.v1 import recorder_service_pb2 as pb
 from streamrec.v1 import recorder_service_pb2_grpc, session_pb2
+from tests.grpc_util import serving
 
 
 @pytest.fixture
 async def stub(manager):
     servicer = RecorderServicer(manager, heartbeat_interval=0.3)
-    app = build_server(
+    async with serving(
         lambda s: recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(servicer, s),
-        ["streamrec.v1.RecorderService"],
-        host="127.0.0.1",
-        port=0,
-    )
-    await app.server.start()
-    channel = insecure_channel(f"127.0.0.1:{app.port}")
-    try:
+        "streamrec.v1.RecorderService",
+    ) as channel:
         yield recorder_service_pb2_grpc.RecorderServiceStub(channel)
-    finally:
-        await channel.close()
-        await app.server.stop(0)
 
 
 async def next_event(stream, wanted, within=15.0):

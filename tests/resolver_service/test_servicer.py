@@ -8,10 +8,9 @@ from resolver_service.core import Resolver
 from resolver_service.servicer import ResolverServicer
 from resolver_service.sources.hls import HlsSource
 from servicekit.grpc_errors import parse_rpc_error
-from servicekit.grpc_interceptors import insecure_channel
-from servicekit.grpc_server import build_server
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
 from tests.fakes.hls_origin import HlsOrigin
+from tests.grpc_util import serving
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +24,11 @@ def origin():
 async def stub():
     async with httpx.AsyncClient(timeout=5) as client:
         servicer = ResolverServicer(Resolver({"hls": HlsSource(client)}))
-        app = build_server(
+        async with serving(
             lambda s: resolver_service_pb2_grpc.add_ResolverServiceServicer_to_server(servicer, s),
-            ["streamrec.v1.ResolverService"],
-            host="127.0.0.1",
-            port=0,
-        )
-        await app.server.start()
-        channel = insecure_channel(f"127.0.0.1:{app.port}")
-        try:
+            "streamrec.v1.ResolverService",
+        ) as channel:
             yield resolver_service_pb2_grpc.ResolverServiceStub(channel)
-        finally:
-            await channel.close()
-            await app.server.stop(0)
 
 
 async def test_a_master_playlist_resolves_to_the_best_variant_with_its_token(origin, stub):
