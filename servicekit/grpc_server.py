@@ -119,4 +119,6 @@ async def serve(app: GrpcApp, *, name: str, grace: float) -> None:
         await app.shutdown(grace)
         for task in (waiter, stopper):
             task.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         log.info("%s stopped", name, extra={"event.action": "server.stopped"})

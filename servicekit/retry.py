@@ -12,7 +12,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -60,7 +60,8 @@ async def call_idempotent(
     """
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_unavailable),
-        stop=stop_after_attempt(attempts) | stop_after_delay(max_delay),
+        # stop_before_delay: never start a sleep that would end past max_delay.
+        stop=stop_after_attempt(attempts) | stop_before_delay(max_delay),
         wait=wait_exponential_jitter(multiplier=initial_wait, max=2.0, jitter=initial_wait),
         before_sleep=_log_retry,
         reraise=True,

@@ -138,7 +138,9 @@ async def test_client_interceptor_replaces_an_id_already_in_the_call_metadata(st
     assert reply.session.correlation_id == "from-context"
 
 
-@pytest.mark.parametrize("bad", ["x" * 300, "with space", "-leading-dash"])
+@pytest.mark.parametrize(
+    "bad", ["x" * 300, "with space", "-leading-dash"], ids=["300-chars", "space", "leading-dash"]
+)
 async def test_invalid_incoming_id_is_replaced_by_a_fresh_one(raw_channel, logs, bad):
     stub = recorder_service_pb2_grpc.RecorderServiceStub(raw_channel)
     call = stub.GetSession(

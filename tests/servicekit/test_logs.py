@@ -13,7 +13,14 @@ def json_stream():
     stream = io.StringIO()
     setup_logging("unit", fmt="json", level="DEBUG", stream=stream)
     yield stream
-    logging.getLogger().handlers.clear()
+    close_handlers()
+
+
+def close_handlers():
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
 
 
 def lines(stream):
@@ -74,7 +81,7 @@ def test_console_format_looks_like_the_seed():
     try:
         logging.getLogger("main").info("Session created", extra={"session_id": "abc123"})
     finally:
-        logging.getLogger().handlers.clear()
+        close_handlers()
     out = stream.getvalue()
     first, *rest = out.splitlines()
     assert "[INFO    ]" in first and "main" in first and "│ Session created" in first
@@ -99,7 +106,7 @@ def test_log_file_rotates_by_size(tmp_path):
         for i in range(100):
             logging.getLogger("x").info("line %d %s", i, "x" * 50)
     finally:
-        logging.getLogger().handlers.clear()
+        close_handlers()
     assert path.exists() and (tmp_path / "svc.log.1").exists()
     assert not (tmp_path / "svc.log.3").exists()
     assert all(json.loads(line) for line in path.read_text().splitlines())
