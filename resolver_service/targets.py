@@ -26,13 +26,11 @@ __all__ = [
     "is_chaturbate_host",
     "slugify_person",
     "suggest_person",
-    "validate_person",
 ]
 
 MAX_URL_LENGTH = 2048
 MAX_PERSON_LENGTH = 64
 # An explicitly given folder name longer than this is abuse, not a name to shorten.
-_MAX_PERSON_INPUT = 256
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 # Anything ffmpeg would parse as "<protocol>:" (file:, concat:, subfile:, data:, C:\...).
@@ -284,23 +282,3 @@ def slugify_person(name: str) -> str:
     if slug in _WINDOWS_RESERVED:
         slug += "_"
     return slug
-
-
-def validate_person(name: str) -> str:
-    """Check a folder name the user gave explicitly and return its slug.
-
-    Raises InvalidArgument(reason="INVALID_PERSON") for an empty name, a name with ``/``,
-    ``\\``, ``..``, NUL or another control character, or longer than 256 characters: such
-    input is a path-traversal attempt or a mistake, never something to quietly rewrite.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidArgument("person is empty", reason="INVALID_PERSON")
-    if len(name) > _MAX_PERSON_INPUT:
-        raise InvalidArgument("person is too long", reason="INVALID_PERSON")
-    if "/" in name or "\\" in name or ".." in name or name.strip() in (".", ".."):
-        raise InvalidArgument("person must not contain '/', '\\' or '..'", reason="INVALID_PERSON")
-    try:
-        _reject_control_characters(name, what="person")
-    except InvalidArgument as exc:
-        raise InvalidArgument(exc.message, reason="INVALID_PERSON") from exc
-    return slugify_person(name.strip())

@@ -59,11 +59,9 @@ def build_server(
     *,
     host: str,
     port: int,
-    max_workers_hint: int = 0,
 ) -> GrpcApp:
     """Create an aio server on ``host:port`` (port 0 picks a free one) with the house
     interceptors, health checking and reflection, and ``register`` adding the servicers."""
-    del max_workers_hint  # aio servers need no thread pool; kept for signature stability
     server = aio.server(
         interceptors=[ServerInterceptor()],
         options=[

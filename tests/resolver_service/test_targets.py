@@ -11,7 +11,6 @@ from resolver_service.targets import (
     classify_target,
     slugify_person,
     suggest_person,
-    validate_person,
 )
 from servicekit.errors import InvalidArgument
 
@@ -206,20 +205,3 @@ def test_slugify_is_never_empty_or_a_dot_name(name: str) -> None:
 def test_slugify_keeps_non_ascii_names_apart() -> None:
     assert slugify_person("日本") != slugify_person("中国")
     assert slugify_person("日本") == slugify_person("日本")
-
-
-@pytest.mark.parametrize(
-    ("name", "slug"), [("Alice", "alice"), (" Bob Smith ", "bob-smith"), ("ünïcode", "unicode")]
-)
-def test_validate_person_returns_the_slug(name: str, slug: str) -> None:
-    assert validate_person(name) == slug
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["", "  ", ".", "..", "../x", "a/b", "/abs", "a\\b", "x..y", "a\x00b", "a\nb", "a" * 257],
-)
-def test_validate_person_refuses_paths_and_control_characters(name: str) -> None:
-    with pytest.raises(InvalidArgument) as info:
-        validate_person(name)
-    assert info.value.reason == "INVALID_PERSON"
