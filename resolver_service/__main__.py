@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
-
-from resolver_service.core import Resolver
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
-from resolver_service.sources.hls import HlsSource
+from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_server import build_server, serve
 from servicekit.logs import setup_logging
 from streamrec.v1 import resolver_service_pb2, resolver_service_pb2_grpc
@@ -21,14 +18,8 @@ SERVICE_NAME = resolver_service_pb2.DESCRIPTOR.services_by_name["ResolverService
 
 async def run(settings: ResolverSettings) -> None:
     """Build the resolver and serve until SIGTERM/SIGINT."""
-    headers = {"User-Agent": settings.user_agent}
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.http_timeout),
-        headers=headers,
-        follow_redirects=False,  # sources follow redirects themselves, checking each hop
-    ) as client:
-        resolver = Resolver({"hls": HlsSource(client, http_headers=headers)})
-        servicer = ResolverServicer(resolver)
+    async with http_client(settings) as client:
+        servicer = ResolverServicer(build_resolver(settings, client))
         app = build_server(
             lambda server: resolver_service_pb2_grpc.add_ResolverServiceServicer_to_server(
                 servicer, server
@@ -36,6 +27,13 @@ async def run(settings: ResolverSettings) -> None:
             [SERVICE_NAME],
             host=settings.host,
             port=settings.port,
+        )
+        log.info(
+            "sources: %s; site budget %.2f req/s per host (burst %d)",
+            ", ".join(settings.sources),
+            settings.budget.rate,
+            settings.budget.burst,
+            extra={"event.action": "resolver.config"},
         )
         await serve(app, name="resolver", grace=settings.shutdown_grace)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from resolver_service.quality import QualityPreference
 from resolver_service.sources.base import Resolution, Source
+from resolver_service.status import ChannelStatus, StatusCache
 from resolver_service.targets import Target, classify_target, suggest_person
-from servicekit.errors import FailedPrecondition
+from servicekit.errors import DomainError, FailedPrecondition, InvalidArgument
+
+MAX_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -19,22 +22,83 @@ class Resolved:
 
 
 class Resolver:
-    """Resolves any target through the source instances it was built with."""
+    """Resolves any target through the source instances it was built with, and answers
+    channel status questions through a short-lived cache."""
 
-    def __init__(self, sources: Mapping[str, Source]) -> None:
+    def __init__(self, sources: Mapping[str, Source], cache: StatusCache | None = None) -> None:
         self._sources = dict(sources)
+        self.cache = cache or StatusCache()
 
     async def resolve(
         self, target: str, source_type: str | None, pref: QualityPreference
     ) -> Resolved:
         """Validate and classify ``target`` (no network call for bad input), then resolve it."""
         classified = classify_target(target, source_type)  # unknown source types: InvalidArgument
-        source = self._sources.get(classified.source)
+        resolution = await self._source(classified).resolve(classified, pref)
+        return Resolved(resolution, classified, suggest_person(classified))
+
+    async def channel_status(
+        self, target: str, source_type: str | None, *, skip_cache: bool = False
+    ) -> ChannelStatus:
+        """The channel's status, from the cache when a recent answer is there."""
+        classified = classify_target(target, source_type)
+        source = self._source(classified)
+        return await self.cache.lookup(
+            classified.source,
+            classified.value,
+            lambda: source.channel_status(classified),
+            skip_cache=skip_cache,
+        )
+
+    async def batch_channel_status(
+        self, targets: Sequence[str], source_type: str | None, *, skip_cache: bool = False
+    ) -> list[ChannelStatus]:
+        """One status per target, in order. Every target is validated before any network
+        call; cached answers are used, the rest go to their source's batch lookup (once per
+        distinct channel)."""
+        if len(targets) > MAX_BATCH:
+            raise InvalidArgument(
+                f"at most {MAX_BATCH} targets per batch, got {len(targets)}",
+                reason="BATCH_TOO_LARGE",
+            )
+        classified: list[Target] = []
+        for index, target in enumerate(targets):
+            try:
+                classified.append(classify_target(target, source_type))
+            except DomainError as exc:
+                raise InvalidArgument(
+                    f"targets[{index}]: {exc.message}",
+                    reason=exc.reason,
+                    metadata={"index": str(index)},
+                ) from exc
+        answers: dict[tuple[str, str], ChannelStatus] = {}
+        missing: dict[str, dict[str, Target]] = {}
+        for t in classified:
+            self._source(t)  # a disabled source fails the batch before any network call
+            cached = None if skip_cache else self.cache.get(t.source, t.value)
+            if cached is not None:
+                answers[(t.source, t.value)] = cached
+            else:
+                missing.setdefault(t.source, {})[t.value] = t
+        for name, wanted in missing.items():
+            statuses = await self._sources[name].batch_channel_status(list(wanted.values()))
+            for status in statuses:
+                self.cache.put(status)
+                answers[(name, status.target)] = status
+        self.cache.hits += len(classified) - sum(len(w) for w in missing.values())
+        self.cache.misses += sum(len(w) for w in missing.values())
+        return [_labelled(answers[(t.source, t.value)], t.value) for t in classified]
+
+    def _source(self, target: Target) -> Source:
+        source = self._sources.get(target.source)
         if source is None:
             raise FailedPrecondition(
-                f"the {classified.source} source is not enabled on this resolver",
+                f"the {target.source} source is not enabled on this resolver",
                 reason="SOURCE_NOT_ENABLED",
-                metadata={"source": classified.source},
+                metadata={"source": target.source},
             )
-        resolution = await source.resolve(classified, pref)
-        return Resolved(resolution, classified, suggest_person(classified))
+        return source
+
+
+def _labelled(status: ChannelStatus, target: str) -> ChannelStatus:
+    return status if status.target == target else replace(status, target=target)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from resolver_service.core import Resolver
 from resolver_service.playlist import Variant
 from resolver_service.quality import QualityPolicy, QualityPreference
+from resolver_service.status import ChannelStatus
+from servicekit.errors import InvalidArgument
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
 
 _SOURCE_NAMES = {
@@ -18,6 +21,12 @@ _SOURCE_TO_PB = {
     "hls": resolver_service_pb2.SOURCE_TYPE_HLS,
     "chaturbate": resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
 }
+
+
+def _source_name(value: resolver_service_pb2.SourceType.ValueType) -> str | None:
+    if value not in _SOURCE_NAMES:
+        raise InvalidArgument(f"unknown source_type {value}", reason="UNKNOWN_SOURCE_TYPE")
+    return _SOURCE_NAMES[value]
 
 
 def preference(pb: quality_pb2.QualityPreference) -> QualityPreference:
@@ -43,6 +52,30 @@ def variant_pb(v: Variant) -> quality_pb2.Variant:
     )
 
 
+def channel_status_pb(status: ChannelStatus) -> resolver_service_pb2.ChannelStatus:
+    """The wire form of a domain ChannelStatus."""
+    checked = Timestamp()
+    checked.FromDatetime(status.checked_at)
+    pb = resolver_service_pb2.ChannelStatus(
+        target=status.target,
+        source_type=_SOURCE_TO_PB.get(status.source, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+        availability=resolver_service_pb2.ChannelAvailability.Value(
+            f"CHANNEL_AVAILABILITY_{status.availability.value}"
+        ),
+        room_status=status.room_status,
+        title=status.title,
+        thumbnail_url=status.thumbnail_url,
+        checked_time=checked,
+        message=status.message,
+        reason=status.reason,
+        method=status.method,
+        retry_after_seconds=round(status.retry_after or 0),
+    )
+    if status.viewers is not None:
+        pb.viewers = status.viewers
+    return pb
+
+
 class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
     def __init__(self, resolver: Resolver) -> None:
         self._resolver = resolver
@@ -51,7 +84,7 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
         self, request: resolver_service_pb2.ResolveRequest, context: aio.ServicerContext
     ) -> resolver_service_pb2.ResolveResponse:
         resolved = await self._resolver.resolve(
-            request.target, _SOURCE_NAMES.get(request.source_type), preference(request.quality)
+            request.target, _source_name(request.source_type), preference(request.quality)
         )
         r = resolved.resolution
         return resolver_service_pb2.ResolveResponse(
@@ -63,4 +96,28 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
             variants=[variant_pb(v) for v in r.variants],
             is_live=r.is_live,
             person_hint=resolved.person_hint,
+        )
+
+    async def GetChannelStatus(
+        self, request: resolver_service_pb2.GetChannelStatusRequest, context: aio.ServicerContext
+    ) -> resolver_service_pb2.GetChannelStatusResponse:
+        status = await self._resolver.channel_status(
+            request.target,
+            _source_name(request.source_type),
+            skip_cache=request.skip_cache,
+        )
+        return resolver_service_pb2.GetChannelStatusResponse(status=channel_status_pb(status))
+
+    async def BatchGetChannelStatus(
+        self,
+        request: resolver_service_pb2.BatchGetChannelStatusRequest,
+        context: aio.ServicerContext,
+    ) -> resolver_service_pb2.BatchGetChannelStatusResponse:
+        statuses = await self._resolver.batch_channel_status(
+            list(request.targets),
+            _source_name(request.source_type),
+            skip_cache=request.skip_cache,
+        )
+        return resolver_service_pb2.BatchGetChannelStatusResponse(
+            statuses=[channel_status_pb(s) for s in statuses]
         )

@@ -9,8 +9,10 @@ first use, so adding a site means adding a file and touching nothing else.
 from __future__ import annotations
 
 import abc
+import asyncio
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -18,6 +20,7 @@ from servicekit.errors import InvalidArgument
 
 from ..playlist import Variant
 from ..quality import QualityPreference
+from ..status import ChannelStatus
 from ..targets import Target
 
 __all__ = ["Resolution", "Source", "discover_sources", "get_source", "register", "registered"]
@@ -48,6 +51,8 @@ class Source(abc.ABC):
     """One site or protocol that can resolve targets; subclasses set ``name`` and register."""
 
     name: ClassVar[str]
+    #: Channels asked at once by the default batch_channel_status.
+    batch_concurrency: ClassVar[int] = 8
 
     @abc.abstractmethod
     async def resolve(self, target: Target, pref: QualityPreference) -> Resolution:
@@ -56,6 +61,30 @@ class Source(abc.ABC):
         Raises a servicekit DomainError (NotFound, Unavailable, UpstreamError, ...) with a
         machine-readable reason when it cannot.
         """
+
+    @abc.abstractmethod
+    async def channel_status(self, target: Target) -> ChannelStatus:
+        """Ask the site what ``target`` is doing now (no cache at this level).
+
+        Upstream failures come back as an error availability; only a target this source
+        cannot handle raises (InvalidArgument).
+        """
+
+    async def batch_channel_status(self, targets: Sequence[Target]) -> list[ChannelStatus]:
+        """The status of each target, in order. The default asks one at a time, at most
+        ``batch_concurrency`` at once (the request budget paces the actual calls); sources with
+        a bulk endpoint override this."""
+        results: list[ChannelStatus | None] = [None] * len(targets)
+        queue = iter(enumerate(targets))
+
+        async def worker() -> None:
+            for index, target in queue:
+                results[index] = await self.channel_status(target)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.batch_concurrency, len(targets))):
+                group.create_task(worker())
+        return [r for r in results if r is not None]
 
 
 _SourceT = TypeVar("_SourceT", bound=type[Source])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -22,14 +23,15 @@ from servicekit.errors import (
 
 from ..playlist import MasterPlaylist, MediaPlaylist, Variant, parse_playlist
 from ..quality import QualityPreference, choose_variant
+from ..site_client import DEFAULT_MAX_BODY_BYTES, SiteClient, SiteResponse, redact_url
+from ..status import Availability, ChannelStatus
 from ..targets import Target, TargetKind, check_http_url
 from .base import Resolution, Source, register
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_REDIRECTS", "HlsSource", "StreamForbidden"]
+__all__ = ["DEFAULT_MAX_REDIRECTS", "HlsSource", "StreamForbidden"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 
 
@@ -40,22 +42,12 @@ class StreamForbidden(DomainError):
     default_reason = "STREAM_FORBIDDEN"
 
 
-def redact_url(url: str) -> str:
-    """``scheme://host[:port]/path`` of ``url``: no query (tokens), no credentials, no fragment."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<malformed url>"
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-
-
 @register
 class HlsSource(Source):
     """Resolves an http(s) URL to an HLS playlist: picks a variant of a master playlist (and
     its separate audio rendition), or takes a media playlist as it is.
 
-    ``client`` is shared and owned by the caller; its timeouts apply to every request.
+    Every request goes through ``site`` (the request budget, retries of 5xx/429/timeouts).
     ``http_headers`` are sent on every request and returned for ffmpeg to send too.
     """
 
@@ -63,13 +55,13 @@ class HlsSource(Source):
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        site: SiteClient,
         *,
         http_headers: Mapping[str, str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
     ) -> None:
-        self._client = client
+        self._site = site
         self._headers = dict(http_headers or {})
         self._max_body_bytes = max_body_bytes
         self._max_redirects = max_redirects
@@ -87,11 +79,26 @@ class HlsSource(Source):
         """
         if target.kind is not TargetKind.URL:
             raise InvalidArgument("the hls source needs a URL target", reason="INVALID_URL")
-        url = check_http_url(target.value)
+        return await self.resolve_url(check_http_url(target.value), pref, target=target.value)
+
+    async def resolve_url(
+        self,
+        url: str,
+        pref: QualityPreference,
+        *,
+        target: str,
+        source: str | None = None,
+        ffmpeg_headers: Mapping[str, str] | None = None,
+    ) -> Resolution:
+        """Resolve the playlist at ``url`` (already checked) for another source too.
+
+        ``source`` and ``target`` label the Resolution; ``ffmpeg_headers`` replace the headers
+        returned for ffmpeg (a site source knows what its CDN wants). Raises as ``resolve``.
+        """
         started = time.monotonic()
         context = {"event.action": "resolve.hls", "url.original": redact_url(url)}
         try:
-            resolution = await self._resolve(url, target, pref)
+            resolution = await self._resolve(url, pref)
         except DomainError as exc:
             logger.info(
                 "HLS resolve failed: %s",
@@ -113,15 +120,56 @@ class HlsSource(Source):
                 "hls.is_live": resolution.is_live,
             },
         )
-        return resolution
+        headers = dict(self._headers if ffmpeg_headers is None else ffmpeg_headers)
+        return dataclasses.replace(
+            resolution, source=source or self.name, target=target, http_headers=headers
+        )
 
-    async def _resolve(self, url: str, target: Target, pref: QualityPreference) -> Resolution:
+    async def channel_status(self, target: Target) -> ChannelStatus:
+        """A playlist URL is ONLINE while its playlist is live, OFFLINE when it is gone (404,
+        410) or complete (ENDLIST); anything else is an upstream failure, never "offline"."""
+        if target.kind is not TargetKind.URL:
+            raise InvalidArgument("the hls source needs a URL target", reason="INVALID_URL")
+        url = check_http_url(target.value)
+
+        def status(availability: Availability, msg: str = "", reason: str = "") -> ChannelStatus:
+            return ChannelStatus(
+                target=target.value,
+                source=self.name,
+                availability=availability,
+                checked_at=datetime.now(UTC),
+                message=msg,
+                reason=reason,
+                method="playlist",
+            )
+
+        try:
+            resolution = await self._resolve(url, QualityPreference())
+        except NotFound as exc:
+            if exc.reason == "STREAM_NOT_FOUND":
+                return status(Availability.OFFLINE, exc.message, exc.reason)
+            return status(Availability.UPSTREAM_ERROR, exc.message, exc.reason)
+        except Unavailable as exc:
+            if exc.reason == "RATE_LIMITED":
+                limited = status(Availability.RATE_LIMITED, exc.message, exc.reason)
+                retry_after = exc.metadata.get("retry_after_seconds", "")
+                if retry_after.isdigit():
+                    limited = dataclasses.replace(limited, retry_after=float(retry_after))
+                return limited
+            return status(Availability.UPSTREAM_ERROR, exc.message, exc.reason)
+        except DomainError as exc:
+            return status(Availability.UPSTREAM_ERROR, exc.message, exc.reason)
+        if not resolution.is_live:
+            return status(Availability.OFFLINE, "the playlist is complete (EXT-X-ENDLIST)")
+        return status(Availability.ONLINE)
+
+    async def _resolve(self, url: str, pref: QualityPreference) -> Resolution:
         text, final_url = await self._fetch(url)
         # Relative URIs resolve against where the playlist really came from (after redirects).
         playlist = parse_playlist(text, final_url)
         if isinstance(playlist, MediaPlaylist):
             # ffmpeg follows the same redirects itself; the URL the user gave stays the stable one.
-            return self._resolution(target, media_url=url, is_live=playlist.is_live)
+            return self._resolution(url, media_url=url, is_live=playlist.is_live)
         if not playlist.variants:
             raise UpstreamError(
                 "the master playlist lists no variant", reason="EMPTY_MASTER_PLAYLIST"
@@ -137,7 +185,7 @@ class HlsSource(Source):
                 "the chosen variant is not a media playlist", reason="NOT_A_MEDIA_PLAYLIST"
             )
         return self._resolution(
-            target,
+            url,
             media_url=media_url,
             audio_url=audio_url,
             is_live=media.is_live,
@@ -147,7 +195,7 @@ class HlsSource(Source):
 
     def _resolution(
         self,
-        target: Target,
+        target: str,
         *,
         media_url: str,
         is_live: bool,
@@ -157,7 +205,7 @@ class HlsSource(Source):
     ) -> Resolution:
         return Resolution(
             source=self.name,
-            target=target.value,
+            target=target,
             media_url=media_url,
             audio_url=audio_url,
             chosen=chosen,
@@ -170,53 +218,30 @@ class HlsSource(Source):
         """GET ``url`` following at most ``max_redirects`` http(s) redirects; (text, final URL)."""
         current = url
         for _ in range(self._max_redirects + 1):
-            with _transport_errors(current):
-                request = self._client.build_request("GET", current, headers=self._headers)
-                try:
-                    response = await self._client.send(request, stream=True, follow_redirects=False)
-                except httpx.InvalidURL as exc:
-                    # httpx parses Location even when not following; "concat:a|b" fails there.
-                    raise UpstreamError(
-                        f"{redact_url(current)} redirects to an invalid location",
-                        reason="UNSAFE_REDIRECT",
-                    ) from exc
-                try:
-                    if response.has_redirect_location:
-                        current = _redirect_target(current, response.headers["location"])
-                        continue
-                    _raise_for_status(response, current)
-                    body = await self._read_capped(response)
-                finally:
-                    await response.aclose()
+            try:
+                response = await self._site.request(
+                    "GET",
+                    current,
+                    headers=self._headers,
+                    max_body_bytes=self._max_body_bytes,
+                    too_large_reason="PLAYLIST_TOO_LARGE",
+                )
+            except httpx.InvalidURL as exc:
+                # httpx parses Location even when not following; "concat:a|b" fails there.
+                raise UpstreamError(
+                    f"{redact_url(current)} redirects to an invalid location",
+                    reason="UNSAFE_REDIRECT",
+                ) from exc
+            if response.is_redirect:
+                current = _redirect_target(current, response.headers["location"])
+                continue
+            _raise_for_status(response, current)
             # RFC 8216: playlists are UTF-8; a stray bad byte must not fail the whole parse.
-            return body.decode("utf-8", errors="replace"), current
+            return response.body.decode("utf-8", errors="replace"), current
         raise UpstreamError(
             f"more than {self._max_redirects} redirects from {redact_url(url)}",
             reason="TOO_MANY_REDIRECTS",
         )
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        # Checked before and while reading: a hostile or broken origin must not fill our memory
-        # (the decoded size is what counts, so a gzip bomb stops early too).
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body_bytes:
-            raise _too_large(self._max_body_bytes)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise _too_large(self._max_body_bytes)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _too_large(limit: int) -> UpstreamError:
-    return UpstreamError(
-        f"the playlist is larger than {limit} bytes",
-        reason="PLAYLIST_TOO_LARGE",
-        metadata={"limit_bytes": str(limit)},
-    )
 
 
 def _safe_media_url(url: str) -> str:
@@ -242,8 +267,8 @@ def _redirect_target(current: str, location: str) -> str:
         ) from exc
 
 
-def _raise_for_status(response: httpx.Response, url: str) -> None:
-    status = response.status_code
+def _raise_for_status(response: SiteResponse, url: str) -> None:
+    status = response.status
     if 200 <= status < 300:
         return
     where = redact_url(url)
@@ -255,9 +280,9 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
     if status in (401, 403):
         raise StreamForbidden(f"access to {where} refused (HTTP {status})", metadata=metadata)
     if status == 429:
-        retry_after = response.headers.get("retry-after", "")
-        if retry_after.isdigit():
-            metadata["retry_after_seconds"] = retry_after
+        retry_after = response.retry_after
+        if retry_after is not None:
+            metadata["retry_after_seconds"] = str(round(retry_after))
         raise Unavailable(f"rate limited by {where}", reason="RATE_LIMITED", metadata=metadata)
     if status >= 500:
         raise UpstreamError(
@@ -266,27 +291,3 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
     raise UpstreamError(
         f"{where} answered HTTP {status}", reason="UPSTREAM_HTTP_ERROR", metadata=metadata
     )
-
-
-@contextlib.contextmanager
-def _transport_errors(url: str) -> Iterator[None]:
-    """Turn httpx's transport failures into UpstreamErrors naming only the host and path."""
-    where = redact_url(url)
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise UpstreamError(f"{where} timed out", reason="UPSTREAM_TIMEOUT") from exc
-    except httpx.ProtocolError as exc:
-        raise UpstreamError(
-            f"{where} broke the HTTP protocol ({type(exc).__name__})",
-            reason="UPSTREAM_PROTOCOL_ERROR",
-        ) from exc
-    except httpx.TransportError as exc:
-        raise UpstreamError(
-            f"{where} is unreachable ({type(exc).__name__})", reason="UPSTREAM_UNREACHABLE"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamError(
-            f"{where} answered something unreadable ({type(exc).__name__})",
-            reason="UPSTREAM_ERROR",
-        ) from exc

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from streamrec.v1 import quality_pb2 as _quality_pb2
@@ -43,6 +44,72 @@ SOURCE_TYPE_HLS: SourceType.ValueType  # 1
 SOURCE_TYPE_CHATURBATE: SourceType.ValueType  # 2
 """A Chaturbate username or room URL."""
 Global___SourceType: _TypeAlias = SourceType  # noqa: Y015
+
+class _ChannelAvailability:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChannelAvailabilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChannelAvailability.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANNEL_AVAILABILITY_UNSPECIFIED: _ChannelAvailability.ValueType  # 0
+    CHANNEL_AVAILABILITY_ONLINE: _ChannelAvailability.ValueType  # 1
+    """Broadcasting a public show: recordable."""
+    CHANNEL_AVAILABILITY_OFFLINE: _ChannelAvailability.ValueType  # 2
+    """Not broadcasting."""
+    CHANNEL_AVAILABILITY_PRIVATE: _ChannelAvailability.ValueType  # 3
+    """In a private show."""
+    CHANNEL_AVAILABILITY_GROUP_SHOW: _ChannelAvailability.ValueType  # 4
+    """In a group (ticket/spy) show."""
+    CHANNEL_AVAILABILITY_AWAY: _ChannelAvailability.ValueType  # 5
+    """Online but away."""
+    CHANNEL_AVAILABILITY_HIDDEN: _ChannelAvailability.ValueType  # 6
+    """Hidden show (the site's hidden_message says more)."""
+    CHANNEL_AVAILABILITY_PASSWORD_PROTECTED: _ChannelAvailability.ValueType  # 7
+    """The room needs a password."""
+    CHANNEL_AVAILABILITY_GEO_RESTRICTED: _ChannelAvailability.ValueType  # 8
+    """Public, but not viewable from where the resolver runs."""
+    CHANNEL_AVAILABILITY_RATE_LIMITED: _ChannelAvailability.ValueType  # 9
+    """The site answered 429 and the budget's retries ran out: try again later."""
+    CHANNEL_AVAILABILITY_BLOCKED: _ChannelAvailability.ValueType  # 10
+    """A bot-protection challenge page (Cloudflare "Just a moment...") blocked every method."""
+    CHANNEL_AVAILABILITY_AGE_GATE: _ChannelAvailability.ValueType  # 11
+    """An age verification page stood in the way."""
+    CHANNEL_AVAILABILITY_NOT_FOUND: _ChannelAvailability.ValueType  # 12
+    """No such channel."""
+    CHANNEL_AVAILABILITY_UPSTREAM_ERROR: _ChannelAvailability.ValueType  # 13
+    """The site failed (5xx, timeout, unreadable answer): the channel's state is unknown."""
+
+class ChannelAvailability(_ChannelAvailability, metaclass=_ChannelAvailabilityEnumTypeWrapper):
+    """What a channel is doing, as far as the site lets us know. Only ONLINE can be recorded."""
+
+CHANNEL_AVAILABILITY_UNSPECIFIED: ChannelAvailability.ValueType  # 0
+CHANNEL_AVAILABILITY_ONLINE: ChannelAvailability.ValueType  # 1
+"""Broadcasting a public show: recordable."""
+CHANNEL_AVAILABILITY_OFFLINE: ChannelAvailability.ValueType  # 2
+"""Not broadcasting."""
+CHANNEL_AVAILABILITY_PRIVATE: ChannelAvailability.ValueType  # 3
+"""In a private show."""
+CHANNEL_AVAILABILITY_GROUP_SHOW: ChannelAvailability.ValueType  # 4
+"""In a group (ticket/spy) show."""
+CHANNEL_AVAILABILITY_AWAY: ChannelAvailability.ValueType  # 5
+"""Online but away."""
+CHANNEL_AVAILABILITY_HIDDEN: ChannelAvailability.ValueType  # 6
+"""Hidden show (the site's hidden_message says more)."""
+CHANNEL_AVAILABILITY_PASSWORD_PROTECTED: ChannelAvailability.ValueType  # 7
+"""The room needs a password."""
+CHANNEL_AVAILABILITY_GEO_RESTRICTED: ChannelAvailability.ValueType  # 8
+"""Public, but not viewable from where the resolver runs."""
+CHANNEL_AVAILABILITY_RATE_LIMITED: ChannelAvailability.ValueType  # 9
+"""The site answered 429 and the budget's retries ran out: try again later."""
+CHANNEL_AVAILABILITY_BLOCKED: ChannelAvailability.ValueType  # 10
+"""A bot-protection challenge page (Cloudflare "Just a moment...") blocked every method."""
+CHANNEL_AVAILABILITY_AGE_GATE: ChannelAvailability.ValueType  # 11
+"""An age verification page stood in the way."""
+CHANNEL_AVAILABILITY_NOT_FOUND: ChannelAvailability.ValueType  # 12
+"""No such channel."""
+CHANNEL_AVAILABILITY_UPSTREAM_ERROR: ChannelAvailability.ValueType  # 13
+"""The site failed (5xx, timeout, unreadable answer): the channel's state is unknown."""
+Global___ChannelAvailability: _TypeAlias = ChannelAvailability  # noqa: Y015
 
 @_typing.final
 class ResolveRequest(_message.Message):
@@ -144,3 +211,169 @@ class ResolveResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveResponse: _TypeAlias = ResolveResponse  # noqa: Y015
+
+@_typing.final
+class ChannelStatus(_message.Message):
+    """One channel's status at checked_time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    SOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    AVAILABILITY_FIELD_NUMBER: _builtins.int
+    ROOM_STATUS_FIELD_NUMBER: _builtins.int
+    VIEWERS_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    THUMBNAIL_URL_FIELD_NUMBER: _builtins.int
+    CHECKED_TIME_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """The channel as the resolver normalized it (lower-case username, or the URL)."""
+    source_type: Global___SourceType.ValueType
+    availability: Global___ChannelAvailability.ValueType
+    room_status: _builtins.str
+    """The site's own word for the room's state ("public", "private", "password protected", ...)."""
+    viewers: _builtins.int
+    """Current viewers; unset when the site did not say."""
+    title: _builtins.str
+    """Room title (subject), if any."""
+    thumbnail_url: _builtins.str
+    """A thumbnail image of the room, if known."""
+    message: _builtins.str
+    """Human-readable detail: why it is not online, or what failed."""
+    reason: _builtins.str
+    """Machine-readable cause for the error availabilities (e.g. UPSTREAM_5XX, UPSTREAM_TIMEOUT)."""
+    method: _builtins.str
+    """How the answer was obtained: "bulk", "ajax", "api", "page" or "playlist"."""
+    retry_after_seconds: _builtins.int
+    """Seconds the site asked us to wait (Retry-After), when rate limited."""
+    @_builtins.property
+    def checked_time(self) -> _timestamp_pb2.Timestamp:
+        """When the site was asked (a cached answer keeps its original time)."""
+
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        source_type: Global___SourceType.ValueType = ...,
+        availability: Global___ChannelAvailability.ValueType = ...,
+        room_status: _builtins.str = ...,
+        viewers: _builtins.int | None = ...,
+        title: _builtins.str = ...,
+        thumbnail_url: _builtins.str = ...,
+        checked_time: _timestamp_pb2.Timestamp | None = ...,
+        message: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        method: _builtins.str = ...,
+        retry_after_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_viewers", b"_viewers", "checked_time", b"checked_time", "viewers", b"viewers"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_viewers", b"_viewers", "availability", b"availability", "checked_time", b"checked_time", "message", b"message", "method", b"method", "reason", b"reason", "retry_after_seconds", b"retry_after_seconds", "room_status", b"room_status", "source_type", b"source_type", "target", b"target", "thumbnail_url", b"thumbnail_url", "title", b"title", "viewers", b"viewers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__viewers: _TypeAlias = _typing.Literal["viewers"]  # noqa: Y015
+    _WhichOneofArgType__viewers: _TypeAlias = _typing.Literal["_viewers", b"_viewers"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__viewers) -> _WhichOneofReturnType__viewers | None: ...
+
+Global___ChannelStatus: _TypeAlias = ChannelStatus  # noqa: Y015
+
+@_typing.final
+class GetChannelStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    SOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    SKIP_CACHE_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """A username, a chaturbate.com room URL, or an http(s) playlist URL."""
+    source_type: Global___SourceType.ValueType
+    skip_cache: _builtins.bool
+    """Ask the site even when a recent answer is cached."""
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        source_type: Global___SourceType.ValueType = ...,
+        skip_cache: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetChannelStatusRequest: _TypeAlias = GetChannelStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetChannelStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def status(self) -> Global___ChannelStatus: ...
+    def __init__(
+        self,
+        *,
+        status: Global___ChannelStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetChannelStatusResponse: _TypeAlias = GetChannelStatusResponse  # noqa: Y015
+
+@_typing.final
+class BatchGetChannelStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGETS_FIELD_NUMBER: _builtins.int
+    SOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    SKIP_CACHE_FIELD_NUMBER: _builtins.int
+    source_type: Global___SourceType.ValueType
+    """Applies to every target (UNSPECIFIED: each target's shape decides)."""
+    skip_cache: _builtins.bool
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Up to 10,000 targets; duplicates are answered once per occurrence from one lookup."""
+
+    def __init__(
+        self,
+        *,
+        targets: _abc.Iterable[_builtins.str] | None = ...,
+        source_type: Global___SourceType.ValueType = ...,
+        skip_cache: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source_type", b"source_type", "targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetChannelStatusRequest: _TypeAlias = BatchGetChannelStatusRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetChannelStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelStatus]:
+        """One status per requested target, in request order."""
+
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___ChannelStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetChannelStatusResponse: _TypeAlias = BatchGetChannelStatusResponse  # noqa: Y015

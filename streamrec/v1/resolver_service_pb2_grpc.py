@@ -41,6 +41,16 @@ class ResolverServiceStub:
                 request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.ResolveRequest.SerializeToString,
                 response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.ResolveResponse.FromString,
                 _registered_method=True)
+        self.GetChannelStatus = channel.unary_unary(
+                '/streamrec.v1.ResolverService/GetChannelStatus',
+                request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.GetChannelStatusRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.GetChannelStatusResponse.FromString,
+                _registered_method=True)
+        self.BatchGetChannelStatus = channel.unary_unary(
+                '/streamrec.v1.ResolverService/BatchGetChannelStatus',
+                request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusResponse.FromString,
+                _registered_method=True)
 
 
 class ResolverServiceServicer:
@@ -55,6 +65,22 @@ class ResolverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetChannelStatus(self, request, context):
+        """Whether a channel is live right now, and if not, why (answers from a short-lived cache).
+        Upstream trouble is an availability, not an RPC error: only bad input fails the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetChannelStatus(self, request, context):
+        """The status of many channels at once: one bulk request when an affiliate code is
+        configured, else one call per channel under the request budget.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResolverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +88,16 @@ def add_ResolverServiceServicer_to_server(servicer, server):
                     servicer.Resolve,
                     request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.ResolveRequest.FromString,
                     response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.ResolveResponse.SerializeToString,
+            ),
+            'GetChannelStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChannelStatus,
+                    request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.GetChannelStatusRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.GetChannelStatusResponse.SerializeToString,
+            ),
+            'BatchGetChannelStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetChannelStatus,
+                    request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -93,6 +129,60 @@ class ResolverService:
             '/streamrec.v1.ResolverService/Resolve',
             streamrec_dot_v1_dot_resolver__service__pb2.ResolveRequest.SerializeToString,
             streamrec_dot_v1_dot_resolver__service__pb2.ResolveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChannelStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ResolverService/GetChannelStatus',
+            streamrec_dot_v1_dot_resolver__service__pb2.GetChannelStatusRequest.SerializeToString,
+            streamrec_dot_v1_dot_resolver__service__pb2.GetChannelStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetChannelStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ResolverService/BatchGetChannelStatus',
+            streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusRequest.SerializeToString,
+            streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

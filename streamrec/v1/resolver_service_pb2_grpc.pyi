@@ -37,6 +37,14 @@ class ResolverServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ResolverServiceAsyncStub: ...
     Resolve: _grpc.UnaryUnaryMultiCallable[_resolver_service_pb2.ResolveRequest, _resolver_service_pb2.ResolveResponse]
     """Resolve a target to a media playlist URL (and a separate audio rendition URL)."""
+    GetChannelStatus: _grpc.UnaryUnaryMultiCallable[_resolver_service_pb2.GetChannelStatusRequest, _resolver_service_pb2.GetChannelStatusResponse]
+    """Whether a channel is live right now, and if not, why (answers from a short-lived cache).
+    Upstream trouble is an availability, not an RPC error: only bad input fails the call.
+    """
+    BatchGetChannelStatus: _grpc.UnaryUnaryMultiCallable[_resolver_service_pb2.BatchGetChannelStatusRequest, _resolver_service_pb2.BatchGetChannelStatusResponse]
+    """The status of many channels at once: one bulk request when an affiliate code is
+    configured, else one call per channel under the request budget.
+    """
 
 @_typing.type_check_only
 class ResolverServiceAsyncStub(ResolverServiceStub):
@@ -47,6 +55,14 @@ class ResolverServiceAsyncStub(ResolverServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Resolve: _aio.UnaryUnaryMultiCallable[_resolver_service_pb2.ResolveRequest, _resolver_service_pb2.ResolveResponse]  # type: ignore[assignment]
     """Resolve a target to a media playlist URL (and a separate audio rendition URL)."""
+    GetChannelStatus: _aio.UnaryUnaryMultiCallable[_resolver_service_pb2.GetChannelStatusRequest, _resolver_service_pb2.GetChannelStatusResponse]  # type: ignore[assignment]
+    """Whether a channel is live right now, and if not, why (answers from a short-lived cache).
+    Upstream trouble is an availability, not an RPC error: only bad input fails the call.
+    """
+    BatchGetChannelStatus: _aio.UnaryUnaryMultiCallable[_resolver_service_pb2.BatchGetChannelStatusRequest, _resolver_service_pb2.BatchGetChannelStatusResponse]  # type: ignore[assignment]
+    """The status of many channels at once: one bulk request when an affiliate code is
+    configured, else one call per channel under the request budget.
+    """
 
 class ResolverServiceServicer(metaclass=_abc_1.ABCMeta):
     """Turns targets (a username or a playlist URL) into something ffmpeg can record.
@@ -60,5 +76,25 @@ class ResolverServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_resolver_service_pb2.ResolveResponse, _abc.Awaitable[_resolver_service_pb2.ResolveResponse]]:
         """Resolve a target to a media playlist URL (and a separate audio rendition URL)."""
+
+    @_abc_1.abstractmethod
+    def GetChannelStatus(
+        self,
+        request: _resolver_service_pb2.GetChannelStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resolver_service_pb2.GetChannelStatusResponse, _abc.Awaitable[_resolver_service_pb2.GetChannelStatusResponse]]:
+        """Whether a channel is live right now, and if not, why (answers from a short-lived cache).
+        Upstream trouble is an availability, not an RPC error: only bad input fails the call.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetChannelStatus(
+        self,
+        request: _resolver_service_pb2.BatchGetChannelStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resolver_service_pb2.BatchGetChannelStatusResponse, _abc.Awaitable[_resolver_service_pb2.BatchGetChannelStatusResponse]]:
+        """The status of many channels at once: one bulk request when an affiliate code is
+        configured, else one call per channel under the request budget.
+        """
 
 def add_ResolverServiceServicer_to_server(servicer: ResolverServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,6 +15,7 @@ from resolver_service.sources.hls import HlsSource, StreamForbidden
 from resolver_service.targets import Target, TargetKind, classify_target
 from servicekit.errors import ErrorKind, InvalidArgument, NotFound, Unavailable, UpstreamError
 
+from .sites import site_client
 from .test_playlist import CMAF_MASTER, LEGACY_MASTER, LLHLS_MEDIA
 
 HOST = "https://cdn.example"
@@ -39,7 +40,7 @@ class FakeCdn:
 
     def source(self, **kwargs: object) -> HlsSource:
         client = httpx.AsyncClient(transport=httpx.MockTransport(self))
-        return HlsSource(client, **kwargs)  # type: ignore[arg-type]
+        return HlsSource(site_client(client), **kwargs)  # type: ignore[arg-type]
 
 
 def playlist(text: str) -> httpx.Response:
@@ -347,12 +348,12 @@ async def test_logs_are_structured_and_never_carry_the_token(
     caplog.set_level(logging.DEBUG, logger="resolver_service")
     await resolve(cdn, f"{HOST}/live/a/m.m3u8?token=SECRET")
     await resolve_error(cdn, f"{HOST}/gone.m3u8?token=SECRET")
-    records = [r for r in caplog.records if r.name.startswith("resolver_service")]
+    records = [r for r in caplog.records if r.name == "resolver_service.sources.hls"]
     assert [getattr(r, "event.outcome") for r in records] == ["success", "failure"]
     assert all(getattr(r, "event.action") == "resolve.hls" for r in records)
     assert getattr(records[0], "url.original") == f"{HOST}/live/a/m.m3u8"
     assert getattr(records[1], "error.type") == "STREAM_NOT_FOUND"
-    for record in records:
+    for record in caplog.records:  # the site client's request lines too
         assert "SECRET" not in record.getMessage()
         assert not any("SECRET" in str(value) for value in vars(record).values())
 

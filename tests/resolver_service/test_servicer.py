@@ -11,6 +11,7 @@ from servicekit.grpc_errors import parse_rpc_error
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
 from tests.fakes.hls_origin import HlsOrigin
 from tests.grpc_util import serving
+from tests.resolver_service.sites import site_client
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def origin():
 @pytest.fixture
 async def stub():
     async with httpx.AsyncClient(timeout=5) as client:
-        servicer = ResolverServicer(Resolver({"hls": HlsSource(client)}))
+        servicer = ResolverServicer(Resolver({"hls": HlsSource(site_client(client))}))
         async with serving(
             lambda s: resolver_service_pb2_grpc.add_ResolverServiceServicer_to_server(servicer, s),
             "streamrec.v1.ResolverService",

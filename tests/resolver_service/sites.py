@@ -1,0 +1,21 @@
+"""Site clients for tests: the real budget and retry code with limits that cost no time."""
+
+from __future__ import annotations
+
+import httpx
+
+from resolver_service.budget import BudgetConfig, RequestBudget
+from resolver_service.site_client import RetryPolicy, SiteClient
+
+FREE = BudgetConfig(rate=10_000, burst=10_000, concurrency=64, jitter=0)
+NO_RETRY = RetryPolicy(retries=0)
+QUICK_RETRY = RetryPolicy(retries=2, backoff_initial=0.01, backoff_max=0.05, max_retry_after=5)
+
+
+def site_client(
+    client: httpx.AsyncClient,
+    budget: BudgetConfig = FREE,
+    policy: RetryPolicy = NO_RETRY,
+) -> SiteClient:
+    """A SiteClient over ``client`` with a budget that never waits and no retries by default."""
+    return SiteClient(client, RequestBudget(budget), policy)
