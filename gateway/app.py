@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api, events, files
+from gateway import api, channels, events, files
 from gateway.backend import Backend
 from gateway.errors import domain_error_response, error_response, rpc_error_response
 from gateway.middleware import RequestContextMiddleware
@@ -96,6 +96,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return error_response(exc.status_code, str(exc.detail), code)
 
     app.include_router(api.router)
+    app.include_router(channels.router)
     app.include_router(events.router)
     app.include_router(files.router)
 

@@ -9,7 +9,7 @@ from grpc import aio
 
 from gateway.settings import GatewaySettings
 from servicekit.grpc_interceptors import insecure_channel
-from streamrec.v1 import recorder_service_pb2_grpc
+from streamrec.v1 import channel_service_pb2_grpc, recorder_service_pb2_grpc
 
 
 @dataclass
@@ -17,11 +17,17 @@ class Backend:
     settings: GatewaySettings
     recorder_channel: aio.Channel
     recorder: recorder_service_pb2_grpc.RecorderServiceStub
+    channels: channel_service_pb2_grpc.ChannelServiceStub
 
     @classmethod
     def connect(cls, settings: GatewaySettings) -> Backend:
         channel = insecure_channel(settings.recorder_addr)
-        return cls(settings, channel, recorder_service_pb2_grpc.RecorderServiceStub(channel))
+        return cls(
+            settings,
+            channel,
+            recorder_service_pb2_grpc.RecorderServiceStub(channel),
+            channel_service_pb2_grpc.ChannelServiceStub(channel),
+        )
 
     async def close(self) -> None:
         await self.recorder_channel.close()

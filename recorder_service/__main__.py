@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from grpc import aio
+
+from recorder_service.channel_servicer import ChannelServicer
 from recorder_service.events import EventBus
 from recorder_service.manager import SessionManager
 from recorder_service.resolver_client import GrpcResolver
@@ -14,10 +17,18 @@ from servicekit.ffmpeg import find_ffmpeg
 from servicekit.grpc_interceptors import insecure_channel
 from servicekit.grpc_server import build_server, serve
 from servicekit.logs import setup_logging
-from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc
+from streamrec.v1 import (
+    channel_service_pb2,
+    channel_service_pb2_grpc,
+    recorder_service_pb2,
+    recorder_service_pb2_grpc,
+)
 
 log = logging.getLogger("recorder_service")
-SERVICE_NAME = recorder_service_pb2.DESCRIPTOR.services_by_name["RecorderService"].full_name
+SERVICE_NAMES = [
+    recorder_service_pb2.DESCRIPTOR.services_by_name["RecorderService"].full_name,
+    channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
+]
 
 
 async def run(settings: RecorderSettings) -> None:
@@ -40,13 +51,18 @@ async def run(settings: RecorderSettings) -> None:
     )
     channel = insecure_channel(settings.resolver_addr)
     bus = EventBus(settings.event_ring_size, settings.subscriber_queue_size)
-    manager = SessionManager(settings, GrpcResolver(channel), bus, ffmpeg)
+    resolver = GrpcResolver(channel)
+    manager = SessionManager(settings, resolver, bus, ffmpeg)
     servicer = RecorderServicer(manager, heartbeat_interval=settings.heartbeat_interval)
+    channels = ChannelServicer(resolver)
+
+    def register(server: aio.Server) -> None:
+        recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(servicer, server)
+        channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(channels, server)
+
     app = build_server(
-        lambda server: recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(
-            servicer, server
-        ),
-        [SERVICE_NAME],
+        register,
+        SERVICE_NAMES,
         host=settings.host,
         port=settings.port,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from recorder_service.events import Snapshot
 from recorder_service.model import Session, SessionEvent, VariantInfo
+from recorder_service.ports import ChannelCheck
 from streamrec.v1 import quality_pb2, recorder_service_pb2, resolver_service_pb2, session_pb2
 
 # The recorder's source names and the wire enum; "auto" lets the resolver decide.
@@ -98,3 +99,48 @@ def snapshot_pb(snap: Snapshot) -> recorder_service_pb2.WatchSessionsResponse:
             sequence=snap.sequence, sessions=[session_pb(s) for s in snap.sessions]
         )
     )
+
+
+_AVAILABILITY_PREFIX = "CHANNEL_AVAILABILITY_"
+
+
+def channel_check_from_pb(pb: resolver_service_pb2.ChannelStatus) -> ChannelCheck:
+    return ChannelCheck(
+        target=pb.target,
+        source_type=SOURCE_FROM_PB.get(pb.source_type, "auto"),
+        availability=resolver_service_pb2.ChannelAvailability.Name(pb.availability).removeprefix(
+            _AVAILABILITY_PREFIX
+        ),
+        checked_at=pb.checked_time.ToDatetime(tzinfo=UTC) if pb.HasField("checked_time") else None,
+        room_status=pb.room_status,
+        viewers=pb.viewers if pb.HasField("viewers") else None,
+        title=pb.title,
+        thumbnail_url=pb.thumbnail_url,
+        message=pb.message,
+        reason=pb.reason,
+        method=pb.method,
+        retry_after=pb.retry_after_seconds,
+    )
+
+
+def channel_check_pb(check: ChannelCheck) -> resolver_service_pb2.ChannelStatus:
+    pb = resolver_service_pb2.ChannelStatus(
+        target=check.target,
+        source_type=SOURCE_TO_PB.get(
+            check.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED
+        ),
+        availability=resolver_service_pb2.ChannelAvailability.Value(
+            _AVAILABILITY_PREFIX + check.availability
+        ),
+        checked_time=ts(check.checked_at),
+        room_status=check.room_status,
+        title=check.title,
+        thumbnail_url=check.thumbnail_url,
+        message=check.message,
+        reason=check.reason,
+        method=check.method,
+        retry_after_seconds=check.retry_after,
+    )
+    if check.viewers is not None:
+        pb.viewers = check.viewers
+    return pb

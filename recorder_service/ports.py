@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from recorder_service.model import VariantInfo
@@ -31,7 +33,47 @@ class ResolvedStream:
     is_live: bool = True
 
 
+@dataclass(frozen=True)
+class ChannelCheck:
+    """A channel's status as the resolver reported it. ``availability`` is the name of a
+    streamrec.v1.ChannelAvailability without its prefix ("ONLINE", "OFFLINE", "RATE_LIMITED"...)."""
+
+    target: str
+    source_type: str
+    availability: str
+    checked_at: datetime | None = None
+    room_status: str = ""
+    viewers: int | None = None
+    title: str = ""
+    thumbnail_url: str = ""
+    message: str = ""
+    reason: str = ""
+    method: str = ""
+    retry_after: int = 0
+
+    @property
+    def is_online(self) -> bool:
+        return self.availability == "ONLINE"
+
+
 class Resolver(Protocol):
     async def resolve(self, target: str, source_type: str, quality: QualityWish) -> ResolvedStream:
         """Resolve ``target``; raises a DomainError (InvalidArgument, NotFound, Unavailable...)."""
+        ...
+
+
+class StatusChecker(Protocol):
+    """Channel status questions, answered by the resolver."""
+
+    async def channel_status(
+        self, target: str, source_type: str, *, skip_cache: bool = False
+    ) -> ChannelCheck:
+        """What the channel is doing now; raises a DomainError only for bad input or when the
+        resolver cannot be reached."""
+        ...
+
+    async def batch_channel_status(
+        self, targets: Sequence[str], source_type: str = "auto", *, skip_cache: bool = False
+    ) -> list[ChannelCheck]:
+        """One ChannelCheck per target, in order."""
         ...

@@ -2,35 +2,87 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
 import grpc
 from grpc import aio
 
-from recorder_service.convert import SOURCE_FROM_PB, SOURCE_TO_PB, variant_from_pb
-from recorder_service.ports import QualityWish, ResolvedStream
+from recorder_service.convert import (
+    SOURCE_FROM_PB,
+    SOURCE_TO_PB,
+    channel_check_from_pb,
+    variant_from_pb,
+)
+from recorder_service.ports import ChannelCheck, QualityWish, ResolvedStream
 from servicekit.errors import InvalidArgument
 from servicekit.grpc_errors import domain_error_from_rpc
 from servicekit.retry import call_idempotent
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
 
+T = TypeVar("T")
+
+
+def _source_pb(source_type: str) -> resolver_service_pb2.SourceType.ValueType:
+    try:
+        return SOURCE_TO_PB[source_type]
+    except KeyError:
+        raise InvalidArgument(
+            f"unknown source_type {source_type!r}", reason="UNKNOWN_SOURCE_TYPE"
+        ) from None
+
+
+async def _call(fn: Callable[[], Awaitable[T]]) -> T:
+    """An idempotent resolver call; its errors come back as domain errors."""
+    try:
+        return await call_idempotent(fn)
+    except grpc.RpcError as exc:
+        raise domain_error_from_rpc(exc, unavailable_reason="RESOLVER_UNAVAILABLE") from None
+
 
 class GrpcResolver:
-    """Calls ResolverService.Resolve (idempotent: retried on UNAVAILABLE, bounded)."""
+    """Calls ResolverService (every call is idempotent: retried on UNAVAILABLE, bounded).
 
-    def __init__(self, channel: aio.Channel, *, timeout: float = 20.0) -> None:
+    ``batch_timeout`` bounds BatchGetChannelStatus, which paces itself under the site's request
+    budget and can take minutes for thousands of channels without an affiliate code.
+    """
+
+    def __init__(
+        self, channel: aio.Channel, *, timeout: float = 20.0, batch_timeout: float = 600.0
+    ) -> None:
         self._stub = resolver_service_pb2_grpc.ResolverServiceStub(channel)
         self._timeout = timeout
+        self._batch_timeout = batch_timeout
+
+    async def channel_status(
+        self, target: str, source_type: str, *, skip_cache: bool = False
+    ) -> ChannelCheck:
+        """GetChannelStatus: upstream trouble is an availability, not an error."""
+        request = resolver_service_pb2.GetChannelStatusRequest(
+            target=target, source_type=_source_pb(source_type), skip_cache=skip_cache
+        )
+        response: resolver_service_pb2.GetChannelStatusResponse = await _call(
+            lambda: self._stub.GetChannelStatus(request, timeout=self._timeout)
+        )
+        return channel_check_from_pb(response.status)
+
+    async def batch_channel_status(
+        self, targets: Sequence[str], source_type: str = "auto", *, skip_cache: bool = False
+    ) -> list[ChannelCheck]:
+        """BatchGetChannelStatus: one check per target, in order."""
+        request = resolver_service_pb2.BatchGetChannelStatusRequest(
+            targets=list(targets), source_type=_source_pb(source_type), skip_cache=skip_cache
+        )
+        response: resolver_service_pb2.BatchGetChannelStatusResponse = await _call(
+            lambda: self._stub.BatchGetChannelStatus(request, timeout=self._batch_timeout)
+        )
+        return [channel_check_from_pb(s) for s in response.statuses]
 
     async def resolve(self, target: str, source_type: str, quality: QualityWish) -> ResolvedStream:
         """Resolve through the resolver service; its errors come back as domain errors."""
-        try:
-            source_pb = SOURCE_TO_PB[source_type]
-        except KeyError:
-            raise InvalidArgument(
-                f"unknown source_type {source_type!r}", reason="UNKNOWN_SOURCE_TYPE"
-            ) from None
         request = resolver_service_pb2.ResolveRequest(
             target=target,
-            source_type=source_pb,
+            source_type=_source_pb(source_type),
             quality=quality_pb2.QualityPreference(
                 height=quality.height,
                 policy=quality_pb2.QualityPolicy.Value(f"QUALITY_POLICY_{quality.policy}"),
@@ -38,12 +90,9 @@ class GrpcResolver:
                 fallback=quality.fallback,
             ),
         )
-        try:
-            response: resolver_service_pb2.ResolveResponse = await call_idempotent(
-                lambda: self._stub.Resolve(request, timeout=self._timeout)
-            )
-        except grpc.RpcError as exc:
-            raise domain_error_from_rpc(exc, unavailable_reason="RESOLVER_UNAVAILABLE") from None
+        response: resolver_service_pb2.ResolveResponse = await _call(
+            lambda: self._stub.Resolve(request, timeout=self._timeout)
+        )
         return ResolvedStream(
             source_type=SOURCE_FROM_PB.get(response.source_type, "hls"),
             media_url=response.media_url,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from resolver_service.budget import BudgetConfig
 from resolver_service.site_client import RetryPolicy
 from resolver_service.sources.chaturbate import METHODS, ChaturbateConfig
+from servicekit.errors import DomainError
 from servicekit.settings import Env, SettingsError
 
 DEFAULT_USER_AGENT = (
@@ -25,7 +26,9 @@ class ResolverSettings:
     status_cache_ttl: float = 10.0
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    chaturbate: ChaturbateConfig = field(default_factory=ChaturbateConfig)
+    chaturbate: ChaturbateConfig = field(
+        default_factory=lambda: ChaturbateConfig(user_agent=DEFAULT_USER_AGENT)
+    )
     sources: tuple[str, ...] = ("hls", "chaturbate")
 
     @classmethod
@@ -63,8 +66,8 @@ class ResolverSettings:
                 affiliate_code=e.text("CHATURBATE_AFFILIATE_CODE", ""),
                 methods=methods,
             )
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from exc
+        except (ValueError, DomainError) as exc:
+            raise SettingsError(f"resolver site settings: {exc}") from exc
         return cls(
             host=e.text("RESOLVER_HOST", d.host),
             port=e.integer("RESOLVER_PORT", d.port, minimum=0),
