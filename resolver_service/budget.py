@@ -50,6 +50,7 @@ class _Host:
         # Theoretical arrival time (GCRA): the bucket is full while tat <= now.
         self.tat = now
         self.tolerance = (config.burst - 1) * self.interval
+        self.paused_until = now
         self.in_flight = asyncio.Semaphore(config.concurrency)
 
 
@@ -98,7 +99,13 @@ class RequestBudget:
         state = self._host(host)
         resume = self._clock() + seconds
         state.tat = max(state.tat, resume + state.tolerance)
+        state.paused_until = max(state.paused_until, resume)
         self.stats.pauses += 1
+
+    def paused_for(self, host: str) -> float:
+        """Seconds left of ``host``'s pause (0 when it is not paused)."""
+        state = self._hosts.get(host)
+        return 0.0 if state is None else max(0.0, state.paused_until - self._clock())
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[float]:

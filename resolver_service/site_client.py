@@ -2,10 +2,12 @@
 
 ``SiteClient.request`` takes a slot from the host's :class:`RequestBudget`, sends, and retries
 (tenacity, exponential backoff with jitter) what a retry can fix: 429, 5xx, timeouts and
-dropped connections. A 429's ``Retry-After`` pauses the whole host in the budget, so every
-other request to it waits too; a ``Retry-After`` longer than the policy allows is not waited
-for at all. Status codes are the caller's to classify: the last response is returned as it is
-once retries are spent. Transport failures become :class:`UpstreamError` with a reason.
+dropped connections. A 429's ``Retry-After`` pauses the whole host in the budget for as long as
+the site asked, so every other request to it waits too. Waiting is bounded by the policy's
+``max_retry_after``: while a longer pause runs, requests to that host fail at once with
+Unavailable(RATE_LIMITED) and are never sent. Status codes are the caller's to classify: the
+last response is returned as it is once retries are spent. Transport failures become
+:class:`UpstreamError` with a reason.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from servicekit.errors import UpstreamError
+from servicekit.errors import Unavailable, UpstreamError
 
 from .budget import RequestBudget
 
@@ -60,7 +62,7 @@ class RetryPolicy:
     retries: int = 2
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ class SiteClient:
         ``final(response)`` returning True stops retries for a response that looks retryable
         but is not worth it (a challenge page served with 503, say). Raises UpstreamError
         (UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE, UPSTREAM_PROTOCOL_ERROR, UPSTREAM_ERROR, or
-        ``too_large_reason``); ``httpx.InvalidURL`` passes through (a garbage Location header).
+        ``too_large_reason``), Unavailable(RATE_LIMITED) while the host is paused for longer
+        than the policy waits; ``httpx.InvalidURL`` passes through (a garbage Location).
         """
         host = (urlsplit(url).netloc or "").lower()
         policy = self.policy
@@ -193,6 +196,13 @@ class SiteClient:
         max_body_bytes: int,
         too_large_reason: str,
     ) -> SiteResponse:
+        paused = self.budget.paused_for(host)
+        if paused > self.policy.max_retry_after:
+            raise Unavailable(
+                f"{host} asked us to wait {paused:.0f} s more (Retry-After)",
+                reason="RATE_LIMITED",
+                metadata={"retry_after_seconds": str(max(1, round(paused))), "host": host},
+            )
         async with self.budget.slot(host) as waited:
             started = time.monotonic()
             request = self._client.build_request(method, url, headers=headers, data=data)
@@ -222,9 +232,7 @@ class SiteClient:
         )
         if result.status == 429:
             pause = result.retry_after
-            if pause is None:
-                pause = self.policy.backoff_initial
-            self.budget.pause(host, min(pause, self.policy.max_retry_after))
+            self.budget.pause(host, self.policy.backoff_initial if pause is None else pause)
         return result
 
 

@@ -45,3 +45,21 @@ def decode(path: Path) -> DecodeResult:
         if key == "out_time_us" and value.strip().lstrip("-").isdigit():
             seconds = max(seconds, int(value) / 1e6)
     return DecodeResult(proc.returncode == 0 and not proc.stderr.strip(), seconds, proc.stderr)
+
+
+def stream_kinds(path: Path) -> list[str]:
+    """The kinds of the streams in ``path`` in order ("video", "audio", ...), read from
+    ``ffmpeg -i`` (there is no ffprobe next to imageio-ffmpeg's binary)."""
+    proc = subprocess.run(
+        [find_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    kinds = []
+    for line in proc.stderr.splitlines():
+        line = line.strip()
+        if line.startswith("Stream #"):
+            kinds.append(line.split(": ", 2)[1].strip().lower())
+    return kinds

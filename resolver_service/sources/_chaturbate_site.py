@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from servicekit.errors import UpstreamError
+from servicekit.errors import DomainError, Unavailable, UpstreamError
 
 from ..site_client import SiteClient, SiteResponse
 from ..status import Availability, ChannelStatus, availability_for_room_status
@@ -168,8 +168,8 @@ class SiteMethods:
     async def online_rooms(self, affiliate_code: str) -> dict[str, dict[str, Any]]:
         """Every online room from ``/affiliates/api/onlinerooms/``, by lower-case username.
 
-        Raises UpstreamError (RATE_LIMITED, BLOCKED_BY_CHALLENGE, BULK_HTTP_<status>,
-        NOT_JSON, ...) when the list cannot be had.
+        Raises Unavailable (RATE_LIMITED) or UpstreamError (BLOCKED_BY_CHALLENGE,
+        BULK_HTTP_<status>, NOT_JSON, ...) when the list cannot be had.
         """
         query = urlencode({"format": "json", "wm": affiliate_code})
         url = f"{self._base}/affiliates/api/onlinerooms/?{query}"
@@ -182,7 +182,7 @@ class SiteMethods:
         )
         if response.status == 429:
             retry = response.retry_after
-            raise UpstreamError(
+            raise Unavailable(
                 "the online-rooms list is rate limited",
                 reason="RATE_LIMITED",
                 metadata={"retry_after_seconds": str(round(retry))} if retry else None,
@@ -239,14 +239,13 @@ class SiteMethods:
             response = await self._site.request(
                 verb, url, headers={**self._headers, **headers}, data=data, final=is_challenge
             )
-        except UpstreamError as exc:
+        except DomainError as exc:
+            if exc.reason == "RATE_LIMITED":
+                retry = exc.metadata.get("retry_after_seconds", "")
+                return self._rate_limited(method, username, float(retry) if retry else None)
             return self._failed(method, username, exc.message, exc.reason)
         if response.status == 429:
-            retry = response.retry_after
-            status = self._status(
-                method, username, Availability.RATE_LIMITED, "the site is rate limiting us"
-            ).status
-            return Lookup(replace(status, reason="RATE_LIMITED", retry_after=retry))
+            return self._rate_limited(method, username, response.retry_after)
         if is_challenge(response):
             return self._status(
                 method,
@@ -258,6 +257,12 @@ class SiteMethods:
         if response.status >= 500:
             return self._failed(method, username, f"HTTP {response.status}", "UPSTREAM_5XX")
         return response
+
+    def _rate_limited(self, method: str, username: str, retry_after: float | None) -> Lookup:
+        lookup = self._status(
+            method, username, Availability.RATE_LIMITED, "the site is rate limiting us"
+        )
+        return Lookup(replace(lookup.status, reason="RATE_LIMITED", retry_after=retry_after))
 
     def _context(self, method: str, username: str, data: dict[str, Any]) -> Lookup:
         """A chatvideocontext-shaped object (the API answer or the page dossier)."""

@@ -145,7 +145,7 @@ class ChaturbateSource(Source):
         started = time.monotonic()
         try:
             rooms = await self._site.online_rooms(self.config.affiliate_code)
-        except UpstreamError as exc:
+        except (UpstreamError, Unavailable) as exc:
             logger.warning(
                 "online-rooms list failed: %s",
                 exc.message,

@@ -90,6 +90,9 @@ def test_pause_holds_the_host_for_retry_after_then_resumes_the_rate() -> None:
     assert budget.reserve("site") == pytest.approx(30.1)
     assert budget.reserve("other") == 0
     assert budget.stats.pauses == 1
+    assert budget.paused_for("site") == pytest.approx(30) and budget.paused_for("other") == 0
+    t.now += 31
+    assert budget.paused_for("site") == 0
 
 
 async def test_concurrency_is_capped_per_host() -> None:

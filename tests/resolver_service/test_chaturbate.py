@@ -224,13 +224,19 @@ async def test_an_age_gate_is_reported_when_nothing_else_works(make, site) -> No
 
 async def test_rate_limiting_stops_the_chain_and_reports_retry_after(make, site) -> None:
     site.set_fault("rate_limit", retry_after=120)
-    error = await resolve_error(make(), "alice")
+    resolver = make()
+    error = await resolve_error(resolver, "alice")
     assert error.kind is ErrorKind.UNAVAILABLE and error.reason == "RATE_LIMITED"
     assert error.metadata["retry_after_seconds"] == "120"
     # 120 s is over the policy's limit: reported at once, and no other method was tried.
     assert site.request_count() == 1
-    status = await make().channel_status("alice", None)
-    assert status.availability is Availability.RATE_LIMITED and status.retry_after == 120
+    # The site asked for 120 s of quiet: the same resolver sends nothing meanwhile.
+    status = await resolver.channel_status("alice", None)
+    assert status.availability is Availability.RATE_LIMITED
+    assert status.retry_after is not None and 110 <= status.retry_after <= 120
+    statuses = await resolver.batch_channel_status(["alice", "bob"], None)
+    assert {s.availability for s in statuses} == {Availability.RATE_LIMITED}
+    assert site.request_count() == 1
 
 
 async def test_a_short_retry_after_is_waited_for(make, site) -> None:

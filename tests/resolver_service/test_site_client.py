@@ -10,7 +10,7 @@ import pytest
 
 from resolver_service.budget import BudgetConfig
 from resolver_service.site_client import SiteResponse, parse_retry_after
-from servicekit.errors import UpstreamError
+from servicekit.errors import Unavailable, UpstreamError
 
 from .sites import QUICK_RETRY, site_client
 
@@ -77,6 +77,13 @@ async def test_429_asking_for_longer_than_the_policy_allows_is_returned_at_once(
     site = site_client(client(handler), policy=QUICK_RETRY)
     response = await site.request("GET", URL)
     assert response.status == 429 and response.retry_after == 3600 and len(times) == 1
+    # The host stays paused as long as it asked: later calls fail at once, unsent.
+    with pytest.raises(Unavailable) as info:
+        await site.request("GET", URL)
+    assert info.value.reason == "RATE_LIMITED" and len(times) == 1
+    assert 3590 <= int(info.value.metadata["retry_after_seconds"]) <= 3600
+    other = await site.request("GET", "https://cdn.example/x.m3u8")
+    assert other.status == 429 and len(times) == 2  # another host is not held
 
 
 async def test_a_final_answer_is_not_retried() -> None:

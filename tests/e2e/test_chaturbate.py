@@ -1,0 +1,154 @@
+"""End to end with a username: gateway -> recorder -> resolver -> fake chaturbate.com -> fake
+CDN -> ffmpeg, and the seed's GET /api/model/{username}/status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.fakes.chaturbate_site import FakeChaturbate
+from tests.fakes.hls_origin import HlsOrigin
+from tests.harness import Stack
+from tests.media_check import decode, stream_kinds
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[FakeChaturbate]:
+    with FakeChaturbate() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, site: FakeChaturbate) -> Iterator[Stack]:
+    env = {
+        "CHATURBATE_BASE_URL": site.base_url,
+        "CHATURBATE_THUMBNAIL_BASE_URL": f"{site.base_url}/ri",
+        "STATUS_CACHE_TTL": "0",
+        "SITE_RATE": "50",
+        "SITE_BURST": "20",
+        "SITE_JITTER": "0",
+        "SITE_BACKOFF": "0.05",
+        "SITE_MAX_RETRY_AFTER": "1",
+    }
+    with Stack(tmp_path_factory.mktemp("cb"), env_extra=env) as running:
+        yield running
+
+
+@pytest.fixture
+def client(stack: Stack, site: FakeChaturbate) -> Iterator[httpx.Client]:
+    site.clear_faults()
+    site.set_options(ajax_csrf_required=False)
+    site.reset_log()
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        yield http
+
+
+def wait_recording(client: httpx.Client, sid: str, timeout: float = 20) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        session = client.get(f"/api/sessions/{sid}").json()
+        if session["state"] == "RECORDING" and session["bytes_written"] > 0:
+            return session
+        assert session["state"] in ("STARTING", "RECORDING"), session
+        time.sleep(0.2)
+    raise AssertionError("never started recording")
+
+
+def test_a_username_is_recorded_from_the_cdn(
+    client: httpx.Client, site: FakeChaturbate, origin: HlsOrigin, stack: Stack
+) -> None:
+    origin.add_stream("dana", token="t0k", window=6)
+    site.add_room("dana", hls_url=origin.url("dana"), viewers=5)
+    response = client.post("/api/start", json={"target": "Dana"})
+    assert response.status_code == 201, response.text
+    session = response.json()
+    assert session["person"] == "dana"
+    wait_recording(client, session["session_id"])
+    time.sleep(4)
+    stopped = client.post(f"/api/stop/{session['session_id']}").json()
+    path = stack.output_dir / stopped["record_path"]
+    result = decode(path)
+    assert result.ok, result.errors
+    assert result.seconds >= 3
+    assert stream_kinds(path) == ["video", "audio"]
+    assert site.request_count("ajax") == 1
+
+
+def test_model_status_answers_with_the_seed_fields(client: httpx.Client, site) -> None:
+    site.add_room("erin", hls_url="http://127.0.0.1:9/x.m3u8", viewers=12, title="hello")
+    response = client.get("/api/model/Erin/status", headers={"X-Request-ID": "status-1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["username"] == "erin" and body["isOnline"] is True
+    assert body["viewers"] == 12 and body["roomStatus"] == "public"
+    assert body["thumbnail"] == f"{site.base_url}/ri/erin.jpg"
+    assert body["availability"] == "ONLINE" and body["title"] == "hello"
+    assert response.headers["x-request-id"] == "status-1"
+    site.set_room("erin", room_status="private")
+    body = client.get("/api/model/erin/status").json()
+    assert body["isOnline"] is False and body["roomStatus"] == "private"
+    assert body["availability"] == "PRIVATE"
+
+
+def test_status_failures_are_errors_not_offline(client: httpx.Client, site) -> None:
+    missing = client.get("/api/model/nobody_here/status")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "CHANNEL_NOT_FOUND" and missing.json()["correlation_id"]
+    site.add_room("fay")
+    site.reset_log()
+    site.set_fault("rate_limit", retry_after=3)
+    limited = client.get("/api/model/fay/status")
+    assert limited.status_code == 503 and limited.json()["code"] == "RATE_LIMITED"
+    assert limited.headers["retry-after"] == "3"
+    site.clear_faults()
+    # The site asked for 3 s of quiet: the resolver holds it, without asking again.
+    again = client.get("/api/model/fay/status")
+    assert again.status_code == 503 and site.request_count() == 1
+    time.sleep(3.2)
+    site.set_fault("challenge")
+    blocked = client.get("/api/model/fay/status")
+    assert blocked.status_code == 502 and blocked.json()["code"] == "BLOCKED_BY_CHALLENGE"
+
+
+def test_starting_a_channel_that_cannot_be_recorded_says_why(client: httpx.Client, site) -> None:
+    site.add_room("gus", room_status="offline")
+    offline = client.post("/api/start", json={"target": "gus"})
+    assert offline.status_code == 409 and offline.json()["code"] == "CHANNEL_OFFLINE"
+    site.set_room("gus", room_status="public", geo_blocked=True, hls_url="http://127.0.0.1:9/")
+    geo = client.post("/api/start", json={"target": "gus"})
+    assert geo.status_code == 409 and geo.json()["code"] == "CHANNEL_GEO_RESTRICTED"
+    missing = client.post("/api/start", json={"target": "nobody_at_all"})
+    assert missing.status_code == 404 and missing.json()["code"] == "CHANNEL_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/model/..%2Fx/status",
+        "/api/model/%2E%2E/status",
+        f"/api/model/{'a' * 200}/status",
+        "/api/model/%C3%BCnicode/status",
+        "/api/model/a%20b/status",
+        "/api/model/a%00b/status",
+    ],
+)
+def test_bad_usernames_get_a_client_error_and_no_site_call(
+    client: httpx.Client, site: FakeChaturbate, path: str
+) -> None:
+    response = client.get(path)
+    assert 400 <= response.status_code < 500, response.text
+    if response.headers.get("content-type", "").startswith("application/json"):
+        assert response.json()["code"] and response.json()["correlation_id"]
+    assert site.request_count() == 0
+
+
+@pytest.mark.parametrize("target", ["../x", "a" * 200, "ünicode", "", "x y"])
+def test_bad_usernames_never_start_anything(client: httpx.Client, site, target: str) -> None:
+    response = client.post("/api/start", json={"target": target, "source_type": "chaturbate"})
+    assert response.status_code in (400, 422), response.text
+    assert site.request_count() == 0
