@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -48,10 +49,10 @@ def client(stack: Stack, site: FakeChaturbate) -> Iterator[httpx.Client]:
         yield http
 
 
-def wait_recording(client: httpx.Client, sid: str, timeout: float = 20) -> dict:
+def wait_recording(client: httpx.Client, sid: str, timeout: float = 20) -> dict[str, Any]:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        session = client.get(f"/api/sessions/{sid}").json()
+        session: dict[str, Any] = client.get(f"/api/sessions/{sid}").json()
         if session["state"] == "RECORDING" and session["bytes_written"] > 0:
             return session
         assert session["state"] in ("STARTING", "RECORDING"), session
