@@ -60,15 +60,18 @@ def wait_recording(client: httpx.Client, sid: str, timeout: float = 20) -> dict[
     raise AssertionError("never started recording")
 
 
-def test_a_username_is_recorded_from_the_cdn(
-    client: httpx.Client, site: FakeChaturbate, origin: HlsOrigin, stack: Stack
+@pytest.mark.parametrize("cdn_format", ["ts", "cmaf", "llhls"])
+def test_a_username_is_recorded_from_the_cdn_with_sound(
+    client: httpx.Client, site: FakeChaturbate, origin: HlsOrigin, stack: Stack, cdn_format: str
 ) -> None:
-    origin.add_stream("dana", token="t0k", window=6)
-    site.add_room("dana", hls_url=origin.url("dana"), viewers=5)
-    response = client.post("/api/start", json={"target": "Dana"})
+    """Legacy TS, CMAF with a separate audio rendition, and LL-HLS: video and audio."""
+    name = f"dana_{cdn_format}"
+    origin.add_stream(name, token="t0k", window=6, format=cdn_format)
+    site.add_room(name, hls_url=origin.url(name), viewers=5, cmaf_edge=cdn_format != "ts")
+    response = client.post("/api/start", json={"target": name.upper()})
     assert response.status_code == 201, response.text
     session = response.json()
-    assert session["person"] == "dana"
+    assert session["person"] == name
     wait_recording(client, session["session_id"])
     time.sleep(4)
     stopped = client.post(f"/api/stop/{session['session_id']}").json()

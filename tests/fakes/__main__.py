@@ -14,6 +14,7 @@ from types import FrameType
 
 from tests.fakes.hls_origin import HlsOrigin
 from tests.fakes.media import DEFAULT_VARIANTS, LADDER_VARIANTS
+from tests.fakes.playlists import FORMATS
 
 log = logging.getLogger("tests.fakes")
 
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=6)
     parser.add_argument("--segment-duration", type=float, default=2.0)
     parser.add_argument("--ladder", action="store_true", help="720p/360p/180p instead of 2 SD")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="ts",
+        help="ts (MPEG-TS), cmaf (fMP4 + separate audio) or llhls (LL-HLS); default: ts",
+    )
     parser.add_argument(
         "--loop-discontinuity",
         action="store_true",
@@ -57,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 window=args.window,
                 token=args.token,
                 seamless_loop=not args.loop_discontinuity,
+                format=args.format,
             )
             log.info("stream %s: %s", name, origin.url(name))
         log.info(

@@ -1,47 +1,61 @@
 """A fake CDN origin serving simulated live HLS streams on loopback, with fault injection.
 
-URLs (``name`` is the stream name, ``i`` the variant index)::
+Each stream has a format (``add_stream(format=...)``); URLs (``name``: stream name, ``i``:
+video variant, ``id``: the stream's hex id, ``msn``: media sequence number, ``p``: part)::
 
-    GET  /live/{name}/master.m3u8          master playlist, relative variant URIs
-    GET  /live/{name}/v{i}/index.m3u8      live media playlist (sliding window)
-    GET  /live/{name}/v{i}/seg_{msn}.ts    MPEG-TS segment
+    ts (legacy MPEG-TS, audio muxed into every variant)
+    GET  /live/{name}/master.m3u8               master playlist, relative variant URIs
+    GET  /live/{name}/v{i}/index.m3u8           live media playlist (sliding window)
+    GET  /live/{name}/v{i}/seg_{msn}.ts         MPEG-TS segment
+    cmaf (fMP4: video-only variants + one audio rendition, EXT-X-MAP init segments)
+    GET  /cmaf/{name}/master.m3u8               master with EXT-X-MEDIA TYPE=AUDIO
+    GET  /cmaf/{name}/v{i}/index.m3u8           video media playlist
+    GET  /cmaf/{name}/v{i}/init.mp4             video init segment
+    GET  /cmaf/{name}/v{i}/seg_{msn}.m4s        video-only segment
+    GET  /cmaf/{name}/audio/{index.m3u8,init.mp4,seg_{msn}.m4s}   the audio rendition
+    llhls (the same fMP4 as LL-HLS: parts, preload hints, rendition reports, blocking reload)
+    GET  /v1/edge/streams/origin.{name}.{id}/llhls.m3u8                      master
+    GET  .../chunklist_{i}_video_{id}_llhls.m3u8[?_HLS_msn=M[&_HLS_part=P]]  media playlist
+    GET  .../init_{i}_video_{id}.m4s                                         init segment
+    GET  .../seg_{i}_{msn}_video_{id}_llhls.m4s                              segment
+    GET  .../part_{i}_{msn}_{p}_video_{id}_llhls.m4s                         part (a fragment)
+    (and the same with ``audio`` and index 0 for the audio rendition)
+
     GET  /_control                         {"streams": [state, ...]}
     GET  /_control/{name}                  the stream's state as JSON
     POST /_control/{name}                  JSON body: a fault or an action (see ``control``)
 
-A stream created with a token requires ``?token=<token>`` on every live URL (403 otherwise),
-and its playlists append it to every URI they list. ``python -m tests.fakes.hls_origin`` runs
-one for the demo (see ``tests/fakes/__main__.py``).
+A ts or cmaf stream created with a token requires ``?token=<token>`` on every live URL (403
+otherwise), and its playlists append it to every URI they list. An llhls stream requires the
+token on its master playlist only: the URIs the master lists carry ``?session=<uuid>`` instead,
+which every other URL requires (``rotate_token`` starts a new session; the old one gets 403).
+A blocking playlist reload or a part not out yet is held until it is (at most three target
+durations). ``python -m tests.fakes.hls_origin`` runs one for the demo (see
+``tests/fakes/__main__.py``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.live_stream import FAULT_KINDS, Stream
+from tests.fakes.faults import FAULT_KINDS
+from tests.fakes.live_stream import Stream
 from tests.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
+from tests.fakes.media_fmp4 import ensure_fmp4
+from tests.fakes.origin_http import ControlError, OriginServer
+from tests.fakes.playlists import FORMATS, master_path, media_path
+
+__all__ = ["ControlError", "HlsOrigin", "RequestRecord"]
 
 log = logging.getLogger(__name__)
-
-_LIVE = re.compile(
-    r"^/live/(?P<name>[\w.-]+)/(?:(?P<master>master\.m3u8)"
-    r"|v(?P<variant>\d+)/(?:(?P<playlist>index\.m3u8)|seg_(?P<msn>\d+)\.ts))$"
-)
-_CONTROL = re.compile(r"^/_control(?:/(?P<name>[\w.-]+))?/?$")
-_M3U8 = "application/vnd.apple.mpegurl"
-_CACHE_CONTROL = {"master": "no-cache", "playlist": "max-age=1", "segment": "max-age=60"}
 
 
 class RequestRecord(NamedTuple):
@@ -51,14 +65,6 @@ class RequestRecord(NamedTuple):
     path: str
     status: int
     kind: str
-
-
-class ControlError(ValueError):
-    """A control request that cannot be applied; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class HlsOrigin:
@@ -79,7 +85,7 @@ class HlsOrigin:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._log: dict[str, deque[RequestRecord]] = {}
         self._log_size = request_log_size
-        self._server: _Server | None = None
+        self._server: OriginServer | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
 
@@ -90,7 +96,7 @@ class HlsOrigin:
         if self._server is not None:
             raise RuntimeError("origin already started")
         self.stopping.clear()
-        self._server = _Server(self._address, _Handler, self)
+        self._server = OriginServer(self._address, self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="hls-origin", daemon=True
         )
@@ -143,6 +149,7 @@ class HlsOrigin:
         grace_segments: int = 3,
         segment_count: int = 30,
         seamless_loop: bool = True,
+        format: str = "ts",
     ) -> Stream:
         """Create (or replace) a live stream; media is generated on first use, then cached.
 
@@ -151,15 +158,21 @@ class HlsOrigin:
         Segments stay fetchable ``grace_segments`` after they leave the playlist. With
         ``seamless_loop`` the loop wrap is invisible (timestamps keep increasing); without it
         every wrap is an ``#EXT-X-DISCONTINUITY`` where the timestamps jump back.
+        ``format`` is ``ts``, ``cmaf`` or ``llhls`` (see the module docs); the fMP4 media of
+        the last two is generated (then cached) only when such a stream is added.
         """
         if not re.fullmatch(r"[\w.-]+", name):
             raise ValueError(f"invalid stream name {name!r}")
+        if format not in FORMATS:
+            raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
         media = ensure_media(
             tuple(variants) if variants is not None else DEFAULT_VARIANTS,
             segment_duration=segment_duration,
             segment_count=segment_count,
             cache_dir=self._cache_dir,
         )
+        if format != "ts":
+            media = ensure_fmp4(media, cache_dir=self._cache_dir)
         stream = Stream(
             name,
             media,
@@ -168,6 +181,7 @@ class HlsOrigin:
             start_offset_segments=start_offset_segments,
             grace_segments=grace_segments,
             seamless_loop=seamless_loop,
+            format=format,
         )
         with self._lock:
             self._streams[name] = stream
@@ -189,19 +203,33 @@ class HlsOrigin:
             return self._streams.get(name)
 
     def url(self, name: str) -> str:
-        """The master playlist URL (with the current token, if any)."""
-        return self._tokenized(name, f"/live/{name}/master.m3u8")
+        """The master playlist URL of the stream's format (with the current token, if any)."""
+        stream = self.stream(name)
+        return self._with_query(stream, master_path(stream.format, name, stream.stream_id), True)
 
     def media_url(self, name: str, variant_index: int = 0) -> str:
-        """The media playlist URL of one variant (with the current token, if any)."""
-        return self._tokenized(name, f"/live/{name}/v{variant_index}/index.m3u8")
+        """The video media playlist URL of one variant (with the current token, or for llhls
+        the current session)."""
+        stream = self.stream(name)
+        path = media_path(stream.format, name, stream.stream_id, "video", variant_index)
+        return self._with_query(stream, path, False)
+
+    def audio_url(self, name: str) -> str:
+        """The audio rendition playlist URL of a cmaf or llhls stream (ValueError for ts)."""
+        stream = self.stream(name)
+        if stream.format == "ts":
+            raise ValueError(f"stream {name!r} is ts: its audio is muxed into every variant")
+        path = media_path(stream.format, name, stream.stream_id, "audio", 0)
+        return self._with_query(stream, path, False)
 
     def control_url(self, name: str) -> str:
         """The ``/_control/{name}`` URL."""
         return f"{self.base_url}/_control/{name}"
 
-    def _tokenized(self, name: str, path: str) -> str:
-        token = self.stream(name).token
+    def _with_query(self, stream: Stream, path: str, master: bool) -> str:
+        if stream.format == "llhls" and not master:
+            return f"{self.base_url}{path}?session={stream.session}"
+        token = stream.token
         return f"{self.base_url}{path}" + (f"?token={token}" if token is not None else "")
 
     # -- request log ----------------------------------------------------------------------
@@ -238,7 +266,7 @@ class HlsOrigin:
         action = payload.get("action")
         if action == "add":
             allowed = {"token", "window", "segment_duration", "start_offset_segments"}
-            allowed |= {"grace_segments", "segment_count", "seamless_loop"}
+            allowed |= {"grace_segments", "segment_count", "seamless_loop", "format"}
             kwargs = {k: v for k, v in payload.items() if k in allowed}
             try:
                 return self.stream_state(self.add_stream(name, **kwargs))
@@ -271,157 +299,9 @@ class HlsOrigin:
         return {"streams": [self.stream_state(s) for s in streams]}
 
     def stream_state(self, stream: Stream) -> dict[str, Any]:
-        """The stream's state plus its master URL."""
-        return {**stream.state(), "master_url": self.url(stream.name)}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], origin: HlsOrigin
-    ) -> None:
-        self.origin = origin
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def close_connections(self) -> None:
-        """Shut down kept-alive client sockets so their handler threads end now."""
-        with self.connections_lock:
-            for conn in self.connections:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients (ffmpeg) hang up mid-response all the time; that is not worth a traceback.
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
-    timeout = 30
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        """Serve a live URL or the control state."""
-        self._serve(body_wanted=True)
-
-    def do_HEAD(self) -> None:
-        """Like GET, without the body."""
-        self._serve(body_wanted=False)
-
-    def do_POST(self) -> None:
-        """Apply a control request."""
-        match = _CONTROL.match(urlsplit(self.path).path)
-        if match is None or match["name"] is None:
-            self._send(404, b"not found\n", "text/plain")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            payload = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError as exc:
-            self._send_json(400, {"error": f"invalid JSON: {exc}"})
-            return
-        try:
-            if not isinstance(payload, dict):
-                raise ControlError("the body must be a JSON object")
-            self._send_json(200, self.server.origin.control(match["name"], payload))
-        except ControlError as exc:
-            self._send_json(exc.status, {"error": str(exc)})
-
-    def _serve(self, *, body_wanted: bool) -> None:
-        url = urlsplit(self.path)
-        control = _CONTROL.match(url.path)
-        if control is not None:
-            self._control_state(control["name"], body_wanted)
-            return
-        match = _LIVE.match(url.path)
-        if match is None:
-            self._send(404, b"not found\n", "text/plain", body_wanted)
-            return
-        name = match["name"]
-        kind = "master" if match["master"] else "playlist" if match["playlist"] else "segment"
-        status, body = self._live(name, kind, match, parse_qs(url.query).get("token", [None])[0])
-        self.server.origin.record(name, kind, self.path, status)
-        if status == 200:
-            ctype = "video/mp2t" if kind == "segment" else _M3U8
-            self._send(200, body, ctype, body_wanted, _CACHE_CONTROL[kind])
-        else:
-            self._send(status, body, "text/plain", body_wanted)
-
-    def _live(
-        self, name: str, kind: str, match: re.Match[str], token: str | None
-    ) -> tuple[int, bytes]:
-        stream = self.server.origin.get(name)
-        if stream is None or not stream.online:
-            return 404, b"stream not found\n"
-        delay = stream.response_delay()
-        if delay > 0:
-            self.server.origin.stopping.wait(delay)
-        if not stream.accepts_token(token):
-            return 403, b"forbidden\n"
-        injected = stream.injected_status(kind)
-        if injected is not None:
-            return injected, f"injected {injected}\n".encode()
-        body: str | bytes | None
-        if kind == "master":
-            body = stream.master_playlist()
-        elif kind == "playlist":
-            body = stream.media_playlist(int(match["variant"]))
-        else:
-            body = stream.segment(int(match["variant"]), int(match["msn"]))
-        if body is None:
-            return 404, b"not found\n"
-        return 200, body.encode() if isinstance(body, str) else body
-
-    def _control_state(self, name: str | None, body_wanted: bool) -> None:
-        origin = self.server.origin
-        if name is None:
-            self._send_json(200, origin.state(), body_wanted)
-            return
-        stream = origin.get(name)
-        if stream is None:
-            self._send_json(404, {"error": f"no stream {name!r}"}, body_wanted)
-        else:
-            self._send_json(200, origin.stream_state(stream), body_wanted)
-
-    def _send_json(self, status: int, data: dict[str, Any], body_wanted: bool = True) -> None:
-        body = json.dumps(data, indent=1).encode() + b"\n"
-        self._send(status, body, "application/json", body_wanted)
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        body_wanted: bool = True,
-        cache_control: str = "no-store",
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", cache_control)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.end_headers()
-        if body_wanted:
-            self.wfile.write(body)
+        """The stream's state plus its master URL (and audio playlist URL, if separate)."""
+        audio = self.audio_url(stream.name) if stream.format != "ts" else None
+        return {**stream.state(), "master_url": self.url(stream.name), "audio_url": audio}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ restarts the "encoder") the timestamps jump back and the playlist says
 ``#EXT-X-DISCONTINUITY``; with ``seamless_loop`` the loop wrap instead shifts the timestamps
 on, so the stream looks like one endless encode and only injected discontinuities remain.
 
+``format`` picks what the CDN serves (URL shapes and playlist text: ``playlists.py``):
+``ts`` (MPEG-TS, muxed audio), ``cmaf`` (fMP4 video-only variants + an audio rendition) or
+``llhls`` (the same fMP4 with LL-HLS parts, blocking reload and sessions). Tokens: ts and cmaf
+need the token on every URL; llhls needs it on the master only, which hands out a session id
+that every other URL needs instead (``rotate_token`` starts a new session and voids the old).
+
 Faults (``Stream.set_fault``; each clears itself after ``duration`` seconds when given one):
 
 - ``stall``: the playlists freeze (newer segments 404) while the live clock runs on, so when
@@ -22,41 +28,22 @@ Faults (``Stream.set_fault``; each clears itself after ``duration`` seconds when
 
 from __future__ import annotations
 
-import math
+import hashlib
 import threading
 import time
+import uuid
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes.faults import ERROR_TARGETS, FAULT_KINDS, ActiveFaults, Fault
 from tests.fakes.media import MediaSet
+from tests.fakes.media_fmp4 import Fmp4Track
+from tests.fakes.playlists import Entry, Renderer, Window, published_parts
 
-FAULT_KINDS = ("stall", "http_error", "window_jump", "slow", "token_expire", "discontinuity")
-#: ``http_error`` targets: the master playlist, media playlists, segments, or every request.
-ERROR_TARGETS = ("master", "playlist", "segment", "all")
-# The parameters of each lasting fault that its state shows.
-_FIELDS: dict[str, set[str]] = {
-    "stall": {"frozen_at"},
-    "http_error": {"status", "target", "count"},
-    "slow": {"delay"},
-    "token_expire": set(),
-}
-
-
-@dataclass
-class Fault:
-    """An active fault; ``expires_at`` is on the stream's monotonic clock (None: until cleared)."""
-
-    kind: str
-    expires_at: float | None = None
-    status: int = 503
-    target: str = "all"
-    delay: float = 0.0
-    count: int | None = None
-    frozen_at: int = 0
+__all__ = ["ERROR_TARGETS", "FAULT_KINDS", "Fault", "Stream"]
 
 
 class Stream:
@@ -72,19 +59,24 @@ class Stream:
         start_offset_segments: int = 0,
         grace_segments: int = 3,
         seamless_loop: bool = True,
+        format: str = "ts",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if window < 1 or start_offset_segments < 0 or grace_segments < 0:
             raise ValueError("window must be >= 1; offsets and grace must be >= 0")
         self.name = name
         self.media = media
+        #: A stable hex id (part of the llhls URLs).
+        self.stream_id = hashlib.sha256(name.encode()).hexdigest()[:8]
+        self._renderer = Renderer(format, media, self.stream_id)
+        self._session = str(uuid.uuid4())
         self.window = window
         self.grace_segments = grace_segments
         self.seamless_loop = seamless_loop
         self._token = token
         self._clock = clock
         self._lock = threading.Lock()
-        self._faults: dict[str, Fault] = {}
+        self._faults = ActiveFaults(clock)
         self._restarts: list[int] = [0]  # msns at which the source restarts at segment 0
         self._online = True
         self._ended_at: int | None = None
@@ -102,16 +94,23 @@ class Stream:
             starts.append(t)
         self._starts: deque[float] = deque(reversed(starts))
         self._next_start = 0.0
-        self._target_duration = max(
-            1, max(math.ceil(round(d, 3)) for v in media.variants for d in v.durations)
-        )
 
     # -- control ------------------------------------------------------------------------
 
     @property
+    def format(self) -> str:
+        """``ts``, ``cmaf`` or ``llhls``."""
+        return self._renderer.format
+
+    @property
     def token(self) -> str | None:
-        """The token every URL must carry (None: no token needed)."""
+        """The token every URL (llhls: the master URL) must carry (None: no token needed)."""
         return self._token
+
+    @property
+    def session(self) -> str:
+        """The llhls session id the master playlist hands out for the current token."""
+        return self._session
 
     @property
     def online(self) -> bool:
@@ -156,23 +155,22 @@ class Stream:
                 if self._published not in self._restarts:
                     insort(self._restarts, self._published)
             else:
-                self._faults[fault] = Fault(
-                    fault, expires, status, target, delay, count, frozen_at=self._visible()
+                self._faults.set(
+                    Fault(fault, expires, status, target, delay, count, frozen_at=self._visible())
                 )
 
     def clear_faults(self) -> None:
         """Clear every active fault (an expired token stays expired until rotated)."""
         with self._lock:
-            expired = self._faults.get("token_expire")
             self._faults.clear()
-            if expired is not None:
-                self._faults["token_expire"] = expired
 
     def rotate_token(self, token: str | None) -> None:
-        """Start accepting ``token`` (only) and clear a ``token_expire`` fault."""
+        """Start accepting ``token`` (only), begin a new llhls session (the old one is void)
+        and clear a ``token_expire`` fault."""
         with self._lock:
             self._token = token
-            self._faults.pop("token_expire", None)
+            self._session = str(uuid.uuid4())
+            self._faults.discard("token_expire")
 
     def end(self) -> None:
         """End the broadcast: the window freezes and the playlists get ``#EXT-X-ENDLIST``."""
@@ -194,103 +192,109 @@ class Stream:
     def accepts_token(self, given: str | None) -> bool:
         """Whether a request carrying ``given`` as its ``token`` query parameter is allowed."""
         with self._lock:
-            if self._active("token_expire") is not None:
+            if self._faults.get("token_expire") is not None:
                 return False
             return self._token is None or given == self._token
+
+    def accepts(self, *, master: bool, token: str | None, session: str | None) -> bool:
+        """Whether a request is allowed: by ``token`` (llhls: by ``session`` but for the
+        master playlist); nothing is while the token is expired."""
+        if self.format != "llhls" or master:
+            return self.accepts_token(token)
+        with self._lock:
+            return self._faults.get("token_expire") is None and session == self._session
 
     def response_delay(self) -> float:
         """Seconds every response must currently be delayed by (``slow`` fault)."""
         with self._lock:
-            fault = self._active("slow")
+            fault = self._faults.get("slow")
             return fault.delay if fault is not None else 0.0
 
     def injected_status(self, kind: str) -> int | None:
         """The status an ``http_error`` fault imposes on a request of ``kind``, if any."""
         with self._lock:
-            fault = self._active("http_error")
-            if fault is None or fault.target not in ("all", kind):
-                return None
-            if fault.count is not None:
-                fault.count -= 1
-                if fault.count <= 0:
-                    del self._faults["http_error"]
-            return fault.status
+            return self._faults.injected_status(kind)
 
     def master_playlist(self) -> str:
-        """The master playlist, with relative variant URIs."""
-        lines = ["#EXTM3U", "#EXT-X-VERSION:3"]
-        for index, variant in enumerate(self.media.variants):
-            spec = variant.spec
-            lines.append(
-                f"#EXT-X-STREAM-INF:BANDWIDTH={variant.bandwidth},"
-                f"RESOLUTION={spec.width}x{spec.height},FRAME-RATE={spec.fps:.3f},"
-                f'CODECS="{variant.codecs}"'
-            )
-            lines.append(self._with_token(f"v{index}/index.m3u8"))
-        return "\n".join(lines) + "\n"
+        """The master playlist, with relative URIs (token, or llhls session, on each)."""
+        with self._lock:
+            query = self._query()
+        return self._renderer.master_playlist(query)
 
-    def media_playlist(self, variant_index: int) -> str | None:
-        """The live media playlist of one variant (None: no such variant)."""
-        if not 0 <= variant_index < len(self.media.variants):
-            return None
-        durations = self.media.variants[variant_index].durations
+    def media_playlist(self, variant_index: int, track: str = "video") -> str | None:
+        """The live media playlist of a rendition (None: no such rendition). ``track`` is
+        ``video`` (``variant_index``: the variant) or ``audio`` (cmaf/llhls; index 0)."""
+        with self._lock:
+            window, query = self._window(), self._query()
+        return self._renderer.media_playlist(track, variant_index, window, query)
+
+    def init_segment(self, variant_index: int, track: str = "video") -> bytes | None:
+        """The fMP4 initialization segment of a rendition (None: no such rendition)."""
+        source = self._renderer.rendition(track, variant_index)
+        return source.init_bytes() if isinstance(source, Fmp4Track) else None
+
+    def segment(self, variant_index: int, msn: int, track: str = "video") -> bytes | None:
+        """Bytes of segment ``msn`` (None: unknown rendition, not yet published, or expired)."""
+        source = self._renderer.rendition(track, variant_index)
         with self._lock:
             self._advance()
             end = self._visible()
-            first = max(0, end - self.window)
-            lines = [
-                "#EXTM3U",
-                "#EXT-X-VERSION:3",
-                f"#EXT-X-TARGETDURATION:{self._target_duration}",
-                f"#EXT-X-MEDIA-SEQUENCE:{first}",
-                f"#EXT-X-DISCONTINUITY-SEQUENCE:{self._discontinuity_sequence(first)}",
-            ]
-            for msn in range(first, end):
-                if msn > first and self._is_discontinuity(msn):
-                    lines.append("#EXT-X-DISCONTINUITY")
-                start = self._wall0 + self._starts[msn - self._starts_first]
-                pdt = datetime.fromtimestamp(start, UTC).isoformat(timespec="milliseconds")
-                lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdt.replace('+00:00', 'Z')}")
-                lines.append(f"#EXTINF:{durations[self._source_index(msn)]:.6f},")
-                lines.append(self._with_token(f"seg_{msn}.ts"))
-            if self._ended_at is not None:
-                lines.append("#EXT-X-ENDLIST")
-        return "\n".join(lines) + "\n"
-
-    def segment(self, variant_index: int, msn: int) -> bytes | None:
-        """Bytes of segment ``msn`` (None: unknown variant, not yet published, or expired)."""
-        if not 0 <= variant_index < len(self.media.variants):
-            return None
-        with self._lock:
-            self._advance()
-            end = self._visible()
-            if not max(0, end - self.window - self.grace_segments) <= msn < end:
+            if source is None or not self._first_kept(end) <= msn < end:
                 return None
-            restart = self._restarts[bisect_right(self._restarts, msn) - 1]
-        index, loop = (msn - restart) % self.media.segment_count, 0
-        if self.seamless_loop:
-            loop = (msn - restart) // self.media.segment_count
-        return self.media.variants[variant_index].segment_bytes(index, loop)
+            index, loop = self._source_and_loop(msn)
+        return source.segment_bytes(index, loop)
+
+    def part(self, variant_index: int, msn: int, part: int, track: str = "video") -> bytes | None:
+        """Bytes of an llhls part: a fragment of segment ``msn``, which may be in progress
+        (None: unknown, not yet out, or expired)."""
+        source = self._renderer.rendition(track, variant_index)
+        if self.format != "llhls" or not isinstance(source, Fmp4Track):
+            return None
+        with self._lock:
+            if not self._part_out(source, msn, part):
+                return None
+            index, loop = self._source_and_loop(msn)
+        return source.part_bytes(index, part, loop)
+
+    def part_ready(
+        self, variant_index: int, msn: int, part: int | None, track: str = "video"
+    ) -> bool | None:
+        """For blocking llhls requests: whether segment ``msn`` (``part`` None) or that part is
+        out; None when it is too far ahead to wait for (or there is no such rendition)."""
+        source = self._renderer.rendition(track, variant_index)
+        if self.format != "llhls" or not isinstance(source, Fmp4Track):
+            return None
+        with self._lock:
+            self._advance()
+            end = self._visible()
+            if msn > end + 1:
+                return None
+            return msn < end or (part is not None and self._part_out(source, msn, part))
+
+    @property
+    def part_target(self) -> float:
+        """The llhls ``PART-TARGET`` (seconds)."""
+        return self._renderer.part_target
+
+    @property
+    def target_duration(self) -> int:
+        """The ``EXT-X-TARGETDURATION`` (seconds)."""
+        return self._renderer.target_duration
 
     def state(self) -> dict[str, Any]:
         """A JSON-ready snapshot: live edge, sequences, token, variants and active faults."""
         with self._lock:
             self._advance()
-            now = self._clock()
             end = self._visible()
             first = max(0, end - self.window)
-            faults = {}
-            for kind in list(self._faults):
-                fault = self._active(kind)
-                if fault is not None:
-                    info = {k: v for k, v in asdict(fault).items() if k in _FIELDS[kind]}
-                    left = None if fault.expires_at is None else round(fault.expires_at - now, 3)
-                    faults[kind] = {**info, "remaining": left}
             return {
                 "name": self.name,
+                "format": self.format,
+                "stream_id": self.stream_id,
                 "online": self._online,
                 "ended": self._ended_at is not None,
                 "token": self._token,
+                "session": self._session if self.format == "llhls" else None,
                 "window": self.window,
                 "grace_segments": self.grace_segments,
                 "seamless_loop": self.seamless_loop,
@@ -310,25 +314,64 @@ class Stream:
                     }
                     for i, v in enumerate(self.media.variants)
                 ],
-                "faults": faults,
+                "faults": self._faults.state(),
             }
 
     # -- internals (the caller holds the lock) ---------------------------------------------
 
-    def _with_token(self, uri: str) -> str:
-        return f"{uri}?token={self._token}" if self._token is not None else uri
+    def _query(self) -> str:
+        """The query every listed URI carries."""
+        if self.format == "llhls":
+            return f"?session={self._session}"
+        return f"?token={self._token}" if self._token is not None else ""
 
-    def _active(self, kind: str) -> Fault | None:
-        fault = self._faults.get(kind)
-        if fault is not None and fault.expires_at is not None and self._clock() >= fault.expires_at:
-            del self._faults[kind]
-            return None
-        return fault
+    def _window(self) -> Window:
+        self._advance()
+        end = self._visible()
+        first = max(0, end - self.window)
+        entries = []
+        for msn in range(first, end):
+            start = self._wall0 + self._starts[msn - self._starts_first]
+            pdt = datetime.fromtimestamp(start, UTC).isoformat(timespec="milliseconds")
+            pdt = pdt.replace("+00:00", "Z")
+            entries.append(Entry(msn, self._source_index(msn), self._is_discontinuity(msn), pdt))
+        live = self._ended_at is None and self._faults.get("stall") is None
+        elapsed = self._clock() - self._t0 + self._jump_offset - self._next_start
+        return Window(
+            media_sequence=first,
+            discontinuity_sequence=self._discontinuity_sequence(first),
+            entries=tuple(entries),
+            ended=self._ended_at is not None,
+            live_msn=end,
+            live_source=self._source_index(end),
+            live_elapsed=max(0.0, elapsed) if live and end == self._published else None,
+            live_discontinuity=self._is_discontinuity(end),
+        )
+
+    def _part_out(self, fmp4: Fmp4Track, msn: int, part: int) -> bool:
+        window = self._window()
+        if part < 0 or msn < self._first_kept(window.live_msn):
+            return False
+        if msn < window.live_msn:
+            return part < len(fmp4.parts[self._source_index(msn)])
+        return msn == window.live_msn and part < published_parts(fmp4, window)
+
+    def _first_kept(self, end: int) -> int:
+        """The oldest segment still served (listed or in grace) when ``end`` are out."""
+        return max(0, end - self.window - self.grace_segments)
+
+    def _source_and_loop(self, msn: int) -> tuple[int, int]:
+        """The source segment played as ``msn`` and in which pass over the loop."""
+        restart = self._restarts[bisect_right(self._restarts, msn) - 1]
+        index, loop = (msn - restart) % self.media.segment_count, 0
+        if self.seamless_loop:
+            loop = (msn - restart) // self.media.segment_count
+        return index, loop
 
     def _visible(self) -> int:
         """Published segment count as clients see it (a stall or the end freezes it)."""
         end = self._published
-        stall = self._active("stall")
+        stall = self._faults.get("stall")
         if stall is not None:
             end = min(end, stall.frozen_at)
         if self._ended_at is not None:

@@ -9,6 +9,8 @@ true ``EXTINF`` values.
 The cache directory is ``$STREAMREC_FAKE_MEDIA_DIR`` or ``<repo>/.cache/fake-media``; one
 sub-directory per variant, named by a hash of everything that shapes the bytes. Generation
 writes to a temporary directory and renames it into place, so concurrent processes are safe.
+The fMP4 (CMAF) form of a media set is made from these segments on demand, see
+``media_fmp4.py``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from servicekit.ffmpeg import find_ffmpeg
+
+if TYPE_CHECKING:
+    from tests.fakes.media_fmp4 import Fmp4Media
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,9 @@ class MediaSet:
 
     variants: tuple[VariantMedia, ...]
     segment_duration: float
+    #: The same loop as fMP4 (video-only variants + one audio rendition), once
+    #: ``tests.fakes.media_fmp4.ensure_fmp4`` has been asked for it.
+    fmp4: Fmp4Media | None = None
 
     @property
     def segment_count(self) -> int:
@@ -161,22 +170,29 @@ def _ensure_variant(
     }
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     final = root / f"{spec.width}x{spec.height}-{spec.fps}fps-{spec.video_kbps}k-{key}"
-    with _LOCKS_GUARD:
-        lock = _LOCKS.setdefault(str(final), threading.Lock())
-    with lock:  # one generation per variant per process; other processes race safely
-        if not (final / "meta.json").is_file():
-            _generate_into(final, spec, segment_duration, segment_count, key)
+    build_once(final, key, lambda tmp: _generate(spec, segment_duration, segment_count, tmp))
     return _load(spec, final)
 
 
-def _generate_into(
-    final: Path, spec: VariantSpec, segment_duration: float, segment_count: int, key: str
-) -> None:
+def build_once(final: Path, key: str, build: Callable[[Path], None]) -> None:
+    """Make ``final`` (a cache directory holding ``meta.json``) with ``build`` unless it exists.
+
+    ``build`` fills a fresh temporary directory that is then renamed into place, so concurrent
+    processes are safe; threads of one process build it once.
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(str(final), threading.Lock())
+    with lock:
+        if not (final / "meta.json").is_file():
+            _build_into(final, key, build)
+
+
+def _build_into(final: Path, key: str, build: Callable[[Path], None]) -> None:
     root = final.parent
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
     try:
-        _generate(spec, segment_duration, segment_count, tmp)
+        build(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private
         try:
             os.rename(tmp, final)
