@@ -13,7 +13,11 @@ from servicekit.retry import call_idempotent
 from streamrec.v1 import channel_service_pb2, resolver_service_pb2
 
 router = APIRouter(prefix="/api", tags=["channels"])
-Username = Annotated[str, Path(max_length=64, description="a Chaturbate username")]
+# Checked here too so a bad name gets its 400 even when the backend is down.
+Username = Annotated[
+    str,
+    Path(pattern=r"^[A-Za-z0-9_]{1,64}$", description="a Chaturbate username ([A-Za-z0-9_])"),
+]
 
 _PREFIX = "CHANNEL_AVAILABILITY_"
 # Availabilities that are not an answer about the channel: the client gets an error status
