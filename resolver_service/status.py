@@ -154,7 +154,13 @@ class StatusCache:
             pending = self._pending.get(key)
             if pending is not None:
                 self.hits += 1
-                return await asyncio.shield(pending)
+                try:
+                    return await asyncio.shield(pending)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if not pending.cancelled() or (task is not None and task.cancelling()):
+                        raise
+                    # The caller that was asking went away; ask on our own behalf.
         self.misses += 1
         future: asyncio.Future[ChannelStatus] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
