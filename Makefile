@@ -27,7 +27,7 @@ $(BUF): package.json
 run: $(STAMP) ## start resolver, recorder and gateway (http://127.0.0.1:8080); Ctrl-C stops all
 	$(PY) -m tools.run_local
 
-demo: $(STAMP) ## as run, plus a local synthetic live stream that gets recorded
+demo: $(STAMP) ## as run, plus a fake site + live stream; records the username "demo"
 	$(PY) -m tools.run_local --demo
 
 test: $(STAMP) ## run the whole test suite

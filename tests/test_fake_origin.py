@@ -15,6 +15,7 @@ import pytest
 
 from servicekit.ffmpeg import find_ffmpeg
 from tests.fakes import media
+from tests.fakes.__main__ import main as fakes_main
 from tests.fakes.hls_origin import HlsOrigin
 from tests.fakes.live_stream import Stream
 from tests.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
@@ -327,3 +328,54 @@ def test_demo_entry_point_logs_urls_and_exits_0_on_sigterm(tmp_path) -> None:
         proc.kill()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def wait_log_line(path: Path, proc: subprocess.Popen[bytes], text: str, timeout: float = 30) -> str:
+    """The first line of ``path`` containing ``text``, once written (fails if the process ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in path.read_text().splitlines() if text in line]
+        if found:
+            return found[0]
+        assert proc.poll() is None, path.read_text()
+        assert time.monotonic() < deadline, f"no {text!r} in {path.read_text()}"
+        time.sleep(0.05)
+
+
+def test_demo_entry_point_with_site_port_serves_a_room_per_stream(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "tests.fakes", "--port", "0", "--site-port", "0"]
+    log_path = tmp_path / "fakes.log"
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--stream", "a", "--stream", "b"], cwd=REPO, env=env, stderr=out
+        )
+    try:
+        wait_log_line(log_path, proc, "site control:")
+        site = wait_log_line(log_path, proc, "fake chaturbate.com:").rsplit(" ", 1)[1]
+        stream_b = wait_log_line(log_path, proc, "stream b:").rsplit(" ", 1)[1]
+        assert f"room b: {site}/b/" in log_path.read_text()
+        with httpx.Client(timeout=5) as http:
+            room = http.get(f"{site}/api/chatvideocontext/b/").json()
+            assert room["room_status"] == "public" and room["hls_source"] == stream_b
+            assert room["num_users"] > 0 and room["room_title"]
+            assert http.get(room["hls_source"]).status_code == 200
+            assert http.get(f"{site}/ri/a.jpg").status_code == 200
+            assert http.get(f"{site}/api/chatvideocontext/c/").status_code == 404
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{site}/api/chatvideocontext/b/", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_demo_entry_point_refuses_a_stream_name_that_cannot_be_a_room(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        fakes_main(["--port", "0", "--site-port", "0", "--stream", "not-a-user"])
+    assert exited.value.code == 2
+    assert "not-a-user" in capsys.readouterr().err

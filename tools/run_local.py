@@ -2,9 +2,16 @@
 
 Starts each service as a child process, in order, and waits until it is ready before starting
 the next one. Ctrl-C or SIGTERM stops them in reverse order (gateway, recorder, resolver, then
-the demo origin) by sending SIGTERM to each child's PID, and SIGKILLs a child that outlives its
+the demo's fakes) by sending SIGTERM to each child's PID, and SIGKILLs a child that outlives its
 budget. The children run in their own sessions, so a terminal's Ctrl-C reaches only this
 launcher, which decides the order.
+
+``--demo`` first starts ``python -m tests.fakes``: a synthetic live HLS origin and a fake
+chaturbate.com whose public room ``demo`` streams from it. The services get
+``CHATURBATE_BASE_URL`` and ``CHATURBATE_THUMBNAIL_BASE_URL`` pointing at that fake site, always
+(a value already in the environment is replaced, and the launcher says so): the demo must never
+reach the real site. The demo recording is then started by username, so it goes through the
+whole path: site lookup, CDN playlist, ffmpeg.
 """
 
 from __future__ import annotations
@@ -197,19 +204,65 @@ def gateway_url(env: Mapping[str, str]) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{env['GATEWAY_PORT']}"
 
 
-def origin_url(port: int) -> str:
-    """The master playlist of the demo origin's stream."""
-    return f"http://127.0.0.1:{port}/live/demo/master.m3u8"
+@dataclass(frozen=True)
+class Demo:
+    """The demo's fakes: the HLS origin's port and the fake chaturbate.com's port."""
+
+    origin_port: int
+    site_port: int
+    username: str = "demo"
+
+    @property
+    def origin_url(self) -> str:
+        """The master playlist of the demo stream on the origin."""
+        return f"http://127.0.0.1:{self.origin_port}/live/{self.username}/master.m3u8"
+
+    @property
+    def site_url(self) -> str:
+        """The base URL of the fake chaturbate.com."""
+        return f"http://127.0.0.1:{self.site_port}"
+
+    def argv(self) -> list[str]:
+        """The command that runs both fakes."""
+        ports = ["--port", str(self.origin_port), "--site-port", str(self.site_port)]
+        return [sys.executable, "-m", "tests.fakes", *ports, "--stream", self.username]
+
+    def ready(self) -> Callable[[], bool]:
+        """True once the origin serves the stream and the site knows the room."""
+        origin = http_ready(self.origin_url)
+        site = http_ready(f"{self.site_url}/api/chatvideocontext/{self.username}/")
+        return lambda: origin() and site()
 
 
-def service_children(env: Mapping[str, str], demo_port: int | None = None) -> list[Child]:
-    """The children to start, in order: the demo origin (if any), resolver, recorder, gateway."""
+def demo_env(env: Mapping[str, str], demo: Demo) -> dict[str, str]:
+    """``env`` with the resolver pointed at the demo's fake site (replacing any other site)."""
+    wanted = {
+        "CHATURBATE_BASE_URL": demo.site_url,
+        "CHATURBATE_THUMBNAIL_BASE_URL": f"{demo.site_url}/ri",
+    }
+    for name, value in wanted.items():
+        if env.get(name, value) != value:
+            log.warning(
+                "demo: %s=%s replaced by the fake site's %s",
+                name,
+                env[name],
+                value,
+                extra=_act("demo_env"),
+            )
+    # The fake site knows no cookie or affiliate code: the demo runs without them.
+    secrets = [name for name in ("CHATURBATE_COOKIE", "CHATURBATE_AFFILIATE_CODE") if env.get(name)]
+    for name in secrets:
+        log.warning("demo: %s is ignored (the fake site needs none)", name, extra=_act("demo_env"))
+    return {**env, **wanted, **dict.fromkeys(secrets, "")}
+
+
+def service_children(env: Mapping[str, str], demo: Demo | None = None) -> list[Child]:
+    """The children to start, in order: the demo's fakes (if any), resolver, recorder, gateway."""
     py = sys.executable
     grace = float(env.get("SHUTDOWN_GRACE", "25")) + 5
     children: list[Child] = []
-    if demo_port is not None:
-        origin = [py, "-m", "tests.fakes", "--port", str(demo_port), "--stream", "demo"]
-        children.append(Child("demo origin", origin, http_ready(origin_url(demo_port))))
+    if demo is not None:
+        children.append(Child("demo origin and site", demo.argv(), demo.ready()))
     resolver_addr = f"127.0.0.1:{env['RESOLVER_PORT']}"
     recorder_addr = f"127.0.0.1:{env['RECORDER_PORT']}"
     return [
@@ -220,15 +273,16 @@ def service_children(env: Mapping[str, str], demo_port: int | None = None) -> li
     ]
 
 
-def announce(env: Mapping[str, str], demo_port: int | None) -> Callable[[], bool]:
-    """What to do once everything is up: log the URL and, for the demo, start a recording."""
+def announce(env: Mapping[str, str], demo: Demo | None) -> Callable[[], bool]:
+    """What to do once everything is up: log the URL and, for the demo, start a recording of
+    the fake site's room by username (site lookup, then the CDN, then ffmpeg)."""
 
     def ready() -> bool:
         base = gateway_url(env)
         log.info("streamrec is up: %s (docs at /docs)", base, extra=_act("ready"))
-        if demo_port is None:
+        if demo is None:
             return True
-        body = {"target": origin_url(demo_port), "person": "demo", "name": "Demo stream"}
+        body = {"target": demo.username, "name": "Demo stream"}
         try:
             reply = httpx.post(f"{base}/api/start", json=body, timeout=40)
             reply.raise_for_status()
@@ -238,13 +292,22 @@ def announce(env: Mapping[str, str], demo_port: int | None) -> Callable[[], bool
             return False
         session_id = data.get("session_id", "?")
         log.info(
-            "demo recording %s started; live preview: %s/streams/sessions/%s/stream.m3u8; "
-            "the recording grows under %s",
+            "demo recording %s of %s started (fake site %s, origin %s); live preview: "
+            "%s/streams/sessions/%s/stream.m3u8; the recording grows under %s",
             session_id,
+            demo.username,
+            demo.site_url,
+            demo.origin_url,
             base,
             session_id,
-            Path(env["OUTPUT_DIR"]) / "records" / "demo",
+            Path(env["OUTPUT_DIR"]) / "records" / demo.username,
             extra=_act("demo_started", session_id=session_id),
+        )
+        log.info(
+            "also try: curl %s/api/model/%s/status (the room's status from the fake site)",
+            base.removeprefix("http://"),
+            demo.username,
+            extra=_act("demo_hint"),
         )
         return True
 
@@ -261,12 +324,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=int(os.environ.get("DEMO_ORIGIN_PORT", "8090")),
         help="port of the demo's fake HLS origin (DEMO_ORIGIN_PORT, default 8090)",
     )
+    parser.add_argument(
+        "--demo-site-port",
+        type=int,
+        default=int(os.environ.get("DEMO_SITE_PORT", "8091")),
+        help="port of the demo's fake chaturbate.com (DEMO_SITE_PORT, default 8091)",
+    )
     args = parser.parse_args(argv)
     setup_logging("launcher")
     env = local_env(os.environ)
-    demo_port = args.demo_port if args.demo else None
-    children = service_children(env, demo_port)
-    return Launcher(children, env=env, on_ready=announce(env, demo_port)).run()
+    demo = Demo(args.demo_port, args.demo_site_port) if args.demo else None
+    if demo is not None:
+        env = demo_env(env, demo)
+    children = service_children(env, demo)
+    return Launcher(children, env=env, on_ready=announce(env, demo)).run()
 
 
 if __name__ == "__main__":

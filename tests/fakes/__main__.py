@@ -2,21 +2,31 @@
 
 Logs each stream's master URL, then serves until SIGINT/SIGTERM and exits 0. Faults can be
 injected from another process with ``POST /_control/{name}`` (see ``hls_origin.py``).
+
+With ``--site-port`` a fake chaturbate.com runs too, on the same host: one public room per
+stream, named after it, whose HLS URL is that stream's master URL on the origin. Point the
+resolver at it with ``CHATURBATE_BASE_URL=<site>`` and ``CHATURBATE_THUMBNAIL_BASE_URL=<site>/ri``;
+rooms and faults change live through ``<site>/_control`` (see ``chaturbate_site.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import threading
+from contextlib import ExitStack
 from types import FrameType
 
+from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 from tests.fakes.media import DEFAULT_VARIANTS, LADDER_VARIANTS
 from tests.fakes.playlists import FORMATS
 
 log = logging.getLogger("tests.fakes")
+
+DEMO_VIEWERS = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument(
+        "--site-port",
+        type=int,
+        default=None,
+        help="also run a fake chaturbate.com on this port, one public room per stream "
+        "(default: no site)",
+    )
     parser.add_argument("--stream", action="append", dest="streams", metavar="NAME")
     parser.add_argument("--token", default=None, help="require ?token=... on every stream")
     parser.add_argument("--window", type=int, default=6)
@@ -42,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    names = args.streams or ["demo"]
+    if args.site_port is not None:
+        bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9_]+", name)]
+        if bad:
+            parser.error(f"--site-port: room names are [A-Za-z0-9_] only, not {bad}")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -55,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    with HlsOrigin(args.host, args.port) as origin:
-        for name in args.streams or ["demo"]:
+    with ExitStack() as running:
+        origin = running.enter_context(HlsOrigin(args.host, args.port))
+        for name in names:
             origin.add_stream(
                 name,
                 variants=LADDER_VARIANTS if args.ladder else DEFAULT_VARIANTS,
@@ -70,6 +93,25 @@ def main(argv: list[str] | None = None) -> int:
         log.info(
             "control: %s/_control/<name> (GET state, POST a fault or an action)", origin.base_url
         )
+        if args.site_port is not None:
+            # Entered last, so it stops first: no room points at a stream that is gone.
+            site = running.enter_context(FakeChaturbate(args.host, args.site_port))
+            log.info("fake chaturbate.com: %s", site.base_url)
+            for name in names:
+                room = site.add_room(
+                    name,
+                    hls_url=origin.url(name),
+                    viewers=DEMO_VIEWERS,
+                    title=f"{name}: synthetic test stream",
+                )
+                log.info(
+                    "room %s: %s/%s/ (public, HLS %s)",
+                    room.username,
+                    site.base_url,
+                    room.username,
+                    room.hls_url,
+                )
+            log.info("site control: %s/_control (rooms, faults, options)", site.base_url)
         while not done.wait(1.0):
             pass
     return 0

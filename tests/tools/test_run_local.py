@@ -1,4 +1,5 @@
-"""The local launcher's orchestration, with tiny stand-in children instead of the services.
+"""The local launcher's orchestration, with tiny stand-in children instead of the services,
+and ``make demo`` itself (the real services, the fake origin and site) at the end.
 
 Each test runs the launcher as a subprocess (through ``DRIVER``, which injects the children and
 file-based readiness probes) and stops it by its PID.
@@ -7,18 +8,24 @@ file-based readiness probes) and stops it by its PID.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from tools.run_local import ROOT, local_env, service_children
+from tests.harness import free_port
+from tools.run_local import ROOT, Demo, announce, demo_env, local_env, service_children
 
 # A stand-in service: argv is name, events file, seconds until ready, mode. It appends
 # "<name> start <pid>", "<name> ready" and "<name> term" (on SIGTERM) to the events file, and
@@ -267,10 +274,190 @@ def test_service_children_are_resolver_recorder_gateway_with_the_demo_origin_fir
     ]
     assert all(c.argv[0] == sys.executable for c in plain)
     assert plain[1].stop_budget == 15
-    demo = service_children(env, demo_port=8123)
-    assert demo[0].argv[1:] == ["-m", "tests.fakes", "--port", "8123", "--stream", "demo"]
+    demo = service_children(env, Demo(8123, 8124))
+    assert demo[0].argv[1:] == [
+        "-m",
+        "tests.fakes",
+        "--port",
+        "8123",
+        "--site-port",
+        "8124",
+        "--stream",
+        "demo",
+    ]
     assert [c.name for c in demo[1:]] == ["resolver", "recorder", "gateway"]
 
 
 def test_recorder_budget_defaults_to_thirty_seconds() -> None:
     assert service_children(local_env({}))[1].stop_budget == 30
+
+
+def test_demo_env_points_the_resolver_at_the_fake_site_even_over_a_set_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plain = local_env({"CHATURBATE_BASE_URL": "https://mirror.example"})
+    assert plain["CHATURBATE_BASE_URL"] == "https://mirror.example"
+    assert "CHATURBATE_THUMBNAIL_BASE_URL" not in local_env({})
+    with caplog.at_level(logging.WARNING, logger="launcher"):
+        env = demo_env(plain, Demo(8123, 8124))
+    assert env["CHATURBATE_BASE_URL"] == "http://127.0.0.1:8124"
+    assert env["CHATURBATE_THUMBNAIL_BASE_URL"] == "http://127.0.0.1:8124/ri"
+    assert env["GATEWAY_PORT"] == plain["GATEWAY_PORT"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "demo: CHATURBATE_BASE_URL=https://mirror.example replaced by the fake site's "
+        "http://127.0.0.1:8124"
+    ]
+
+
+def test_demo_env_drops_the_site_secrets_without_logging_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plain = local_env(
+        {"CHATURBATE_COOKIE": "cf_clearance=s3cr3t", "CHATURBATE_AFFILIATE_CODE": "w"}
+    )
+    with caplog.at_level(logging.WARNING, logger="launcher"):
+        env = demo_env(plain, Demo(8123, 8124))
+    assert env["CHATURBATE_COOKIE"] == "" and env["CHATURBATE_AFFILIATE_CODE"] == ""
+    assert len(caplog.records) == 2
+    assert not any("s3cr3t" in r.getMessage() for r in caplog.records)
+
+
+class _GatewayStandIn(BaseHTTPRequestHandler):
+    """Answers ``POST /api/start`` with ``server.status`` and keeps the JSON bodies."""
+
+    server: Any
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests.append((self.path, json.loads(body)))
+        reply = json.dumps({"session_id": "s1"}).encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("status", "ok"), [(201, True), (409, False)])
+def test_demo_announce_starts_the_recording_by_username(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int, ok: bool
+) -> None:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayStandIn)
+    server.requests, server.status = [], status
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        env = local_env({"GATEWAY_PORT": str(port), "OUTPUT_DIR": str(tmp_path)})
+        with caplog.at_level(logging.INFO, logger="launcher"):
+            assert announce(env, Demo(8123, 8124))() is ok
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert server.requests == [("/api/start", {"target": "demo", "name": "Demo stream"})]
+    hint = f"curl 127.0.0.1:{port}/api/model/demo/status"
+    assert any(hint in r.getMessage() for r in caplog.records) is ok
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The JSON log records in ``path`` (launcher and children share it; skip anything else)."""
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+@pytest.mark.e2e
+def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """``python -m tools.run_local --demo``: fake origin and site, the three services, and a
+    recording started by username; SIGTERM stops every process it started and exits 0."""
+    ports = {name: free_port() for name in ("resolver", "recorder", "gateway", "origin", "site")}
+    env = {
+        **os.environ,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "RESOLVER_PORT": str(ports["resolver"]),
+        "RECORDER_PORT": str(ports["recorder"]),
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(ports["gateway"]),
+        "OUTPUT_DIR": str(tmp_path / "data"),
+        "DEMO_ORIGIN_PORT": str(ports["origin"]),
+        "CHATURBATE_BASE_URL": "http://127.0.0.1:9",  # the demo must replace it
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("RESOLVER_ADDR", "RECORDER_ADDR", "LOG_FILE", "DEMO_SITE_PORT"):
+        env.pop(name, None)
+    site = f"http://127.0.0.1:{ports['site']}"
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    log_path = tmp_path / "launcher.log"
+    argv = [sys.executable, "-m", "tools.run_local", "--demo"]
+    with log_path.open("wb") as out:
+        launcher = subprocess.Popen(
+            [*argv, "--demo-site-port", str(ports["site"])],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    pids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.get("event.action") == "launcher.demo_started" for r in _records(log_path)):
+            assert launcher.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        records = _records(log_path)
+        started = [r["message"] for r in records if r.get("event.action") == "launcher.child_start"]
+        pids = {int(m.rsplit("pid ", 1)[1].rstrip(")")) for m in started}
+        assert [m.split(" (pid")[0] for m in started] == [
+            "started demo origin and site",
+            "started resolver",
+            "started recorder",
+            "started gateway",
+        ]
+        session_id = next(
+            r["session_id"] for r in records if r.get("event.action") == "launcher.demo_started"
+        )
+        assert any(
+            f"127.0.0.1:{ports['gateway']}/api/model/demo/status" in r["message"] for r in records
+        )
+        with httpx.Client(base_url=gateway, timeout=10) as http:
+            session = http.get(f"/api/sessions/{session_id}").json()
+            assert session["target"] == "demo" and session["source_type"] == "chaturbate"
+            assert session["person"] == "demo" and session["name"] == "Demo stream"
+            while session["bytes_written"] == 0:
+                assert session["state"] in ("STARTING", "RECORDING"), session
+                assert time.monotonic() < deadline, session
+                time.sleep(0.2)
+                session = http.get(f"/api/sessions/{session_id}").json()
+            status = http.get("/api/model/demo/status").json()
+            assert status["isOnline"] is True and status["thumbnail"] == f"{site}/ri/demo.jpg"
+            state = http.get(f"{site}/_control").json()
+            assert [room["username"] for room in state["rooms"]] == ["demo"]
+            assert state["request_count"] >= 2  # the start's lookup and the status above
+        for pid in list(pids):  # the recorder's ffmpeg, to check it is gone too
+            children = Path(f"/proc/{pid}/task/{pid}/children")
+            if children.exists():
+                pids.update(int(c) for c in children.read_text().split())
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(timeout=60) == 0, log_path.read_text()
+        assert not any(_alive(pid) for pid in pids)
+        assert (tmp_path / "data" / "records" / "demo").is_dir()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
