@@ -3,9 +3,10 @@
 Every request to a site or CDN takes a slot from its host's budget first. A host gets a token
 bucket (``rate`` requests per second, bursts of ``burst``) implemented as GCRA: each request
 reserves the earliest send time the bucket allows, plus a random jitter, and waits for it. The
-jitter is inside the reservation, so the promise "at most ``burst + rate * T`` requests in any
-``T`` seconds" holds exactly, jitter or not. A per-host semaphore caps requests in flight, and
-a ``Retry-After`` from the host pauses every later request to it, not just the one retried.
+jitter is inside the reservation, so the booked send times keep "at most ``burst + rate * T``
+requests in any ``T`` seconds" exactly, jitter or not (a send can only lag its booking). A
+per-host semaphore caps requests in flight, and a ``Retry-After`` from the host pauses every
+later request to it, not just the one retried.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-__all__ = ["BudgetConfig", "BudgetStats", "RequestBudget"]
+__all__ = ["BudgetConfig", "BudgetStats", "HostPaused", "RequestBudget"]
+
+
+class HostPaused(Exception):
+    """The host asked for a pause longer than the caller is willing to wait."""
+
+    def __init__(self, remaining: float) -> None:
+        super().__init__(f"host paused for {remaining:.0f} s more")
+        self.remaining = remaining
 
 
 @dataclass(frozen=True)
@@ -108,16 +117,21 @@ class RequestBudget:
         return 0.0 if state is None else max(0.0, state.paused_until - self._clock())
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[float]:
+    async def slot(self, host: str, *, max_pause: float | None = None) -> AsyncIterator[float]:
         """Hold one of ``host``'s concurrent slots, sent no earlier than its rate allows.
 
         Yields the seconds spent waiting. The slot is taken before the rate slot is booked, so
         requests queued behind the concurrency cap cannot pile up early bookings and then
-        leave together as a burst.
+        leave together as a burst. Raises HostPaused, without booking, when the host is paused
+        for more than ``max_pause`` seconds (checked again once the slot is ours: the pause may
+        have begun while we queued).
         """
         state = self._host(host)
         started = self._clock()
         async with state.in_flight:
+            paused = self.paused_for(host)
+            if max_pause is not None and paused > max_pause:
+                raise HostPaused(paused)
             delay = self.reserve(host)
             if delay > 0:
                 await self._sleep(delay)

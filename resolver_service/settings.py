@@ -65,6 +65,9 @@ class ResolverSettings:
                 cookie=e.text("CHATURBATE_COOKIE", ""),
                 affiliate_code=e.text("CHATURBATE_AFFILIATE_CODE", ""),
                 methods=methods,
+                lookup_timeout=e.number(
+                    "CHATURBATE_LOOKUP_TIMEOUT", d.chaturbate.lookup_timeout, minimum=0.5
+                ),
             )
         except (ValueError, DomainError) as exc:
             raise SettingsError(f"resolver site settings: {exc}") from exc

@@ -34,14 +34,22 @@ from tenacity import (
 
 from servicekit.errors import Unavailable, UpstreamError
 
-from .budget import RequestBudget
+from .budget import HostPaused, RequestBudget
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "RetryPolicy", "SiteClient", "SiteResponse", "redact_url"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.TransportError)
+# What a retry can fix; a malformed request (LocalProtocolError, UnsupportedProtocol) cannot.
+_RETRYABLE_ERRORS = (
+    httpx.TimeoutException,
+    httpx.ConnectError,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+_MAX_RETRY_AFTER = 86_400.0
 
 
 def redact_url(url: str) -> str:
@@ -105,13 +113,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), _MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return min(max(0.0, wait), _MAX_RETRY_AFTER)
 
 
 class SiteClient:
@@ -147,7 +156,7 @@ class SiteClient:
         ``too_large_reason``), Unavailable(RATE_LIMITED) while the host is paused for longer
         than the policy waits; ``httpx.InvalidURL`` passes through (a garbage Location).
         """
-        host = (urlsplit(url).netloc or "").lower()
+        host = host_key(url)
         policy = self.policy
 
         def should_retry(response: SiteResponse) -> bool:
@@ -196,27 +205,27 @@ class SiteClient:
         max_body_bytes: int,
         too_large_reason: str,
     ) -> SiteResponse:
-        paused = self.budget.paused_for(host)
-        if paused > self.policy.max_retry_after:
+        try:
+            async with self.budget.slot(host, max_pause=self.policy.max_retry_after) as waited:
+                started = time.monotonic()
+                request = self._client.build_request(method, url, headers=headers, data=data)
+                response = await self._client.send(request, stream=True, follow_redirects=False)
+                try:
+                    body = b"" if method == "HEAD" else await _read_capped(response, max_body_bytes)
+                except _TooLarge:
+                    raise UpstreamError(
+                        f"{redact_url(url)} sent more than {max_body_bytes} bytes",
+                        reason=too_large_reason,
+                        metadata={"limit_bytes": str(max_body_bytes)},
+                    ) from None
+                finally:
+                    await response.aclose()
+        except HostPaused as paused:
             raise Unavailable(
-                f"{host} asked us to wait {paused:.0f} s more (Retry-After)",
+                f"{host} asked us to wait {paused.remaining:.0f} s more (Retry-After)",
                 reason="RATE_LIMITED",
-                metadata={"retry_after_seconds": str(max(1, round(paused))), "host": host},
-            )
-        async with self.budget.slot(host) as waited:
-            started = time.monotonic()
-            request = self._client.build_request(method, url, headers=headers, data=data)
-            response = await self._client.send(request, stream=True, follow_redirects=False)
-            try:
-                body = b"" if method == "HEAD" else await _read_capped(response, max_body_bytes)
-            except _TooLarge:
-                raise UpstreamError(
-                    f"{redact_url(url)} sent more than {max_body_bytes} bytes",
-                    reason=too_large_reason,
-                    metadata={"limit_bytes": str(max_body_bytes)},
-                ) from None
-            finally:
-                await response.aclose()
+                metadata={"retry_after_seconds": str(max(1, round(paused.remaining)))},
+            ) from None
         result = SiteResponse(response.status_code, response.headers, body, url)
         log.debug(
             "%s %s -> %d",
@@ -234,6 +243,16 @@ class SiteClient:
             pause = result.retry_after
             self.budget.pause(host, self.policy.backoff_initial if pause is None else pause)
         return result
+
+
+def host_key(url: str) -> str:
+    """``host:port`` with the scheme's default port filled in: one budget per real host."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return url
+    return f"{(parts.hostname or '').lower()}:{port}"
 
 
 class _TooLarge(Exception):

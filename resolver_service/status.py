@@ -12,7 +12,7 @@ import enum
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 __all__ = [
@@ -123,9 +123,12 @@ class StatusCache:
         if entry is None:
             return None
         expires, status = entry
-        if self._clock() >= expires:
+        now = self._clock()
+        if now >= expires:
             del self._entries[key]
             return None
+        if status.retry_after is not None:
+            return replace(status, retry_after=min(status.retry_after, expires - now))
         return status
 
     def put(self, status: ChannelStatus) -> None:
@@ -146,21 +149,23 @@ class StatusCache:
     ) -> ChannelStatus:
         """The cached answer, else the result of ``fetch()`` (shared with concurrent callers)."""
         key = (source, target)
-        if not skip_cache:
+        while not skip_cache:
             cached = self.get(source, target)
             if cached is not None:
                 self.hits += 1
                 return cached
             pending = self._pending.get(key)
-            if pending is not None:
-                self.hits += 1
-                try:
-                    return await asyncio.shield(pending)
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if not pending.cancelled() or (task is not None and task.cancelling()):
-                        raise
-                    # The caller that was asking went away; ask on our own behalf.
+            if pending is None:
+                break
+            self.hits += 1
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                # The caller that was asking went away: the first waiter to get here asks
+                # again, the others join it.
         self.misses += 1
         future: asyncio.Future[ChannelStatus] = asyncio.get_running_loop().create_future()
         self._pending[key] = future

@@ -28,6 +28,7 @@ BULK_MAX_BYTES = 64 * 1024 * 1024
 _DOSSIER = re.compile(r"initialRoomDossier\s*=\s*\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
 _JS_HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
 _CHALLENGE_MARKERS = (b"<title>Just a moment...</title>", b"cf-chl-", b"challenge-platform")
+_MAX_VIEWERS = 2**32 - 1  # the wire field is a uint32
 _AGE_GATE = re.compile(r"verify\s+your\s+age", re.IGNORECASE)
 
 
@@ -40,9 +41,17 @@ class Lookup:
 
 
 def is_challenge(response: SiteResponse) -> bool:
-    """A bot-protection (Cloudflare) interstitial rather than the page asked for."""
+    """A bot-protection (Cloudflare) interstitial rather than the page asked for.
+
+    Only an HTML error page counts (or Cloudflare's own header): JSON and ordinary pages carry
+    text the broadcasters write, and a room title must not pass for a challenge.
+    """
     if response.headers.get("cf-mitigated", "").lower() == "challenge":
         return True
+    if response.status not in (403, 429, 503):
+        return False
+    if "html" not in response.headers.get("content-type", "").lower():
+        return False
     head = response.body[:20_000]
     return any(marker in head for marker in _CHALLENGE_MARKERS)
 
@@ -92,16 +101,16 @@ class SiteMethods:
             return response
         if response.status != 200:
             # A 403 here usually means the endpoint wants a CSRF token now: the others may work.
-            return self._failed(
+            return self.failed(
                 "ajax", username, f"HTTP {response.status}", f"AJAX_HTTP_{response.status}"
             )
         data = _json_object(response)
         if data is None:
-            return self._failed("ajax", username, "the answer is not a JSON object", "NOT_JSON")
+            return self.failed("ajax", username, "the answer is not a JSON object", "NOT_JSON")
         room_status = str(data.get("room_status") or "")
         if not room_status:
             error = str(data.get("error") or data.get("message") or "no room_status")
-            return self._failed("ajax", username, f"unsuccessful: {error}", "AJAX_UNSUCCESSFUL")
+            return self.failed("ajax", username, f"unsuccessful: {error}", "AJAX_UNSUCCESSFUL")
         return self._room(
             "ajax",
             username,
@@ -127,12 +136,12 @@ class SiteMethods:
         if response.status == 404:
             return self._status("api", username, Availability.NOT_FOUND, "no such room")
         if response.status != 200:
-            return self._failed(
+            return self.failed(
                 "api", username, f"HTTP {response.status}", f"UPSTREAM_HTTP_{response.status}"
             )
         data = _json_object(response)
         if data is None:
-            return self._failed("api", username, "the answer is not a JSON object", "NOT_JSON")
+            return self.failed("api", username, "the answer is not a JSON object", "NOT_JSON")
         return self._context("api", username, data)
 
     async def page(self, username: str) -> Lookup:
@@ -150,7 +159,7 @@ class SiteMethods:
         if response.status == 404:
             return self._status("page", username, Availability.NOT_FOUND, "no such room")
         if response.status != 200:
-            return self._failed(
+            return self.failed(
                 "page", username, f"HTTP {response.status}", f"UPSTREAM_HTTP_{response.status}"
             )
         text = response.text
@@ -160,7 +169,7 @@ class SiteMethods:
                 return self._status(
                     "page", username, Availability.AGE_GATE, "the site asks to verify age"
                 )
-            return self._failed("page", username, "no room dossier in the page", "NO_DOSSIER")
+            return self.failed("page", username, "no room dossier in the page", "NO_DOSSIER")
         return self._context("page", username, dossier)
 
     # -- bulk ----------------------------------------------------------------------------
@@ -189,7 +198,12 @@ class SiteMethods:
             )
         if is_challenge(response):
             raise UpstreamError("a challenge page blocks the list", reason="BLOCKED_BY_CHALLENGE")
+        if response.status >= 500:
+            raise UpstreamError(
+                f"the online-rooms list failed (HTTP {response.status})", reason="UPSTREAM_5XX"
+            )
         if response.status != 200:
+            # 401/403 for a wrong wm code, 400 for a changed API: the list, not the site.
             raise UpstreamError(
                 f"the online-rooms list answered HTTP {response.status}",
                 reason=f"BULK_HTTP_{response.status}",
@@ -243,7 +257,7 @@ class SiteMethods:
             if exc.reason == "RATE_LIMITED":
                 retry = exc.metadata.get("retry_after_seconds", "")
                 return self._rate_limited(method, username, float(retry) if retry else None)
-            return self._failed(method, username, exc.message, exc.reason)
+            return self.failed(method, username, exc.message, exc.reason)
         if response.status == 429:
             return self._rate_limited(method, username, response.retry_after)
         if is_challenge(response):
@@ -255,7 +269,7 @@ class SiteMethods:
                 reason="BLOCKED_BY_CHALLENGE",
             )
         if response.status >= 500:
-            return self._failed(method, username, f"HTTP {response.status}", "UPSTREAM_5XX")
+            return self.failed(method, username, f"HTTP {response.status}", "UPSTREAM_5XX")
         return response
 
     def _rate_limited(self, method: str, username: str, retry_after: float | None) -> Lookup:
@@ -270,7 +284,7 @@ class SiteMethods:
             return self._room(method, username, room_status="password protected")
         room_status = str(data.get("room_status") or "")
         if not room_status:
-            return self._failed(method, username, "no room_status in the answer", "NO_ROOM_STATUS")
+            return self.failed(method, username, "no room_status in the answer", "NO_ROOM_STATUS")
         lookup = self._room(
             method,
             username,
@@ -294,7 +308,7 @@ class SiteMethods:
     ) -> Lookup:
         availability = availability_for_room_status(room_status)
         if availability is None:
-            return self._failed(
+            return self.failed(
                 method, username, f"unknown room status {room_status!r}", "UNKNOWN_ROOM_STATUS"
             )
         message = hidden_message if availability is Availability.HIDDEN else ""
@@ -306,7 +320,8 @@ class SiteMethods:
         status = replace(lookup.status, room_status=room_status)
         return Lookup(status, hls_url if availability is Availability.ONLINE else "")
 
-    def _failed(self, method: str, username: str, message: str, reason: str) -> Lookup:
+    def failed(self, method: str, username: str, message: str, reason: str) -> Lookup:
+        """An UPSTREAM_ERROR lookup: ``method`` could not tell."""
         return self._status(method, username, Availability.UPSTREAM_ERROR, message, reason=reason)
 
     def _status(
@@ -360,8 +375,8 @@ def _viewers(data: Mapping[str, Any]) -> int | None:
         value = data.get(key)
         if isinstance(value, bool):
             continue
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
         if isinstance(value, int) and value >= 0:
-            return value
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
+            return min(value, _MAX_VIEWERS)
     return None

@@ -10,6 +10,7 @@ audio). Status asks the API first, since it alone carries viewers and title in o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -38,6 +39,10 @@ __all__ = ["METHODS", "ChaturbateConfig", "ChaturbateSource"]
 logger = logging.getLogger(__name__)
 
 METHODS = ("ajax", "api", "page")
+# Failures of the host rather than of one method: trying another method would only wait again.
+_HOST_DOWN = frozenset({"UPSTREAM_TIMEOUT", "UPSTREAM_UNREACHABLE"})
+# Bulk-list failures that per-channel lookups can get around (the wm code, the list's format).
+_BULK_ONLY = ("BULK_HTTP_", "NOT_JSON")
 
 # Why a room that is not online cannot be recorded, as a domain error.
 _NOT_RECORDABLE: dict[Availability, tuple[type[DomainError], str]] = {
@@ -66,6 +71,9 @@ class ChaturbateConfig:
     cookie: str = ""
     affiliate_code: str = ""
     methods: tuple[str, ...] = METHODS
+    #: Seconds one lookup (every method, retries included) may take: under the callers'
+    #: deadlines (the recorder gives Resolve 20 s), so they get a reason, not a timeout.
+    lookup_timeout: float = 15.0
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -73,6 +81,13 @@ class ChaturbateConfig:
             raise ValueError(f"methods must be among {', '.join(METHODS)}; got {self.methods!r}")
         check_http_url(self.base_url)
         check_http_url(self.thumbnail_base_url)
+        for name in ("user_agent", "cookie", "affiliate_code"):
+            value = getattr(self, name)
+            # Header values: a newline or a non-ASCII byte would fail every request at send time.
+            if any(not (" " <= ch <= "~") for ch in value):
+                raise ValueError(f"{name} must be printable ASCII")
+        if self.lookup_timeout <= 0:
+            raise ValueError("lookup_timeout must be > 0")
 
     def __repr__(self) -> str:  # keep the cookie out of any accidental log line
         return f"ChaturbateConfig(base_url={self.base_url!r}, methods={self.methods!r})"
@@ -151,10 +166,10 @@ class ChaturbateSource(Source):
                 exc.message,
                 extra={"event.action": "status.bulk", "error.type": exc.reason},
             )
-            if exc.reason == "RATE_LIMITED":
-                retry = exc.metadata.get("retry_after_seconds", "")
-                return [self._rate_limited(u, float(retry) if retry else None) for u in usernames]
-            return await super().batch_channel_status(targets)
+            if exc.reason.startswith(_BULK_ONLY):
+                return await super().batch_channel_status(targets)
+            # Per-channel calls would meet the same block, limit or outage, times N.
+            return [self._bulk_failed(u, exc) for u in usernames]
         logger.info(
             "online-rooms list: %d rooms online, %d asked",
             len(rooms),
@@ -171,24 +186,41 @@ class ChaturbateSource(Source):
     async def _lookup(self, username: str, methods: Sequence[str], purpose: str) -> Lookup:
         started = time.monotonic()
         failures: list[Lookup] = []
-        for name in methods:
-            lookup = await self._site.by_name[name](username)
-            if lookup.status.availability.is_conclusive:
-                self._log(username, purpose, lookup.status, started)
-                return lookup
-            failures.append(lookup)
+        try:
+            async with asyncio.timeout(self.config.lookup_timeout):
+                for name in methods:
+                    lookup = await self._site.by_name[name](username)
+                    if lookup.status.availability.is_conclusive:
+                        self._log(username, purpose, lookup.status, started)
+                        return lookup
+                    failures.append(lookup)
+                    if lookup.status.reason in _HOST_DOWN:
+                        break  # the site itself is not answering: other methods will not either
+        except TimeoutError:
+            failures.append(
+                self._site.failed(
+                    "lookup",
+                    username,
+                    f"no answer within {self.config.lookup_timeout:g} s",
+                    "UPSTREAM_TIMEOUT",
+                )
+            )
         lookup = _worst(failures)
         self._log(username, purpose, lookup.status, started)
         return lookup
 
-    def _rate_limited(self, username: str, retry_after: float | None) -> ChannelStatus:
-        status = self._site.from_bulk(username, None)
+    def _bulk_failed(self, username: str, error: DomainError) -> ChannelStatus:
+        availability = {
+            "RATE_LIMITED": Availability.RATE_LIMITED,
+            "BLOCKED_BY_CHALLENGE": Availability.BLOCKED,
+        }.get(error.reason, Availability.UPSTREAM_ERROR)
+        retry = error.metadata.get("retry_after_seconds", "")
         return replace(
-            status,
-            availability=Availability.RATE_LIMITED,
-            message="bulk: the site is rate limiting us",
-            reason="RATE_LIMITED",
-            retry_after=retry_after,
+            self._site.from_bulk(username, None),
+            availability=availability,
+            message=f"bulk: {error.message}",
+            reason=error.reason,
+            retry_after=float(retry) if retry else None,
         )
 
     def _log(self, username: str, purpose: str, status: ChannelStatus, started: float) -> None:

@@ -97,8 +97,11 @@ class HlsSource(Source):
         """
         started = time.monotonic()
         context = {"event.action": "resolve.hls", "url.original": redact_url(url)}
+        # The CDN is asked with exactly the headers ffmpeg will send, so a resolve that works
+        # means ffmpeg's requests will too.
+        headers = dict(self._headers if ffmpeg_headers is None else ffmpeg_headers)
         try:
-            resolution = await self._resolve(url, pref)
+            resolution = await self._resolve(url, pref, headers)
         except DomainError as exc:
             logger.info(
                 "HLS resolve failed: %s",
@@ -120,7 +123,6 @@ class HlsSource(Source):
                 "hls.is_live": resolution.is_live,
             },
         )
-        headers = dict(self._headers if ffmpeg_headers is None else ffmpeg_headers)
         return dataclasses.replace(
             resolution, source=source or self.name, target=target, http_headers=headers
         )
@@ -144,7 +146,7 @@ class HlsSource(Source):
             )
 
         try:
-            resolution = await self._resolve(url, QualityPreference())
+            resolution = await self._resolve(url, QualityPreference(), self._headers)
         except NotFound as exc:
             if exc.reason == "STREAM_NOT_FOUND":
                 return status(Availability.OFFLINE, exc.message, exc.reason)
@@ -163,8 +165,10 @@ class HlsSource(Source):
             return status(Availability.OFFLINE, "the playlist is complete (EXT-X-ENDLIST)")
         return status(Availability.ONLINE)
 
-    async def _resolve(self, url: str, pref: QualityPreference) -> Resolution:
-        text, final_url = await self._fetch(url)
+    async def _resolve(
+        self, url: str, pref: QualityPreference, headers: Mapping[str, str]
+    ) -> Resolution:
+        text, final_url = await self._fetch(url, headers)
         # Relative URIs resolve against where the playlist really came from (after redirects).
         playlist = parse_playlist(text, final_url)
         if isinstance(playlist, MediaPlaylist):
@@ -178,7 +182,7 @@ class HlsSource(Source):
         media_url = _safe_media_url(chosen.uri)
         rendition = playlist.audio_for(chosen)
         audio_url = _safe_media_url(rendition.uri) if rendition and rendition.uri else None
-        media_text, media_final_url = await self._fetch(media_url)
+        media_text, media_final_url = await self._fetch(media_url, headers)
         media = parse_playlist(media_text, media_final_url)
         if not isinstance(media, MediaPlaylist):
             raise UpstreamError(
@@ -214,7 +218,7 @@ class HlsSource(Source):
             is_live=is_live,
         )
 
-    async def _fetch(self, url: str) -> tuple[str, str]:
+    async def _fetch(self, url: str, headers: Mapping[str, str]) -> tuple[str, str]:
         """GET ``url`` following at most ``max_redirects`` http(s) redirects; (text, final URL)."""
         current = url
         for _ in range(self._max_redirects + 1):
@@ -222,7 +226,7 @@ class HlsSource(Source):
                 response = await self._site.request(
                     "GET",
                     current,
-                    headers=self._headers,
+                    headers=headers,
                     max_body_bytes=self._max_body_bytes,
                     too_large_reason="PLAYLIST_TOO_LARGE",
                 )

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from resolver_service.budget import BudgetConfig, RequestBudget
+from resolver_service.budget import BudgetConfig, HostPaused, RequestBudget
 
 
 class FakeTime:
@@ -123,3 +123,23 @@ async def test_waits_are_counted() -> None:
     assert waited == pytest.approx(1.0)
     assert budget.stats.requests == 3 and budget.stats.waits == 2
     assert budget.stats.wait_seconds == pytest.approx(2.0)
+
+
+async def test_a_request_queued_when_a_long_pause_begins_is_not_trapped() -> None:
+    budget = RequestBudget(BudgetConfig(rate=10_000, burst=10_000, concurrency=1, jitter=0))
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with budget.slot("site", max_pause=5):
+            await release.wait()
+
+    holder = asyncio.create_task(first())
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(budget.slot("site", max_pause=5).__aenter__())
+    await asyncio.sleep(0)
+    budget.pause("site", 3600)  # the holder's answer was a 429 asking for an hour
+    release.set()
+    await holder
+    with pytest.raises(HostPaused) as info:
+        await queued
+    assert info.value.remaining > 3500
