@@ -34,18 +34,16 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, NamedTuple, Unpack
 from urllib.parse import urlsplit
 
 from tests.fakes import chaturbate_pages as pages
 from tests.fakes.chaturbate_pages import KINDS, Reply, Room, RoomFields
+from tests.fakes.loopback import Background, TrackedHandler, TrackedServer
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +92,7 @@ class ControlError(ValueError):
         self.status = status
 
 
-class FakeChaturbate:
+class FakeChaturbate(Background["_Server"]):
     """Threaded HTTP server on loopback that behaves like chaturbate.com; thread-safe.
 
     Site options (``set_options`` changes them live): ``affiliate_code`` (the ``wm`` the
@@ -102,6 +100,8 @@ class FakeChaturbate:
     ``required_cookie`` (``"name=value"``) and ``required_user_agent_substring``: requests
     without them get the Cloudflare challenge.
     """
+
+    thread_name = "fake-chaturbate"
 
     def __init__(
         self,
@@ -115,7 +115,7 @@ class FakeChaturbate:
         required_user_agent_substring: str | None = None,
         request_log_size: int = 50_000,
     ) -> None:
-        self._address = (host, port)
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._rooms: dict[str, Room] = {}
         self._faults: dict[str, Fault] = {}
@@ -128,55 +128,9 @@ class FakeChaturbate:
             required_user_agent_substring=required_user_agent_substring,
         )
         self._log: deque[SiteRequest] = deque(maxlen=request_log_size)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.stopping = threading.Event()
 
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> FakeChaturbate:
-        """Bind and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            raise RuntimeError("site already started")
-        self.stopping.clear()
-        self._server = _Server(self._address, _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-chaturbate", daemon=True
-        )
-        self._thread.start()
-        log.debug("fake chaturbate listening on %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake delayed requests, close open connections, join the thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self.stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeChaturbate:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("site not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, _Handler, self)
 
     # -- rooms and options ----------------------------------------------------------------
 
@@ -389,48 +343,16 @@ class FakeChaturbate:
         return room.state()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(TrackedServer):
     def __init__(
         self, address: tuple[str, int], handler: type[_Handler], site: FakeChaturbate
     ) -> None:
         self.site = site
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def close_connections(self) -> None:
-        """Shut down kept-alive client sockets so their handler threads end now."""
-        with self.connections_lock:
-            for conn in self.connections:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    timeout = 30
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
     def version_string(self) -> str:
         return "cloudflare"

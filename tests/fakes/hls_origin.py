@@ -43,11 +43,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from tests.fakes.faults import FAULT_KINDS
 from tests.fakes.live_stream import Stream
+from tests.fakes.loopback import Background
 from tests.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
 from tests.fakes.media_fmp4 import ensure_fmp4
 from tests.fakes.origin_http import ControlError, OriginServer
@@ -67,8 +67,10 @@ class RequestRecord(NamedTuple):
     kind: str
 
 
-class HlsOrigin:
+class HlsOrigin(Background[OriginServer]):
     """Threaded HTTP server on loopback hosting any number of simulated live streams."""
+
+    thread_name = "hls-origin"
 
     def __init__(
         self,
@@ -78,62 +80,16 @@ class HlsOrigin:
         cache_dir: Path | None = None,
         request_log_size: int = 1000,
     ) -> None:
-        self._address = (host, port)
+        super().__init__(host, port)
         self._cache_dir = cache_dir
         self._streams: dict[str, Stream] = {}
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
         self._log: dict[str, deque[RequestRecord]] = {}
         self._log_size = request_log_size
-        self._server: OriginServer | None = None
-        self._thread: threading.Thread | None = None
-        self.stopping = threading.Event()
 
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> HlsOrigin:
-        """Bind and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            raise RuntimeError("origin already started")
-        self.stopping.clear()
-        self._server = OriginServer(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="hls-origin", daemon=True
-        )
-        self._thread.start()
-        log.debug("fake HLS origin listening on %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close open connections and join the server thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self.stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> HlsOrigin:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("origin not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def _make_server(self, address: tuple[str, int]) -> OriginServer:
+        return OriginServer(address, self)
 
     # -- streams --------------------------------------------------------------------------
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.loopback import TrackedHandler, TrackedServer
 from tests.fakes.playlists import Route, parse_path
 
 if TYPE_CHECKING:
@@ -34,49 +32,16 @@ class ControlError(ValueError):
         self.status = status
 
 
-class OriginServer(ThreadingHTTPServer):
-    """A threaded HTTP server that can drop its kept-alive connections on shutdown."""
-
-    daemon_threads = True
+class OriginServer(TrackedServer):
+    """The origin's HTTP server; handlers reach the origin through ``self.server.origin``."""
 
     def __init__(self, address: tuple[str, int], origin: HlsOrigin) -> None:
         self.origin = origin
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def close_connections(self) -> None:
-        """Shut down kept-alive client sockets so their handler threads end now."""
-        with self.connections_lock:
-            for conn in self.connections:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients (ffmpeg) hang up mid-response all the time; that is not worth a traceback.
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     server: OriginServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
-    timeout = 30
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
         """Serve a live URL or the control state."""
