@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,18 +27,6 @@ FAST = {
     "window": 3,
 }
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def origin() -> Iterator[HlsOrigin]:
-    with HlsOrigin() as running:
-        yield running
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def playlist_tags(text: str, tag: str) -> list[str]:

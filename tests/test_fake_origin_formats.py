@@ -6,7 +6,6 @@ import re
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,18 +21,6 @@ from tests.fakes.media_fmp4 import ensure_fmp4
 from tests.test_fake_origin import FAST, media_sequence, playlist_tags, segment_uris
 
 SESSION = re.compile(r"\?session=[0-9a-f-]{36}$")
-
-
-@pytest.fixture
-def origin() -> Iterator[HlsOrigin]:
-    with HlsOrigin() as running:
-        yield running
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def fast_stream(origin: HlsOrigin, fmt: str, name: str = "fast", **overrides: object) -> Stream:

@@ -36,12 +36,6 @@ def site() -> Iterator[FakeChaturbate]:
         yield running
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
-
-
 def ajax(http: httpx.Client, site: FakeChaturbate, user: str, **kwargs: Any) -> httpx.Response:
     data = {"room_slug": user, "bandwidth": "high"}
     return http.post(f"{site.base_url}/get_edge_hls_url_ajax/", data=data, **kwargs)
