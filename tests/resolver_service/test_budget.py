@@ -143,3 +143,14 @@ async def test_a_request_queued_when_a_long_pause_begins_is_not_trapped() -> Non
     with pytest.raises(HostPaused) as info:
         await queued
     assert info.value.remaining > 3500
+
+
+def test_bookings_made_at_one_instant_keep_the_bound_with_jitter() -> None:
+    # Many callers booking before any of them sends: only jitter taken inside the booking
+    # keeps the booked times within burst + rate * T (jitter added afterwards would bunch).
+    t = FakeTime()
+    config = BudgetConfig(rate=5, burst=4, concurrency=1000, jitter=0.7)
+    budget = RequestBudget(config, clock=t.clock, rng=random.Random(3))
+    sent = [t.now + budget.reserve("site") for _ in range(500)]
+    for window in (0.2, 0.5, 1.0, 5.0):
+        assert max_in_window(sent, window) <= config.burst + config.rate * window

@@ -167,3 +167,13 @@ def test_response_text_honours_the_charset() -> None:
     assert SiteResponse(200, headers, body, URL).text == "café"
     bogus = httpx.Headers({"content-type": "text/html; charset=nope"})
     assert SiteResponse(200, bogus, b"ok", URL).text == "ok"
+
+
+async def test_a_429_holds_the_next_call_to_that_host_not_just_its_retry() -> None:
+    times, handler = scripted(
+        httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(200)
+    )
+    site = site_client(client(handler))  # no retries: the 429 comes back at once
+    assert (await site.request("GET", URL)).status == 429
+    assert (await site.request("GET", URL)).status == 200
+    assert times[1] - times[0] >= 0.95
