@@ -77,6 +77,7 @@ def session_pb(s: Session) -> session_pb2.Session:
         end_reason=s.end_reason,
         correlation_id=s.correlation_id,
         restarts=s.restarts,
+        channel=s.channel,
     )
 
 

@@ -70,6 +70,8 @@ class Session:
     separate_audio: bool = False
     end_reason: str = ""
     restarts: int = 0
+    # The watch-list channel that started it automatically ("" for a manual start).
+    channel: str = ""
 
     def snapshot(self) -> Session:
         """An independent copy, safe to hand to event subscribers."""

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class ChannelServiceStub:
-    """Channels as the recorder knows them. Clients (the gateway, the CLI) talk to the recorder
-    only; it asks the resolver on their behalf.
+    """The watch list, and channels as the recorder knows them. Clients (the gateway, the CLI) talk
+    to the recorder only; it asks the resolver on their behalf.
     """
 
     def __init__(self, channel):
@@ -36,6 +36,31 @@ class ChannelServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateChannel = channel.unary_unary(
+                '/streamrec.v1.ChannelService/CreateChannel',
+                request_serializer=streamrec_dot_v1_dot_channel__service__pb2.CreateChannelRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_channel__service__pb2.CreateChannelResponse.FromString,
+                _registered_method=True)
+        self.GetChannel = channel.unary_unary(
+                '/streamrec.v1.ChannelService/GetChannel',
+                request_serializer=streamrec_dot_v1_dot_channel__service__pb2.GetChannelRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_channel__service__pb2.GetChannelResponse.FromString,
+                _registered_method=True)
+        self.ListChannels = channel.unary_unary(
+                '/streamrec.v1.ChannelService/ListChannels',
+                request_serializer=streamrec_dot_v1_dot_channel__service__pb2.ListChannelsRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_channel__service__pb2.ListChannelsResponse.FromString,
+                _registered_method=True)
+        self.UpdateChannel = channel.unary_unary(
+                '/streamrec.v1.ChannelService/UpdateChannel',
+                request_serializer=streamrec_dot_v1_dot_channel__service__pb2.UpdateChannelRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_channel__service__pb2.UpdateChannelResponse.FromString,
+                _registered_method=True)
+        self.DeleteChannel = channel.unary_unary(
+                '/streamrec.v1.ChannelService/DeleteChannel',
+                request_serializer=streamrec_dot_v1_dot_channel__service__pb2.DeleteChannelRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_channel__service__pb2.DeleteChannelResponse.FromString,
+                _registered_method=True)
         self.CheckChannelStatus = channel.unary_unary(
                 '/streamrec.v1.ChannelService/CheckChannelStatus',
                 request_serializer=streamrec_dot_v1_dot_channel__service__pb2.CheckChannelStatusRequest.SerializeToString,
@@ -44,9 +69,44 @@ class ChannelServiceStub:
 
 
 class ChannelServiceServicer:
-    """Channels as the recorder knows them. Clients (the gateway, the CLI) talk to the recorder
-    only; it asks the resolver on their behalf.
+    """The watch list, and channels as the recorder knows them. Clients (the gateway, the CLI) talk
+    to the recorder only; it asks the resolver on their behalf.
     """
+
+    def CreateChannel(self, request, context):
+        """Add a channel to the watch list. ALREADY_EXISTS when its username is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetChannel(self, request, context):
+        """One watched channel; NOT_FOUND when it is not in the watch list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChannels(self, request, context):
+        """The watch list, by username.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateChannel(self, request, context):
+        """Change the fields named in update_mask (all settable fields when it is empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteChannel(self, request, context):
+        """Remove a channel from the watch list. Its recordings stay, and so does a recording in progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def CheckChannelStatus(self, request, context):
         """Ask the resolver whether a channel (watched or not) is live right now.
@@ -58,6 +118,31 @@ class ChannelServiceServicer:
 
 def add_ChannelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateChannel,
+                    request_deserializer=streamrec_dot_v1_dot_channel__service__pb2.CreateChannelRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_channel__service__pb2.CreateChannelResponse.SerializeToString,
+            ),
+            'GetChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChannel,
+                    request_deserializer=streamrec_dot_v1_dot_channel__service__pb2.GetChannelRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_channel__service__pb2.GetChannelResponse.SerializeToString,
+            ),
+            'ListChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChannels,
+                    request_deserializer=streamrec_dot_v1_dot_channel__service__pb2.ListChannelsRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_channel__service__pb2.ListChannelsResponse.SerializeToString,
+            ),
+            'UpdateChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChannel,
+                    request_deserializer=streamrec_dot_v1_dot_channel__service__pb2.UpdateChannelRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_channel__service__pb2.UpdateChannelResponse.SerializeToString,
+            ),
+            'DeleteChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteChannel,
+                    request_deserializer=streamrec_dot_v1_dot_channel__service__pb2.DeleteChannelRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_channel__service__pb2.DeleteChannelResponse.SerializeToString,
+            ),
             'CheckChannelStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckChannelStatus,
                     request_deserializer=streamrec_dot_v1_dot_channel__service__pb2.CheckChannelStatusRequest.FromString,
@@ -72,9 +157,144 @@ def add_ChannelServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ChannelService:
-    """Channels as the recorder knows them. Clients (the gateway, the CLI) talk to the recorder
-    only; it asks the resolver on their behalf.
+    """The watch list, and channels as the recorder knows them. Clients (the gateway, the CLI) talk
+    to the recorder only; it asks the resolver on their behalf.
     """
+
+    @staticmethod
+    def CreateChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ChannelService/CreateChannel',
+            streamrec_dot_v1_dot_channel__service__pb2.CreateChannelRequest.SerializeToString,
+            streamrec_dot_v1_dot_channel__service__pb2.CreateChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ChannelService/GetChannel',
+            streamrec_dot_v1_dot_channel__service__pb2.GetChannelRequest.SerializeToString,
+            streamrec_dot_v1_dot_channel__service__pb2.GetChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ChannelService/ListChannels',
+            streamrec_dot_v1_dot_channel__service__pb2.ListChannelsRequest.SerializeToString,
+            streamrec_dot_v1_dot_channel__service__pb2.ListChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ChannelService/UpdateChannel',
+            streamrec_dot_v1_dot_channel__service__pb2.UpdateChannelRequest.SerializeToString,
+            streamrec_dot_v1_dot_channel__service__pb2.UpdateChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ChannelService/DeleteChannel',
+            streamrec_dot_v1_dot_channel__service__pb2.DeleteChannelRequest.SerializeToString,
+            streamrec_dot_v1_dot_channel__service__pb2.DeleteChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CheckChannelStatus(request,

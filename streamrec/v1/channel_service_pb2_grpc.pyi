@@ -27,31 +27,91 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ChannelServiceStub:
-    """Channels as the recorder knows them. Clients (the gateway, the CLI) talk to the recorder
-    only; it asks the resolver on their behalf.
+    """The watch list, and channels as the recorder knows them. Clients (the gateway, the CLI) talk
+    to the recorder only; it asks the resolver on their behalf.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ChannelServiceAsyncStub: ...
+    CreateChannel: _grpc.UnaryUnaryMultiCallable[_channel_service_pb2.CreateChannelRequest, _channel_service_pb2.CreateChannelResponse]
+    """Add a channel to the watch list. ALREADY_EXISTS when its username is taken."""
+    GetChannel: _grpc.UnaryUnaryMultiCallable[_channel_service_pb2.GetChannelRequest, _channel_service_pb2.GetChannelResponse]
+    """One watched channel; NOT_FOUND when it is not in the watch list."""
+    ListChannels: _grpc.UnaryUnaryMultiCallable[_channel_service_pb2.ListChannelsRequest, _channel_service_pb2.ListChannelsResponse]
+    """The watch list, by username."""
+    UpdateChannel: _grpc.UnaryUnaryMultiCallable[_channel_service_pb2.UpdateChannelRequest, _channel_service_pb2.UpdateChannelResponse]
+    """Change the fields named in update_mask (all settable fields when it is empty)."""
+    DeleteChannel: _grpc.UnaryUnaryMultiCallable[_channel_service_pb2.DeleteChannelRequest, _channel_service_pb2.DeleteChannelResponse]
+    """Remove a channel from the watch list. Its recordings stay, and so does a recording in progress."""
     CheckChannelStatus: _grpc.UnaryUnaryMultiCallable[_channel_service_pb2.CheckChannelStatusRequest, _channel_service_pb2.CheckChannelStatusResponse]
     """Ask the resolver whether a channel (watched or not) is live right now."""
 
 @_typing.type_check_only
 class ChannelServiceAsyncStub(ChannelServiceStub):
-    """Channels as the recorder knows them. Clients (the gateway, the CLI) talk to the recorder
-    only; it asks the resolver on their behalf.
+    """The watch list, and channels as the recorder knows them. Clients (the gateway, the CLI) talk
+    to the recorder only; it asks the resolver on their behalf.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateChannel: _aio.UnaryUnaryMultiCallable[_channel_service_pb2.CreateChannelRequest, _channel_service_pb2.CreateChannelResponse]  # type: ignore[assignment]
+    """Add a channel to the watch list. ALREADY_EXISTS when its username is taken."""
+    GetChannel: _aio.UnaryUnaryMultiCallable[_channel_service_pb2.GetChannelRequest, _channel_service_pb2.GetChannelResponse]  # type: ignore[assignment]
+    """One watched channel; NOT_FOUND when it is not in the watch list."""
+    ListChannels: _aio.UnaryUnaryMultiCallable[_channel_service_pb2.ListChannelsRequest, _channel_service_pb2.ListChannelsResponse]  # type: ignore[assignment]
+    """The watch list, by username."""
+    UpdateChannel: _aio.UnaryUnaryMultiCallable[_channel_service_pb2.UpdateChannelRequest, _channel_service_pb2.UpdateChannelResponse]  # type: ignore[assignment]
+    """Change the fields named in update_mask (all settable fields when it is empty)."""
+    DeleteChannel: _aio.UnaryUnaryMultiCallable[_channel_service_pb2.DeleteChannelRequest, _channel_service_pb2.DeleteChannelResponse]  # type: ignore[assignment]
+    """Remove a channel from the watch list. Its recordings stay, and so does a recording in progress."""
     CheckChannelStatus: _aio.UnaryUnaryMultiCallable[_channel_service_pb2.CheckChannelStatusRequest, _channel_service_pb2.CheckChannelStatusResponse]  # type: ignore[assignment]
     """Ask the resolver whether a channel (watched or not) is live right now."""
 
 class ChannelServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Channels as the recorder knows them. Clients (the gateway, the CLI) talk to the recorder
-    only; it asks the resolver on their behalf.
+    """The watch list, and channels as the recorder knows them. Clients (the gateway, the CLI) talk
+    to the recorder only; it asks the resolver on their behalf.
     """
+
+    @_abc_1.abstractmethod
+    def CreateChannel(
+        self,
+        request: _channel_service_pb2.CreateChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_service_pb2.CreateChannelResponse, _abc.Awaitable[_channel_service_pb2.CreateChannelResponse]]:
+        """Add a channel to the watch list. ALREADY_EXISTS when its username is taken."""
+
+    @_abc_1.abstractmethod
+    def GetChannel(
+        self,
+        request: _channel_service_pb2.GetChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_service_pb2.GetChannelResponse, _abc.Awaitable[_channel_service_pb2.GetChannelResponse]]:
+        """One watched channel; NOT_FOUND when it is not in the watch list."""
+
+    @_abc_1.abstractmethod
+    def ListChannels(
+        self,
+        request: _channel_service_pb2.ListChannelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_service_pb2.ListChannelsResponse, _abc.Awaitable[_channel_service_pb2.ListChannelsResponse]]:
+        """The watch list, by username."""
+
+    @_abc_1.abstractmethod
+    def UpdateChannel(
+        self,
+        request: _channel_service_pb2.UpdateChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_service_pb2.UpdateChannelResponse, _abc.Awaitable[_channel_service_pb2.UpdateChannelResponse]]:
+        """Change the fields named in update_mask (all settable fields when it is empty)."""
+
+    @_abc_1.abstractmethod
+    def DeleteChannel(
+        self,
+        request: _channel_service_pb2.DeleteChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_service_pb2.DeleteChannelResponse, _abc.Awaitable[_channel_service_pb2.DeleteChannelResponse]]:
+        """Remove a channel from the watch list. Its recordings stay, and so does a recording in progress."""
 
     @_abc_1.abstractmethod
     def CheckChannelStatus(

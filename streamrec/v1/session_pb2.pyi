@@ -155,6 +155,7 @@ class Session(_message.Message):
     END_REASON_FIELD_NUMBER: _builtins.int
     CORRELATION_ID_FIELD_NUMBER: _builtins.int
     RESTARTS_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     person: _builtins.str
     """The recording folder under records/ (a slug)."""
@@ -180,6 +181,8 @@ class Session(_message.Message):
     """The correlation id of the request that started the session."""
     restarts: _builtins.int
     """How many times ffmpeg was restarted."""
+    channel: _builtins.str
+    """The watch-list channel that started it automatically (empty for a manual start)."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -225,10 +228,11 @@ class Session(_message.Message):
         end_reason: _builtins.str = ...,
         correlation_id: _builtins.str = ...,
         restarts: _builtins.int = ...,
+        channel: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "last_progress_time", b"last_progress_time", "media_duration", b"media_duration", "start_time", b"start_time", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bitrate_kbps", b"bitrate_kbps", "bytes_written", b"bytes_written", "correlation_id", b"correlation_id", "end_reason", b"end_reason", "end_time", b"end_time", "last_progress_time", b"last_progress_time", "media_duration", b"media_duration", "name", b"name", "person", b"person", "preview_path", b"preview_path", "record_paths", b"record_paths", "restarts", b"restarts", "separate_audio", b"separate_audio", "session_id", b"session_id", "source_type", b"source_type", "speed", b"speed", "start_time", b"start_time", "state", b"state", "target", b"target", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bitrate_kbps", b"bitrate_kbps", "bytes_written", b"bytes_written", "channel", b"channel", "correlation_id", b"correlation_id", "end_reason", b"end_reason", "end_time", b"end_time", "last_progress_time", b"last_progress_time", "media_duration", b"media_duration", "name", b"name", "person", b"person", "preview_path", b"preview_path", "record_paths", b"record_paths", "restarts", b"restarts", "separate_audio", b"separate_audio", "session_id", b"session_id", "source_type", b"source_type", "speed", b"speed", "start_time", b"start_time", "state", b"state", "target", b"target", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

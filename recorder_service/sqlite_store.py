@@ -1,0 +1,379 @@
+"""The embedded store: one SQLite file in WAL mode under OUTPUT_DIR.
+
+Every write is one transaction committed before the call returns, with ``synchronous=FULL``:
+a ``kill -9`` (or a power cut) at any moment loses no committed row. The connection is used
+from the event loop's thread only; every statement touches a handful of rows by key.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recorder_service.model import Session, SessionState, VariantInfo
+from recorder_service.ports import QualityWish
+from recorder_service.store import Channel, GapRecord, Recording, RecordingState
+from servicekit.errors import AlreadyExists, NotFound
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS channels (
+    username TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    source_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    auto_record INTEGER NOT NULL,
+    retention_days INTEGER NOT NULL,
+    max_bytes INTEGER NOT NULL,
+    max_count INTEGER NOT NULL,
+    quality TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    person TEXT NOT NULL,
+    state TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_state ON sessions (state);
+CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (start_time);
+CREATE TABLE IF NOT EXISTS recordings (
+    person TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    media_seconds REAL NOT NULL,
+    start_time TEXT NOT NULL,
+    end_time TEXT,
+    pinned INTEGER NOT NULL,
+    PRIMARY KEY (person, file_name)
+);
+CREATE INDEX IF NOT EXISTS recordings_by_session ON recordings (session_id);
+CREATE INDEX IF NOT EXISTS recordings_by_state ON recordings (state);
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    cause TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gaps_by_path ON gaps (path);
+"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _session_to_json(s: Session) -> str:
+    data = asdict(s)
+    data["state"] = s.state.value
+    for key in ("start_time", "end_time", "last_progress_time"):
+        data[key] = _iso(getattr(s, key))
+    return json.dumps(data)
+
+
+def _session_from_json(raw: str) -> Session:
+    data: dict[str, Any] = json.loads(raw)
+    data["state"] = SessionState(data["state"])
+    for key in ("start_time", "end_time", "last_progress_time"):
+        data[key] = _dt(data.get(key))
+    data["record_paths"] = tuple(data.get("record_paths") or ())
+    variant = data.get("variant")
+    data["variant"] = VariantInfo(**variant) if variant else None
+    known = Session.__dataclass_fields__
+    return Session(**{k: v for k, v in data.items() if k in known})
+
+
+class SqliteStore:
+    """The Store protocol over one SQLite database file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # Autocommit mode: transactions are opened explicitly in _tx().
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- channels --------------------------------------------------------------------------
+
+    @staticmethod
+    def _channel_row(c: Channel) -> tuple[Any, ...]:
+        return (
+            c.username,
+            c.target,
+            c.source_type,
+            c.name,
+            int(c.auto_record),
+            c.retention_days,
+            c.max_bytes,
+            c.max_count,
+            json.dumps(asdict(c.quality)),
+            _iso(c.created_at),
+            _iso(c.updated_at),
+        )
+
+    @staticmethod
+    def _channel(row: sqlite3.Row) -> Channel:
+        created, updated = _dt(row["created_at"]), _dt(row["updated_at"])
+        assert created is not None and updated is not None
+        return Channel(
+            username=row["username"],
+            target=row["target"],
+            source_type=row["source_type"],
+            name=row["name"],
+            auto_record=bool(row["auto_record"]),
+            retention_days=row["retention_days"],
+            max_bytes=row["max_bytes"],
+            max_count=row["max_count"],
+            quality=QualityWish(**json.loads(row["quality"])),
+            created_at=created,
+            updated_at=updated,
+        )
+
+    def add_channel(self, channel: Channel) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO channels VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    self._channel_row(channel),
+                )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(
+                f"channel {channel.username!r} is already in the watch list",
+                reason="CHANNEL_EXISTS",
+                metadata={"username": channel.username},
+            ) from None
+
+    def get_channel(self, username: str) -> Channel:
+        row = self._db.execute("SELECT * FROM channels WHERE username = ?", (username,)).fetchone()
+        if row is None:
+            raise NotFound(f"no channel {username!r} in the watch list", reason="CHANNEL_NOT_FOUND")
+        return self._channel(row)
+
+    def list_channels(self, offset: int = 0, limit: int | None = None) -> list[Channel]:
+        rows = self._db.execute(
+            "SELECT * FROM channels ORDER BY username LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        )
+        return [self._channel(r) for r in rows]
+
+    def count_channels(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM channels").fetchone()[0])
+
+    def update_channel(self, channel: Channel) -> None:
+        row = self._channel_row(channel)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE channels SET target=?, source_type=?, name=?, auto_record=?,"
+                " retention_days=?, max_bytes=?, max_count=?, quality=?, created_at=?,"
+                " updated_at=? WHERE username=?",
+                (*row[1:], row[0]),
+            )
+        if cur.rowcount == 0:
+            raise NotFound(
+                f"no channel {channel.username!r} in the watch list", reason="CHANNEL_NOT_FOUND"
+            )
+
+    def delete_channel(self, username: str) -> None:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM channels WHERE username = ?", (username,))
+        if cur.rowcount == 0:
+            raise NotFound(f"no channel {username!r} in the watch list", reason="CHANNEL_NOT_FOUND")
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def save_session(self, session: Session) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?)",
+                (
+                    session.session_id,
+                    session.person,
+                    session.state.value,
+                    _iso(session.start_time),
+                    _session_to_json(session),
+                ),
+            )
+
+    def get_session(self, session_id: str) -> Session | None:
+        row = self._db.execute(
+            "SELECT data FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return _session_from_json(row["data"]) if row else None
+
+    def list_sessions(self, offset: int = 0, limit: int | None = None) -> list[Session]:
+        rows = self._db.execute(
+            "SELECT data FROM sessions ORDER BY start_time DESC, session_id LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        )
+        return [_session_from_json(r["data"]) for r in rows]
+
+    def sessions_in_states(self, states: Iterable[SessionState]) -> list[Session]:
+        names = [s.value for s in states]
+        rows = self._db.execute(
+            f"SELECT data FROM sessions WHERE state IN ({','.join('?' * len(names))})"
+            " ORDER BY start_time",
+            names,
+        )
+        return [_session_from_json(r["data"]) for r in rows]
+
+    # -- recordings ------------------------------------------------------------------------
+
+    @staticmethod
+    def _recording(row: sqlite3.Row) -> Recording:
+        start = _dt(row["start_time"])
+        assert start is not None
+        return Recording(
+            person=row["person"],
+            file_name=row["file_name"],
+            session_id=row["session_id"],
+            part=row["part"],
+            state=RecordingState(row["state"]),
+            size_bytes=row["size_bytes"],
+            media_seconds=row["media_seconds"],
+            start_time=start,
+            end_time=_dt(row["end_time"]),
+            pinned=bool(row["pinned"]),
+        )
+
+    def save_recording(self, recording: Recording) -> None:
+        r = recording
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO recordings VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    r.person,
+                    r.file_name,
+                    r.session_id,
+                    r.part,
+                    r.state.value,
+                    r.size_bytes,
+                    r.media_seconds,
+                    _iso(r.start_time),
+                    _iso(r.end_time),
+                    int(r.pinned),
+                ),
+            )
+
+    def get_recording(self, person: str, file_name: str) -> Recording | None:
+        row = self._db.execute(
+            "SELECT * FROM recordings WHERE person = ? AND file_name = ?", (person, file_name)
+        ).fetchone()
+        return self._recording(row) if row else None
+
+    def list_recordings(
+        self, person: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[Recording]:
+        where, args = ("WHERE person = ?", [person]) if person is not None else ("", [])
+        rows = self._db.execute(
+            f"SELECT * FROM recordings {where}"
+            " ORDER BY start_time DESC, part DESC, file_name LIMIT ? OFFSET ?",
+            (*args, -1 if limit is None else limit, offset),
+        )
+        return [self._recording(r) for r in rows]
+
+    def recordings_of_session(self, session_id: str) -> list[Recording]:
+        rows = self._db.execute(
+            "SELECT * FROM recordings WHERE session_id = ? ORDER BY part, start_time",
+            (session_id,),
+        )
+        return [self._recording(r) for r in rows]
+
+    def recordings_in_states(self, states: Iterable[RecordingState]) -> list[Recording]:
+        names = [s.value for s in states]
+        rows = self._db.execute(
+            f"SELECT * FROM recordings WHERE state IN ({','.join('?' * len(names))})"
+            " ORDER BY start_time, part",
+            names,
+        )
+        return [self._recording(r) for r in rows]
+
+    def delete_recording(self, person: str, file_name: str) -> None:
+        path = f"records/{person}/{file_name}"
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM recordings WHERE person = ? AND file_name = ?", (person, file_name)
+            )
+            db.execute("DELETE FROM gaps WHERE path = ?", (path,))
+
+    def rename_recording(self, old: Recording, new_file_name: str) -> Recording:
+        new = Recording(**{**asdict(old), "file_name": new_file_name})
+        with self._tx() as db:
+            db.execute(
+                "UPDATE recordings SET file_name = ? WHERE person = ? AND file_name = ?",
+                (new_file_name, old.person, old.file_name),
+            )
+            db.execute("UPDATE gaps SET path = ? WHERE path = ?", (new.path, old.path))
+        return new
+
+    # -- gap ledger ------------------------------------------------------------------------
+
+    def add_gap(self, gap: GapRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO gaps (session_id, path, start_time, duration_s, cause, detail)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    gap.session_id,
+                    gap.path,
+                    _iso(gap.start_time),
+                    gap.duration_s,
+                    gap.cause,
+                    gap.detail,
+                ),
+            )
+
+    def gaps_of(self, path: str) -> Sequence[GapRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM gaps WHERE path = ? ORDER BY start_time, id", (path,)
+        ).fetchall()
+        out = []
+        for r in rows:
+            start = _dt(r["start_time"])
+            assert start is not None
+            out.append(
+                GapRecord(
+                    session_id=r["session_id"],
+                    path=r["path"],
+                    start_time=start,
+                    duration_s=r["duration_s"],
+                    cause=r["cause"],
+                    detail=r["detail"],
+                )
+            )
+        return out
