@@ -7,12 +7,19 @@ import logging
 
 from grpc import aio
 
+from recorder_service.autorecord import AutoRecorder
 from recorder_service.channel_servicer import ChannelServicer
 from recorder_service.events import EventBus
+from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
+from recorder_service.recording_servicer import RecordingServicer
+from recorder_service.recordings import RecordingIndex
 from recorder_service.resolver_client import GrpcResolver
+from recorder_service.retention import Policy, Retention, retention_loop
 from recorder_service.servicer import RecorderServicer
 from recorder_service.settings import RecorderSettings
+from recorder_service.sqlite_store import SqliteStore
+from recorder_service.watchlist import WatchList
 from servicekit.ffmpeg import find_ffmpeg
 from servicekit.grpc_interceptors import insecure_channel
 from servicekit.grpc_server import build_server, serve
@@ -22,12 +29,15 @@ from streamrec.v1 import (
     channel_service_pb2_grpc,
     recorder_service_pb2,
     recorder_service_pb2_grpc,
+    recording_service_pb2,
+    recording_service_pb2_grpc,
 )
 
 log = logging.getLogger("recorder_service")
 SERVICE_NAMES = [
     recorder_service_pb2.DESCRIPTOR.services_by_name["RecorderService"].full_name,
     channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
+    recording_service_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
 ]
 
 
@@ -49,16 +59,62 @@ async def run(settings: RecorderSettings) -> None:
             "hls_list_size": settings.hls_list_size,
         },
     )
+    store = SqliteStore(settings.db_path)
     channel = insecure_channel(settings.resolver_addr)
     bus = EventBus(settings.event_ring_size, settings.subscriber_queue_size)
     resolver = GrpcResolver(channel)
-    manager = SessionManager(settings, resolver, bus, ffmpeg)
+    finalizer = Finalizer(
+        store,
+        bus,
+        output_dir=settings.output_dir,
+        ffmpeg=ffmpeg,
+        remux_mp4=settings.remux_mp4,
+        keep_ts=settings.keep_ts,
+        concurrency=settings.finalize_concurrency,
+    )
+    retention = Retention(
+        store,
+        settings.output_dir,
+        Policy(max_age_days=settings.retention_days),
+        settings.min_free_bytes,
+        active_paths=lambda: manager.active_paths(),
+    )
+    manager = SessionManager(
+        settings,
+        resolver,
+        bus,
+        ffmpeg,
+        store,
+        finalizer=finalizer,
+        admission=retention.check_free_space,
+    )
+    # Before anything records: sessions a crash left running are marked and finalized.
+    finalizer.recover()
+    watchlist = WatchList(store)
+    autorecorder = AutoRecorder(
+        watchlist,
+        resolver,
+        manager,
+        interval=settings.autorecord_interval,
+        jitter=settings.autorecord_jitter,
+        concurrency=settings.autorecord_concurrency,
+        backoff_max=settings.autorecord_backoff_max,
+    )
     servicer = RecorderServicer(manager, heartbeat_interval=settings.heartbeat_interval)
-    channels = ChannelServicer(resolver)
+    channels = ChannelServicer(
+        resolver,
+        watchlist,
+        running=manager.running_person,
+        runtime=autorecorder.runtime.get,
+    )
+    recordings = RecordingServicer(
+        RecordingIndex(store, settings.output_dir, manager.active_paths), retention
+    )
 
     def register(server: aio.Server) -> None:
         recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(servicer, server)
         channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(channels, server)
+        recording_service_pb2_grpc.add_RecordingServiceServicer_to_server(recordings, server)
 
     app = build_server(
         register,
@@ -66,16 +122,29 @@ async def run(settings: RecorderSettings) -> None:
         host=settings.host,
         port=settings.port,
     )
+    stop = asyncio.Event()
+    background = [
+        asyncio.create_task(autorecorder.run(stop), name="autorecord"),
+        asyncio.create_task(
+            retention_loop(retention, settings.retention_interval, stop), name="retention"
+        ),
+    ]
 
     async def drain() -> None:
+        stop.set()
+        await asyncio.gather(*background, return_exceptions=True)
         await manager.shutdown()
+        await finalizer.drain(settings.shutdown_grace / 2)
         bus.close()
 
     app.on_shutdown.append(drain)
     try:
         await serve(app, name="recorder", grace=settings.shutdown_grace)
     finally:
+        for task in background:
+            task.cancel()
         await channel.close()
+        store.close()
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""ChannelService over gRPC: what the recorder knows about channels, for its clients.
+"""ChannelService over gRPC: the watch list, and channel status questions for clients.
 
 Clients talk to the recorder only (the network policy allows gateway -> recorder ->
 resolver), so channel status questions are passed on to the resolver from here.
@@ -6,17 +6,99 @@ resolver), so channel status questions are passed on to the resolver from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from grpc import aio
 
-from recorder_service.convert import SOURCE_FROM_PB, channel_check_pb
+from recorder_service.autorecord import ChannelRuntime
+from recorder_service.convert import (
+    SOURCE_FROM_PB,
+    channel_check_pb,
+    channel_fields_from_pb,
+    channel_pb,
+)
+from recorder_service.model import Session
 from recorder_service.ports import StatusChecker
+from recorder_service.recordings import page_bounds
+from recorder_service.store import Channel
+from recorder_service.watchlist import SETTABLE, WatchList
 from servicekit.errors import InvalidArgument
 from streamrec.v1 import channel_service_pb2, channel_service_pb2_grpc
 
+# Replaced by the watch list with the time of creation.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
-    def __init__(self, resolver: StatusChecker) -> None:
+    def __init__(
+        self,
+        resolver: StatusChecker,
+        watchlist: WatchList,
+        *,
+        running: Callable[[str], Session | None],
+        runtime: Callable[[str], ChannelRuntime | None],
+    ) -> None:
         self._resolver = resolver
+        self._watchlist = watchlist
+        self._running = running
+        self._runtime = runtime
+
+    def _pb(self, channel: Channel) -> channel_service_pb2.Channel:
+        session = self._running(channel.username)
+        return channel_pb(
+            channel,
+            session_id=session.session_id if session else "",
+            runtime=self._runtime(channel.username),
+        )
+
+    async def CreateChannel(
+        self, request: channel_service_pb2.CreateChannelRequest, context: aio.ServicerContext
+    ) -> channel_service_pb2.CreateChannelResponse:
+        fields = channel_fields_from_pb(request.channel)
+        created = self._watchlist.create(
+            Channel(
+                username=request.channel.username, created_at=_EPOCH, updated_at=_EPOCH, **fields
+            )
+        )
+        return channel_service_pb2.CreateChannelResponse(channel=self._pb(created))
+
+    async def GetChannel(
+        self, request: channel_service_pb2.GetChannelRequest, context: aio.ServicerContext
+    ) -> channel_service_pb2.GetChannelResponse:
+        return channel_service_pb2.GetChannelResponse(
+            channel=self._pb(self._watchlist.get(request.username))
+        )
+
+    async def ListChannels(
+        self, request: channel_service_pb2.ListChannelsRequest, context: aio.ServicerContext
+    ) -> channel_service_pb2.ListChannelsResponse:
+        offset, size = page_bounds(request.page_size, request.page_token)
+        rows = self._watchlist.page(offset, size + 1)
+        return channel_service_pb2.ListChannelsResponse(
+            channels=[self._pb(c) for c in rows[:size]],
+            next_page_token=str(offset + size) if len(rows) > size else "",
+        )
+
+    async def UpdateChannel(
+        self, request: channel_service_pb2.UpdateChannelRequest, context: aio.ServicerContext
+    ) -> channel_service_pb2.UpdateChannelResponse:
+        fields = channel_fields_from_pb(request.channel)
+        paths = list(request.update_mask.paths) or list(SETTABLE)
+        unknown = sorted(set(paths) - set(SETTABLE))
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask names fields that cannot change: {', '.join(unknown)}",
+                reason="INVALID_UPDATE_MASK",
+            )
+        updated = self._watchlist.update(request.channel.username, {p: fields[p] for p in paths})
+        return channel_service_pb2.UpdateChannelResponse(channel=self._pb(updated))
+
+    async def DeleteChannel(
+        self, request: channel_service_pb2.DeleteChannelRequest, context: aio.ServicerContext
+    ) -> channel_service_pb2.DeleteChannelResponse:
+        self._watchlist.delete(request.username)
+        return channel_service_pb2.DeleteChannelResponse()
 
     async def CheckChannelStatus(
         self, request: channel_service_pb2.CheckChannelStatusRequest, context: aio.ServicerContext

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from recorder_service.events import Snapshot
 from recorder_service.model import Session, SessionEvent, VariantInfo
-from recorder_service.ports import ChannelCheck
-from streamrec.v1 import quality_pb2, recorder_service_pb2, resolver_service_pb2, session_pb2
+from recorder_service.ports import ChannelCheck, QualityWish
+from recorder_service.recordings import RecordingView
+from recorder_service.store import Channel, GapRecord
+from servicekit.errors import InvalidArgument
+from streamrec.v1 import (
+    channel_service_pb2,
+    quality_pb2,
+    recorder_service_pb2,
+    recording_service_pb2,
+    resolver_service_pb2,
+    session_pb2,
+)
+
+if TYPE_CHECKING:
+    from recorder_service.autorecord import ChannelRuntime
 
 # The recorder's source names and the wire enum; "auto" lets the resolver decide.
 SOURCE_TO_PB = {
@@ -145,3 +159,106 @@ def channel_check_pb(check: ChannelCheck) -> resolver_service_pb2.ChannelStatus:
     if check.viewers is not None:
         pb.viewers = check.viewers
     return pb
+
+
+def quality_from_pb(pref: quality_pb2.QualityPreference) -> QualityWish:
+    policy = quality_pb2.QualityPolicy.Name(pref.policy).removeprefix("QUALITY_POLICY_")
+    return QualityWish(
+        height=pref.height,
+        policy="BEST" if policy == "UNSPECIFIED" else policy,
+        fps=pref.fps,
+        fallback=pref.fallback if pref.HasField("fallback") else True,
+    )
+
+
+def quality_pb(q: QualityWish) -> quality_pb2.QualityPreference:
+    return quality_pb2.QualityPreference(
+        height=q.height,
+        policy=quality_pb2.QualityPolicy.Value(f"QUALITY_POLICY_{q.policy}"),
+        fps=q.fps,
+        fallback=q.fallback,
+    )
+
+
+def channel_fields_from_pb(pb: channel_service_pb2.Channel) -> dict[str, Any]:
+    """The settable fields of a wire channel, by field-mask name (unknown enums refused)."""
+    source = SOURCE_FROM_PB.get(pb.source_type)
+    if source is None:
+        raise InvalidArgument(f"unknown source_type {pb.source_type}", reason="UNKNOWN_SOURCE_TYPE")
+    if pb.quality.policy not in quality_pb2.QualityPolicy.values():
+        raise InvalidArgument(
+            f"unknown quality policy {pb.quality.policy}", reason="INVALID_CHANNEL"
+        )
+    return {
+        "target": pb.target,
+        "source_type": source,
+        "name": pb.name,
+        "auto_record": pb.auto_record,
+        "retention_days": pb.retention_days,
+        "max_bytes": pb.max_bytes,
+        "max_count": pb.max_count,
+        "quality": quality_from_pb(pb.quality),
+    }
+
+
+def channel_pb(
+    c: Channel, *, session_id: str = "", runtime: ChannelRuntime | None = None
+) -> channel_service_pb2.Channel:
+    pb = channel_service_pb2.Channel(
+        username=c.username,
+        target=c.target,
+        source_type=SOURCE_TO_PB.get(c.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+        name=c.display_name,
+        auto_record=c.auto_record,
+        retention_days=c.retention_days,
+        max_bytes=c.max_bytes,
+        max_count=c.max_count,
+        quality=quality_pb(c.quality),
+        create_time=ts(c.created_at),
+        update_time=ts(c.updated_at),
+        session_id=session_id,
+    )
+    if runtime is not None:
+        if runtime.last_availability:
+            pb.last_availability = resolver_service_pb2.ChannelAvailability.Value(
+                _AVAILABILITY_PREFIX + runtime.last_availability
+            )
+        if runtime.last_check_at is not None:
+            pb.last_check_time.FromDatetime(runtime.last_check_at)
+        pb.last_error = runtime.last_error
+    return pb
+
+
+def recording_pb(view: RecordingView) -> recording_service_pb2.Recording:
+    r = view.recording
+    media = duration_pb2.Duration()
+    media.FromNanoseconds(int(r.media_seconds * 1e9))
+    return recording_service_pb2.Recording(
+        person=r.person,
+        file_name=r.file_name,
+        path=r.path,
+        session_id=r.session_id,
+        part=r.part,
+        state=recording_service_pb2.RecordingState.Value(f"RECORDING_STATE_{r.state.value}"),
+        size_bytes=r.size_bytes,
+        media_duration=media,
+        start_time=ts(r.start_time),
+        end_time=ts(r.end_time),
+        pinned=r.pinned,
+        format=r.format,
+        parts=view.parts,
+        gaps=[gap_pb(g) for g in view.gaps],
+    )
+
+
+def gap_pb(g: GapRecord) -> session_pb2.Gap:
+    length = duration_pb2.Duration()
+    length.FromNanoseconds(int(g.duration_s * 1e9))
+    cause = f"GAP_CAUSE_{g.cause}"
+    known = cause in session_pb2.GapCause.keys()
+    return session_pb2.Gap(
+        start_time=ts(g.start_time),
+        duration=length,
+        cause=session_pb2.GapCause.Value(cause if known else "GAP_CAUSE_UNSPECIFIED"),
+        detail=g.detail,
+    )

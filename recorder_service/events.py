@@ -100,6 +100,12 @@ class EventBus:
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self._sequence = 0
+        self._listeners: list[Callable[[SessionEvent], None]] = []
+
+    def add_listener(self, listener: Callable[[SessionEvent], None]) -> None:
+        """Call ``listener`` with every event as it is published (before subscribers see it),
+        e.g. to persist the session. It must be quick and must not publish."""
+        self._listeners.append(listener)
 
     @property
     def last_sequence(self) -> int:
@@ -130,6 +136,17 @@ class EventBus:
             extra=extra or {},
         )
         self._ring.append(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception(
+                    "event listener failed",
+                    extra={
+                        "event.action": "events.listener_error",
+                        "session_id": session.session_id,
+                    },
+                )
         for sub in list(self._subscribers):
             if not sub._offer(event):
                 self._subscribers.discard(sub)

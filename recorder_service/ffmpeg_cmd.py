@@ -39,6 +39,18 @@ class RecordJob:
     hls_list_size: int = 6
     progress_interval: float = 2.0
     rw_timeout_s: float = 15.0
+    # Split into parts every this many seconds (0 = one file). ``record_path`` is then a
+    # strftime pattern and ``part_glob`` finds the parts written so far.
+    split_seconds: int = 0
+    # Cut on the local clock (multiples of split_seconds from midnight) instead of from start.
+    split_on_clock: bool = False
+    part_glob: str = ""
+
+    def part_files(self) -> list[Path]:
+        """The recording files written so far, oldest first."""
+        if not self.split_seconds:
+            return [self.record_path] if self.record_path.exists() else []
+        return sorted(self.record_path.parent.glob(self.part_glob))
 
 
 def _input_options(job: RecordJob) -> list[str]:
@@ -60,6 +72,31 @@ def _input_options(job: RecordJob) -> list[str]:
     if lines:
         opts += ["-headers", "".join(lines)]
     return opts
+
+
+def _record_output(job: RecordJob) -> list[str]:
+    # PAT/PMT repeated so a file cut anywhere (crash, kill) still plays from any point.
+    if not job.split_seconds:
+        return ["-f", "mpegts", "-mpegts_flags", "+resend_headers", str(job.record_path)]
+    # ffmpeg's segment muxer cuts the parts (at the next keyframe), so no media is lost or
+    # copied by us between them; timestamps run on across parts.
+    clock = ["-segment_atclocktime", "1"] if job.split_on_clock else []
+    return [
+        "-f",
+        "segment",
+        "-segment_format",
+        "mpegts",
+        "-segment_format_options",
+        "mpegts_flags=+resend_headers",
+        "-segment_time",
+        str(job.split_seconds),
+        *clock,
+        "-reset_timestamps",
+        "0",
+        "-strftime",
+        "1",
+        str(job.record_path),
+    ]
 
 
 def build_command(ffmpeg: str, job: RecordJob) -> list[str]:
@@ -88,16 +125,8 @@ def build_command(ffmpeg: str, job: RecordJob) -> list[str]:
     else:
         maps = ["-map", "0:v?", "-map", "0:a?"]
     preview = job.preview_dir
+    cmd += [*maps, "-c", "copy", *_record_output(job)]
     cmd += [
-        *maps,
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        # PAT/PMT repeated so a file cut anywhere (crash, kill) still plays from any point.
-        "-mpegts_flags",
-        "+resend_headers",
-        str(job.record_path),
         *maps,
         "-c",
         "copy",

@@ -6,26 +6,34 @@ import asyncio
 import collections
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from recorder_service.events import EventBus
 from recorder_service.ffmpeg_cmd import RecordJob
-from recorder_service.model import EventType, Session, SessionState
-from recorder_service.paths import record_file_name, slugify, validate_person
+from recorder_service.finalizer import Finalizer
+from recorder_service.model import EventType, Session, SessionEvent, SessionState
+from recorder_service.paths import (
+    parse_record_name,
+    record_file_glob,
+    record_file_name,
+    record_file_pattern,
+    slugify,
+    validate_person,
+)
 from recorder_service.ports import QualityWish, Resolver
+from recorder_service.recordings import page_bounds
 from recorder_service.runner import SessionRunner
 from recorder_service.settings import RecorderSettings
+from recorder_service.store import Recording, RecordingState, Store
 from servicekit import correlation
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from servicekit.redact import redact_text
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 100
 _REQUEST_IDS_KEPT = 10_000
 
 
@@ -37,6 +45,8 @@ class StartRequest:
     person: str = ""
     quality: QualityWish = field(default_factory=QualityWish)
     request_id: str = ""
+    # The watch-list channel starting it (auto-record); "" for a manual start.
+    channel: str = ""
 
 
 def _new_session_id() -> str:
@@ -44,20 +54,33 @@ def _new_session_id() -> str:
 
 
 class SessionManager:
-    """Every session of this recorder. One running session per person."""
+    """Every session of this recorder. One running session per person. Sessions and their
+    files are saved in the store at every change of state (not at every progress tick)."""
 
     def __init__(
-        self, settings: RecorderSettings, resolver: Resolver, bus: EventBus, ffmpeg: str
+        self,
+        settings: RecorderSettings,
+        resolver: Resolver,
+        bus: EventBus,
+        ffmpeg: str,
+        store: Store,
+        *,
+        finalizer: Finalizer,
+        admission: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._resolver = resolver
         self.bus = bus
         self._ffmpeg = ffmpeg
+        self.store = store
+        self.finalizer = finalizer
+        # Raises (e.g. ResourceExhausted below the free-space watermark) to refuse a start.
+        self._admission = admission
         self._runners: dict[str, SessionRunner] = {}
-        self._ended: collections.OrderedDict[str, Session] = collections.OrderedDict()
         self._persons_busy: set[str] = set()
         self._request_ids: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._accepting = True
+        bus.add_listener(self._persist)
 
     @property
     def output_dir(self) -> Path:
@@ -68,12 +91,27 @@ class SessionManager:
     def running(self) -> list[Session]:
         return [r.session for r in self._runners.values()]
 
+    def running_person(self, person: str) -> Session | None:
+        """The session recording ``person`` now, if any."""
+        for runner in self._runners.values():
+            if runner.session.person == person:
+                return runner.session
+        return None
+
+    def active_paths(self) -> set[str]:
+        """Files being written or finalized: nothing may delete them."""
+        paths = {p for r in self._runners.values() for p in r.session.record_paths}
+        return paths | self.finalizer.busy_paths
+
+    def is_busy(self, person: str) -> bool:
+        return person in self._persons_busy
+
     def get(self, session_id: str) -> Session:
-        """A running or recently ended session; NotFound otherwise."""
+        """A running or ended session; NotFound otherwise."""
         runner = self._runners.get(session_id)
         if runner is not None:
             return runner.session
-        ended = self._ended.get(session_id)
+        ended = self.store.get_session(session_id)
         if ended is not None:
             return ended
         raise NotFound(f"no session {session_id!r}", reason="SESSION_NOT_FOUND")
@@ -82,20 +120,21 @@ class SessionManager:
         self, *, page_size: int = 0, page_token: str = "", include_ended: bool = False
     ) -> tuple[Sequence[Session], str]:
         """Sessions newest first, paginated; returns (page, next_page_token)."""
-        if page_size < 0:
-            raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE")
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        try:
-            offset = int(page_token) if page_token else 0
-            if offset < 0:
-                raise ValueError
-        except ValueError:
-            raise InvalidArgument("invalid page_token", reason="INVALID_PAGE_TOKEN") from None
-        sessions = self.running() + (list(self._ended.values()) if include_ended else [])
-        sessions.sort(key=lambda s: s.start_time, reverse=True)
-        page = sessions[offset : offset + size]
-        more = offset + size < len(sessions)
+        offset, size = page_bounds(page_size, page_token)
+        if include_ended:
+            # Running sessions are in the store too; their live copy replaces the saved one.
+            stored = self.store.list_sessions(offset, size + 1)
+            more = len(stored) > size
+            page = [self._live(s) for s in stored[:size]]
+        else:
+            running = sorted(self.running(), key=lambda s: s.start_time, reverse=True)
+            page = running[offset : offset + size]
+            more = offset + size < len(running)
         return [s.snapshot() for s in page], (str(offset + size) if more else "")
+
+    def _live(self, stored: Session) -> Session:
+        runner = self._runners.get(stored.session_id)
+        return runner.session if runner is not None else stored
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -112,6 +151,7 @@ class SessionManager:
         explicit_person = validate_person(req.person) if req.person else None
         if explicit_person is not None:
             self._check_person_free(explicit_person)
+        self._admission()
 
         resolved = await self._resolver.resolve(req.target.strip(), req.source_type, req.quality)
 
@@ -122,7 +162,11 @@ class SessionManager:
             return self.get(self._request_ids[req.request_id]).snapshot()
         session_id = _new_session_id()
         now = datetime.now(UTC)
-        record_rel = Path("records") / person / record_file_name(person, now, session_id)
+        split = self._settings.split_every or (86_400 if self._settings.split_at_midnight else 0)
+        if split:
+            record_rel = Path("records") / person / record_file_pattern(person, session_id)
+        else:
+            record_rel = Path("records") / person / record_file_name(person, now, session_id)
         preview_rel = Path("sessions") / session_id
         session = Session(
             session_id=session_id,
@@ -133,9 +177,11 @@ class SessionManager:
             start_time=now,
             correlation_id=correlation.get() or "",
             preview_path=str(preview_rel / "stream.m3u8"),
-            record_paths=(str(record_rel),),
+            # Split parts are listed as ffmpeg creates them.
+            record_paths=() if split else (str(record_rel),),
             variant=resolved.variant,
             separate_audio=bool(resolved.audio_url),
+            channel=req.channel,
         )
         job = RecordJob(
             media_url=resolved.media_url,
@@ -147,6 +193,9 @@ class SessionManager:
             hls_list_size=self._settings.hls_list_size,
             progress_interval=self._settings.progress_interval,
             rw_timeout_s=self._settings.http_timeout,
+            split_seconds=split,
+            split_on_clock=self._settings.split_at_midnight,
+            part_glob=record_file_glob(person, session_id),
         )
         runner = SessionRunner(
             session,
@@ -208,6 +257,27 @@ class SessionManager:
     def _ended_cb(self, session: Session) -> None:
         self._runners.pop(session.session_id, None)
         self._persons_busy.discard(session.person)
-        self._ended[session.session_id] = session
-        while len(self._ended) > self._settings.ended_sessions_kept:
-            self._ended.popitem(last=False)
+        self.finalizer.schedule(session, RecordingState.COMPLETE)
+
+    def _persist(self, event: SessionEvent) -> None:
+        """Save the session at every change of state, and index each file as it appears."""
+        if event.type is EventType.PROGRESS:
+            return
+        s = event.session
+        self.store.save_session(s)
+        if event.type not in (EventType.STARTING, EventType.FILE_ROTATED, EventType.RECORDING):
+            return
+        for part, rel in enumerate(s.record_paths):
+            person, _, name = rel.removeprefix("records/").partition("/")
+            if self.store.get_recording(person, name) is None:
+                parsed = parse_record_name(name)
+                self.store.save_recording(
+                    Recording(
+                        person=person,
+                        file_name=name,
+                        start_time=parsed.started if parsed and part else s.start_time,
+                        state=RecordingState.WRITING,
+                        session_id=s.session_id,
+                        part=part,
+                    )
+                )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +49,47 @@ def record_file_name(person: str, started: datetime, session_id: str, part: int 
     """``{person}_{YYYYMMDD_HHMMSS}_{session}[_pN].ts`` (local time, like the seed's files)."""
     suffix = f"_p{part}" if part else ""
     return f"{person}_{started.astimezone():%Y%m%d_%H%M%S}_{session_id}{suffix}.ts"
+
+
+def record_file_pattern(person: str, session_id: str) -> str:
+    """The strftime pattern ffmpeg's segment muxer names split parts with: each part carries
+    its own local start time, so a part cut at midnight is named for its day."""
+    return f"{person}_%Y%m%d_%H%M%S_{session_id}.ts"
+
+
+def record_file_glob(person: str, session_id: str) -> str:
+    """Matches every part a split session wrote (see ``record_file_pattern``)."""
+    return f"{person}_*_{session_id}.ts"
+
+
+_RECORD_NAME = re.compile(
+    r"^(?P<person>[a-z0-9_-]+)_(?P<stamp>\d{8}_\d{6})_(?P<session>[0-9a-f]{12})"
+    r"(?:_p(?P<part>\d{1,4}))?\.(?P<ext>ts|mp4)$"
+)
+
+
+@dataclass(frozen=True)
+class RecordName:
+    """What a recording's file name says about it."""
+
+    person: str
+    started: datetime
+    session_id: str
+    part: int
+    ext: str
+
+
+def parse_record_name(file_name: str) -> RecordName | None:
+    """Read back a name made by ``record_file_name`` or ``record_file_pattern``; None for any
+    other name (a file someone put there by hand)."""
+    m = _RECORD_NAME.fullmatch(file_name)
+    if m is None:
+        return None
+    try:
+        started = datetime.strptime(m["stamp"], "%Y%m%d_%H%M%S").astimezone()
+    except ValueError:
+        return None
+    return RecordName(m["person"], started, m["session"], int(m["part"] or 0), m["ext"])
 
 
 def inside(root: Path, relative: str) -> Path:

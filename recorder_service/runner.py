@@ -78,14 +78,34 @@ class SessionRunner:
 
     async def _watch_first_bytes(self) -> None:
         while self.session.state is SessionState.STARTING:
-            try:
-                size = self.job.record_path.stat().st_size
-            except FileNotFoundError:
-                size = 0
+            size = self._scan_parts()
             if size > 0:
                 self._set_recording(size)
                 return
             await asyncio.sleep(_FIRST_BYTES_POLL_S)
+
+    def _scan_parts(self) -> int:
+        """Bytes on disk across the session's parts; a part that appeared since the last scan
+        joins ``record_paths`` (with a FILE_ROTATED event when it follows another)."""
+        total = 0
+        known = set(self.session.record_paths)
+        for path in self.job.part_files():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+            rel = f"records/{self.session.person}/{path.name}"
+            if rel not in known:
+                known.add(rel)
+                self.session.record_paths = (*self.session.record_paths, rel)
+                if len(self.session.record_paths) > 1:
+                    log.info(
+                        "new part %s",
+                        path.name,
+                        extra={**self._extra, "event.action": "session.rotate", "file.path": rel},
+                    )
+                    self._bus.publish(EventType.FILE_ROTATED, self.session, f"new part {rel}")
+        return total
 
     def _set_recording(self, size: int) -> None:
         if self.session.state is not SessionState.STARTING:
@@ -106,10 +126,7 @@ class SessionRunner:
 
     def _on_progress(self, progress: Progress) -> None:
         s = self.session
-        try:
-            size = self.job.record_path.stat().st_size
-        except FileNotFoundError:
-            size = 0
+        size = self._scan_parts()
         if size > 0 and s.state is SessionState.STARTING:
             self._set_recording(size)
         s.bytes_written = size
@@ -134,10 +151,7 @@ class SessionRunner:
 
     def _finish(self, code: int) -> None:
         s = self.session
-        try:
-            s.bytes_written = self.job.record_path.stat().st_size
-        except FileNotFoundError:
-            s.bytes_written = 0
+        s.bytes_written = self._scan_parts()
         s.end_time = datetime.now(UTC)
         if self._stop_reason is not None:
             s.state, s.end_reason, event = (

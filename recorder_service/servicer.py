@@ -10,22 +10,17 @@ from collections.abc import AsyncIterator
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from recorder_service.convert import SOURCE_FROM_PB, event_pb, session_pb, snapshot_pb
+from recorder_service.convert import (
+    SOURCE_FROM_PB,
+    event_pb,
+    quality_from_pb,
+    session_pb,
+    snapshot_pb,
+)
 from recorder_service.manager import SessionManager, StartRequest
-from recorder_service.ports import QualityWish
-from streamrec.v1 import quality_pb2, recorder_service_pb2, recorder_service_pb2_grpc
+from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-
-def _quality(pref: quality_pb2.QualityPreference) -> QualityWish:
-    policy = quality_pb2.QualityPolicy.Name(pref.policy).removeprefix("QUALITY_POLICY_")
-    return QualityWish(
-        height=pref.height,
-        policy="BEST" if policy == "UNSPECIFIED" else policy,
-        fps=pref.fps,
-        fallback=pref.fallback if pref.HasField("fallback") else True,
-    )
 
 
 class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
@@ -42,7 +37,7 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
                 source_type=SOURCE_FROM_PB.get(request.source_type, "auto"),
                 name=request.name,
                 person=request.person,
-                quality=_quality(request.quality),
+                quality=quality_from_pb(request.quality),
                 request_id=request.request_id,
             )
         )

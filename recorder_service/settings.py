@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from servicekit.settings import Env
+from servicekit.settings import Env, SettingsError
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,24 @@ class RecorderSettings:
     event_ring_size: int = 10_000
     subscriber_queue_size: int = 2_000
     heartbeat_interval: float = 10.0
-    ended_sessions_kept: int = 500
     http_timeout: float = 15.0
+    database_path: Path | None = None
+    autorecord_interval: float = 60.0
+    autorecord_jitter: float = 0.1
+    autorecord_concurrency: int = 4
+    autorecord_backoff_max: float = 1800.0
+    split_at_midnight: bool = False
+    split_every: int = 0
+    remux_mp4: bool = False
+    keep_ts: bool = False
+    finalize_concurrency: int = 2
+    retention_interval: float = 1800.0
+    retention_days: float = 0.0
+    min_free_bytes: int = 1 << 30
+
+    @property
+    def db_path(self) -> Path:
+        return self.database_path or self.output_dir / "streamrec.db"
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> RecorderSettings:
@@ -47,6 +63,31 @@ class RecorderSettings:
                 "SUBSCRIBER_QUEUE_SIZE", d.subscriber_queue_size, minimum=10
             ),
             heartbeat_interval=e.number("HEARTBEAT_INTERVAL", d.heartbeat_interval, minimum=0.1),
-            ended_sessions_kept=e.integer("ENDED_SESSIONS_KEPT", d.ended_sessions_kept, minimum=0),
             http_timeout=e.number("FFMPEG_RW_TIMEOUT", d.http_timeout, minimum=1.0),
+            database_path=Path(db) if (db := e.text("DATABASE_PATH", "")) else None,
+            autorecord_interval=e.number("AUTORECORD_INTERVAL", d.autorecord_interval, minimum=0.2),
+            autorecord_jitter=e.number("AUTORECORD_JITTER", d.autorecord_jitter, minimum=0.0),
+            autorecord_concurrency=e.integer(
+                "AUTORECORD_CONCURRENCY", d.autorecord_concurrency, minimum=1
+            ),
+            autorecord_backoff_max=e.number(
+                "AUTORECORD_BACKOFF_MAX", d.autorecord_backoff_max, minimum=1.0
+            ),
+            split_at_midnight=e.flag("SPLIT_AT_MIDNIGHT", d.split_at_midnight),
+            split_every=_split_every(e.integer("SPLIT_EVERY", d.split_every, minimum=0), e),
+            remux_mp4=e.flag("REMUX_MP4", d.remux_mp4),
+            keep_ts=e.flag("KEEP_TS", d.keep_ts),
+            finalize_concurrency=e.integer(
+                "FINALIZE_CONCURRENCY", d.finalize_concurrency, minimum=1
+            ),
+            retention_interval=e.number("RETENTION_INTERVAL", d.retention_interval, minimum=1.0),
+            retention_days=e.number("RETENTION_DAYS", d.retention_days, minimum=0.0),
+            min_free_bytes=e.integer("MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
         )
+
+
+def _split_every(seconds: int, e: Env) -> int:
+    # With the midnight split, parts are cut on the clock: the interval must divide a day.
+    if seconds and e.flag("SPLIT_AT_MIDNIGHT", False) and 86_400 % seconds:
+        raise SettingsError(f"SPLIT_EVERY={seconds} must divide 86400 when SPLIT_AT_MIDNIGHT is on")
+    return seconds

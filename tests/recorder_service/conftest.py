@@ -1,9 +1,11 @@
 import pytest
 
 from recorder_service.events import EventBus
+from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
 from recorder_service.ports import QualityWish, ResolvedStream
 from recorder_service.settings import RecorderSettings
+from recorder_service.sqlite_store import SqliteStore
 from servicekit.errors import InvalidArgument
 from servicekit.ffmpeg import find_ffmpeg
 from tests.fakes.hls_origin import HlsOrigin
@@ -34,9 +36,29 @@ def origin():
         yield server
 
 
+def make_manager(origin, tmp_path, **overrides):
+    """A session manager over a real store, finalizer and ffmpeg, in ``tmp_path``."""
+    settings = RecorderSettings(
+        output_dir=tmp_path, progress_interval=0.5, stop_timeout=3, **overrides
+    )
+    store = SqliteStore(settings.db_path)
+    bus = EventBus()
+    ffmpeg = find_ffmpeg()
+    finalizer = Finalizer(
+        store,
+        bus,
+        output_dir=tmp_path,
+        ffmpeg=ffmpeg,
+        remux_mp4=settings.remux_mp4,
+        keep_ts=settings.keep_ts,
+    )
+    return SessionManager(settings, OriginResolver(origin), bus, ffmpeg, store, finalizer=finalizer)
+
+
 @pytest.fixture
 async def manager(origin, tmp_path):
-    settings = RecorderSettings(output_dir=tmp_path, progress_interval=0.5, stop_timeout=3)
-    mgr = SessionManager(settings, OriginResolver(origin), EventBus(), find_ffmpeg())
+    mgr = make_manager(origin, tmp_path)
     yield mgr
     await mgr.shutdown()
+    await mgr.finalizer.drain(10)
+    mgr.store.close()

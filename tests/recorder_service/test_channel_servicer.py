@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 
 from recorder_service.channel_servicer import ChannelServicer
 from recorder_service.resolver_client import GrpcResolver
+from recorder_service.sqlite_store import SqliteStore
+from recorder_service.watchlist import WatchList
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
 from resolver_service.sources.chaturbate import ChaturbateConfig
@@ -30,8 +34,15 @@ def site() -> Iterator[FakeChaturbate]:
         yield running
 
 
-def channels(resolver_channel: grpc.aio.Channel) -> ChannelServicer:
-    return ChannelServicer(GrpcResolver(resolver_channel, timeout=5))
+def channels(
+    resolver_channel: grpc.aio.Channel, store: SqliteStore | None = None
+) -> ChannelServicer:
+    return ChannelServicer(
+        GrpcResolver(resolver_channel, timeout=5),
+        WatchList(store or SqliteStore(Path(tempfile.mkdtemp()) / "db.sqlite")),
+        running=lambda person: None,
+        runtime=lambda person: None,
+    )
 
 
 @pytest.fixture

@@ -119,8 +119,20 @@ def test_recorder_settings_read_their_variables():
                 "EVENT_RING_SIZE": "200",
                 "SUBSCRIBER_QUEUE_SIZE": "20",
                 "HEARTBEAT_INTERVAL": "0.5",
-                "ENDED_SESSIONS_KEPT": "0",
                 "FFMPEG_RW_TIMEOUT": "7",
+                "DATABASE_PATH": "/srv/db/streamrec.db",
+                "AUTORECORD_INTERVAL": "30",
+                "AUTORECORD_JITTER": "0.2",
+                "AUTORECORD_CONCURRENCY": "8",
+                "AUTORECORD_BACKOFF_MAX": "600",
+                "SPLIT_AT_MIDNIGHT": "true",
+                "SPLIT_EVERY": "3600",
+                "REMUX_MP4": "1",
+                "KEEP_TS": "yes",
+                "FINALIZE_CONCURRENCY": "3",
+                "RETENTION_INTERVAL": "60",
+                "RETENTION_DAYS": "14",
+                "MIN_FREE_BYTES": "0",
             }
         )
     )
@@ -138,9 +150,27 @@ def test_recorder_settings_read_their_variables():
         event_ring_size=200,
         subscriber_queue_size=20,
         heartbeat_interval=0.5,
-        ended_sessions_kept=0,
         http_timeout=7.0,
+        database_path=Path("/srv/db/streamrec.db"),
+        autorecord_interval=30.0,
+        autorecord_jitter=0.2,
+        autorecord_concurrency=8,
+        autorecord_backoff_max=600.0,
+        split_at_midnight=True,
+        split_every=3600,
+        remux_mp4=True,
+        keep_ts=True,
+        finalize_concurrency=3,
+        retention_interval=60.0,
+        retention_days=14.0,
+        min_free_bytes=0,
     )
+
+
+def test_a_clock_split_interval_must_divide_a_day():
+    with pytest.raises(SettingsError, match="SPLIT_EVERY"):
+        RecorderSettings.from_env(Env({"SPLIT_AT_MIDNIGHT": "1", "SPLIT_EVERY": "7"}))
+    assert RecorderSettings.from_env(Env({"SPLIT_EVERY": "7"})).split_every == 7
 
 
 @pytest.mark.parametrize(

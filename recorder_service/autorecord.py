@@ -1,0 +1,266 @@
+"""The auto-record scheduler: every cycle, one batch status call for the watch list, then a
+start for each auto-record channel that is online and not recording.
+
+Each cycle has its own correlation id, and so does each start it makes (the start's log lines
+name the cycle). A channel whose start fails backs off (one interval, then two, four... up to
+AUTORECORD_BACKOFF_MAX) so a broken channel cannot eat the budget of the others. A resolver
+outage costs a cycle, never the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from recorder_service.manager import StartRequest
+from recorder_service.model import Session
+from recorder_service.ports import StatusChecker
+from recorder_service.store import Channel
+from recorder_service.watchlist import WatchList
+from servicekit import correlation
+from servicekit.errors import AlreadyExists, DomainError, FailedPrecondition
+
+log = logging.getLogger(__name__)
+
+# The resolver accepts up to 10,000 targets per batch call.
+MAX_BATCH = 10_000
+
+
+class Starter(Protocol):
+    """What the scheduler needs from the session manager."""
+
+    def is_busy(self, person: str) -> bool: ...
+
+    async def start(self, req: StartRequest) -> Session: ...
+
+
+@dataclass
+class ChannelRuntime:
+    """What the scheduler knows of one channel between cycles (not persisted)."""
+
+    last_availability: str = ""
+    last_check_at: datetime | None = None
+    last_error: str = ""
+    failures: int = 0
+    retry_at: float = 0.0
+
+
+@dataclass
+class CycleStats:
+    channels: int = 0
+    auto: int = 0
+    checked: int = 0
+    online: int = 0
+    started: int = 0
+    already_recording: int = 0
+    backing_off: int = 0
+    failed: int = 0
+    unknown: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_log_extra(self) -> dict[str, object]:
+        return {f"autorecord.{k}": v for k, v in self.__dict__.items() if k != "errors" or v}
+
+
+class AutoRecorder:
+    def __init__(
+        self,
+        watchlist: WatchList,
+        status: StatusChecker,
+        starter: Starter,
+        *,
+        interval: float,
+        jitter: float = 0.1,
+        concurrency: int = 4,
+        backoff_max: float = 1800.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._watchlist = watchlist
+        self._status = status
+        self._starter = starter
+        self.interval = interval
+        self._jitter = jitter
+        self._concurrency = concurrency
+        self._backoff_max = backoff_max
+        self._clock = clock
+        self._rng = rng
+        self.runtime: dict[str, ChannelRuntime] = {}
+
+    def next_delay(self) -> float:
+        """The interval, spread by +/- jitter so many recorders do not poll in step."""
+        return max(0.0, self.interval * (1 + self._jitter * (2 * self._rng() - 1)))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Cycle until ``stop`` is set: the first cycle right away (so recording resumes soon
+        after a restart), then one every interval."""
+        while not stop.is_set():
+            try:
+                await self.cycle()
+            except Exception:
+                log.exception(
+                    "auto-record cycle failed", extra={"event.action": "autorecord.error"}
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), self.next_delay())
+            except TimeoutError:
+                pass
+
+    async def cycle(self) -> CycleStats:
+        """One pass over the watch list."""
+        with correlation.bound(correlation.new_id("autorecord-")) as cycle_id:
+            began = time.monotonic()
+            stats = CycleStats()
+            channels = self._watchlist.all()
+            stats.channels = len(channels)
+            known = {c.username for c in channels}
+            for gone in set(self.runtime) - known:
+                del self.runtime[gone]
+            due = self._due(channels, stats)
+            online = await self._check(due, stats)
+            await self._start_all(online, stats, cycle_id or "")
+            log.info(
+                "auto-record cycle: %d online, %d started, %d failed",
+                stats.online,
+                stats.started,
+                stats.failed,
+                extra={
+                    "event.action": "autorecord.cycle",
+                    "event.duration": int((time.monotonic() - began) * 1e9),
+                    **stats.as_log_extra(),
+                },
+            )
+            return stats
+
+    def _due(self, channels: list[Channel], stats: CycleStats) -> list[Channel]:
+        now = self._clock()
+        due = []
+        for c in channels:
+            if not c.auto_record:
+                continue
+            stats.auto += 1
+            if self._starter.is_busy(c.username):
+                stats.already_recording += 1
+            elif self.runtime.setdefault(c.username, ChannelRuntime()).retry_at > now:
+                stats.backing_off += 1
+            else:
+                due.append(c)
+        return due
+
+    async def _check(self, channels: list[Channel], stats: CycleStats) -> list[Channel]:
+        """Ask for every due channel's status (one batch call per source type, normally
+        one in all); returns the channels that are online."""
+        by_source: dict[str, list[Channel]] = {}
+        for c in channels:
+            by_source.setdefault(c.source_type, []).append(c)
+        online = []
+        for source, group in sorted(by_source.items()):
+            for first in range(0, len(group), MAX_BATCH):
+                page = group[first : first + MAX_BATCH]
+                try:
+                    checks = await self._status.batch_channel_status(
+                        [c.record_target for c in page], source
+                    )
+                except DomainError as exc:
+                    stats.unknown += len(page)
+                    stats.errors.append(f"{exc.reason}: {exc.message}")
+                    log.warning(
+                        "channel status unavailable for %d channel(s): %s",
+                        len(page),
+                        exc.message,
+                        extra={"event.action": "autorecord.status_error", "error.type": exc.reason},
+                    )
+                    continue
+                for channel, check in zip(page, checks, strict=True):
+                    state = self.runtime.setdefault(channel.username, ChannelRuntime())
+                    state.last_availability = check.availability
+                    state.last_check_at = check.checked_at or datetime.now(UTC)
+                    stats.checked += 1
+                    if check.is_online:
+                        stats.online += 1
+                        online.append(channel)
+                    elif check.availability in ("RATE_LIMITED", "BLOCKED", "UPSTREAM_ERROR"):
+                        stats.unknown += 1
+        return online
+
+    async def _start_all(self, channels: list[Channel], stats: CycleStats, cycle_id: str) -> None:
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def start(channel: Channel) -> None:
+            async with slots:
+                await self._start(channel, stats, cycle_id)
+
+        await asyncio.gather(*(start(c) for c in channels))
+
+    async def _start(self, channel: Channel, stats: CycleStats, cycle_id: str) -> None:
+        state = self.runtime.setdefault(channel.username, ChannelRuntime())
+        extra = {"channel": channel.username, "autorecord.cycle_id": cycle_id}
+        with correlation.bound(correlation.new_id("autostart-")):
+            try:
+                session = await self._starter.start(
+                    StartRequest(
+                        target=channel.record_target,
+                        source_type=channel.source_type,
+                        name=channel.display_name,
+                        person=channel.username,
+                        quality=channel.quality,
+                        channel=channel.username,
+                    )
+                )
+            except AlreadyExists:
+                stats.already_recording += 1
+                return
+            except FailedPrecondition as exc:
+                if exc.reason.startswith("CHANNEL_"):
+                    # Went offline (or private) between the status check and the resolve:
+                    # not the channel's fault, no backoff.
+                    state.last_availability = exc.reason.removeprefix("CHANNEL_")
+                    return
+                self._failed(channel, state, stats, exc.message, extra)
+                return
+            except DomainError as exc:
+                self._failed(channel, state, stats, f"{exc.reason}: {exc.message}", extra)
+                return
+            except Exception as exc:
+                log.exception("auto-record start crashed", extra=extra)
+                self._failed(channel, state, stats, f"{type(exc).__name__}: {exc}", extra)
+                return
+            state.failures, state.retry_at, state.last_error = 0, 0.0, ""
+            stats.started += 1
+            log.info(
+                "auto-record started %s",
+                channel.username,
+                extra={
+                    **extra,
+                    "event.action": "autorecord.start",
+                    "session_id": session.session_id,
+                },
+            )
+
+    def _failed(
+        self,
+        channel: Channel,
+        state: ChannelRuntime,
+        stats: CycleStats,
+        error: str,
+        extra: dict[str, str],
+    ) -> None:
+        state.failures += 1
+        delay = min(self._backoff_max, self.interval * 2 ** (state.failures - 1))
+        state.retry_at = self._clock() + delay
+        state.last_error = error
+        stats.failed += 1
+        log.warning(
+            "auto-record could not start %s (failure %d, next try in %.0fs): %s",
+            channel.username,
+            state.failures,
+            delay,
+            error,
+            extra={**extra, "event.action": "autorecord.start_failed", "error.message": error},
+        )

@@ -1,0 +1,325 @@
+"""After a session: measure, remux (optional) and index its files; after a crash: recover them.
+
+A session's files are finalized in the background once its ffmpeg has exited: each part is
+probed for its media duration, remuxed to MP4 when configured (verified before the TS goes),
+and its row in the store is marked COMPLETE (or INTERRUPTED for a crashed session); then a
+FINALIZED event is published. Nothing here is needed for the file to be playable: the MPEG-TS
+part is playable as written, so a crash at any step loses nothing and is redone on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recorder_service.events import EventBus
+from recorder_service.media import mp4_name, probe_media_seconds, remux_to_mp4
+from recorder_service.model import EventType, Session, SessionState
+from recorder_service.paths import parse_record_name
+from recorder_service.store import Recording, RecordingState, Store
+from servicekit import correlation
+
+log = logging.getLogger(__name__)
+
+_RUNNING_STATES = [s for s in SessionState if not s.ended]
+_MEDIA_SUFFIXES = (".ts", ".mp4")
+
+
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        return None
+
+
+class Finalizer:
+    """Finalizes ended sessions' files, a few at a time, and recovers after a crash."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        *,
+        output_dir: Path,
+        ffmpeg: str,
+        remux_mp4: bool,
+        keep_ts: bool,
+        concurrency: int = 2,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._out = output_dir
+        self._ffmpeg = ffmpeg
+        self._remux = remux_mp4
+        self._keep_ts = keep_ts
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Files being finalized: retention and deletes must leave them alone.
+        self.busy_paths: set[str] = set()
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def schedule(self, session: Session, final_state: RecordingState) -> None:
+        """Finalize ``session``'s files in the background (in the caller's context, so the
+        logs and the FINALIZED event carry the session's correlation id)."""
+        task = asyncio.create_task(
+            self._finalize(session.snapshot(), final_state),
+            name=f"finalize-{session.session_id}",
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, within: float) -> bool:
+        """Wait for pending finalizations; cancel what is left after ``timeout`` (recovery
+        redoes it on the next start). True when everything finished."""
+        if not self._tasks:
+            return True
+        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+            log.warning(
+                "%d finalization(s) left for the next start",
+                len(pending),
+                extra={"event.action": "recording.finalize_deferred"},
+            )
+        return not pending
+
+    # -- one session -----------------------------------------------------------------------
+
+    async def _finalize(self, session: Session, final_state: RecordingState) -> None:
+        async with self._slots:
+            notes: list[str] = []
+            final_paths: list[str] = []
+            for part, rel in enumerate(session.record_paths):
+                self.busy_paths.add(rel)
+                try:
+                    kept = await self._finalize_file(session, rel, part, final_state, notes)
+                finally:
+                    self.busy_paths.discard(rel)
+                final_paths.extend(kept)
+            session.record_paths = tuple(final_paths)
+            self._store.save_session(session)
+            message = "; ".join(notes) or f"{len(final_paths)} file(s) finalized"
+            self._bus.publish(EventType.FINALIZED, session, message)
+            log.info(
+                "session %s finalized: %s",
+                session.session_id,
+                message,
+                extra={
+                    "event.action": "recording.finalized",
+                    "session_id": session.session_id,
+                    "channel": session.person,
+                    "files": len(final_paths),
+                },
+            )
+
+    async def _finalize_file(
+        self,
+        session: Session,
+        rel: str,
+        part: int,
+        final_state: RecordingState,
+        notes: list[str],
+    ) -> list[str]:
+        """Finalize one part; returns the paths that now hold it (none if it had no media)."""
+        person, _, name = rel.removeprefix("records/").partition("/")
+        path = self._out / rel
+        row = self._store.get_recording(person, name) or Recording(
+            person=person,
+            file_name=name,
+            start_time=session.start_time,
+            state=RecordingState.WRITING,
+            session_id=session.session_id,
+            part=part,
+        )
+        mp4 = path.with_name(mp4_name(name))
+        if not path.exists() and path.suffix == ".ts" and mp4.exists():
+            # A crash between deleting the TS and renaming its row: the MP4 is the part.
+            row = self._store.rename_recording(row, mp4.name)
+            path, rel = mp4, f"records/{person}/{mp4.name}"
+        size = path.stat().st_size if path.exists() else 0
+        if size == 0:
+            # ffmpeg never wrote media (a failed start): nothing to keep or list.
+            path.unlink(missing_ok=True)
+            self._store.delete_recording(person, row.file_name)
+            return []
+        end = session.end_time or _mtime(path) or datetime.now(UTC)
+        row = replace(row, state=RecordingState.FINALIZING, size_bytes=size, end_time=end)
+        self._store.save_recording(row)
+        if self._remux and path.suffix == ".ts":
+            try:
+                result = await remux_to_mp4(self._ffmpeg, path, keep_source=self._keep_ts)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                notes.append(f"{name}: kept as MPEG-TS, remux failed: {exc}")
+                log.error(
+                    "remux of %s failed; the TS file is kept",
+                    rel,
+                    extra={"event.action": "recording.remux", "file.path": rel},
+                    exc_info=True,
+                )
+            else:
+                mp4_row = replace(
+                    row,
+                    file_name=result.mp4_path.name,
+                    state=final_state,
+                    size_bytes=result.size_bytes,
+                    media_seconds=result.mp4_seconds,
+                )
+                if result.source_removed:
+                    self._store.rename_recording(row, mp4_row.file_name)
+                    self._store.save_recording(mp4_row)
+                    return [mp4_row.path]
+                self._store.save_recording(mp4_row)
+                self._store.save_recording(
+                    replace(row, state=final_state, media_seconds=result.source_seconds)
+                )
+                return [mp4_row.path, rel]
+        try:
+            seconds = await probe_media_seconds(self._ffmpeg, path)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            seconds = 0.0
+            notes.append(f"{name}: could not measure: {exc}")
+            log.warning(
+                "could not measure %s",
+                rel,
+                extra={"event.action": "recording.probe", "file.path": rel},
+                exc_info=True,
+            )
+        self._store.save_recording(replace(row, state=final_state, media_seconds=seconds))
+        return [rel]
+
+    # -- crash recovery --------------------------------------------------------------------
+
+    def recover(self) -> list[Session]:
+        """Run once at start, before anything records: sessions a crash left running are
+        marked INTERRUPTED and their files finalized (in the background); files whose
+        finalization was cut short are redone; files on disk the store does not know are
+        indexed; stale previews and remux leftovers are removed. Returns the interrupted
+        sessions."""
+        interrupted = []
+        with correlation.bound(correlation.new_id("recover-")):
+            for session in self._store.sessions_in_states(_RUNNING_STATES):
+                self._interrupt(session)
+                interrupted.append(session)
+            done = {s.session_id for s in interrupted}
+            unfinished = self._store.recordings_in_states(
+                [RecordingState.WRITING, RecordingState.FINALIZING]
+            )
+            for session_id in sorted({r.session_id for r in unfinished} - done):
+                ended = self._store.get_session(session_id) if session_id else None
+                if ended is not None:
+                    state = (
+                        RecordingState.INTERRUPTED
+                        if ended.state is SessionState.INTERRUPTED
+                        else RecordingState.COMPLETE
+                    )
+                    self.schedule(ended, state)
+            self._index_unknown_files()
+            shutil.rmtree(self._out / "sessions", ignore_errors=True)
+            (self._out / "sessions").mkdir(parents=True, exist_ok=True)
+            if interrupted:
+                log.warning(
+                    "recovered %d session(s) a crash left running",
+                    len(interrupted),
+                    extra={
+                        "event.action": "recorder.recover",
+                        "sessions": [s.session_id for s in interrupted],
+                    },
+                )
+        return interrupted
+
+    def _interrupt(self, session: Session) -> None:
+        folder = self._out / "records" / session.person
+        paths = list(session.record_paths)
+        # Parts a split session started after its row was last saved.
+        if folder.is_dir():
+            for f in sorted(folder.iterdir()):
+                parsed = parse_record_name(f.name)
+                rel = f"records/{session.person}/{f.name}"
+                if parsed and parsed.session_id == session.session_id and rel not in paths:
+                    if f.suffix == ".ts":
+                        paths.append(rel)
+        times = [t for p in paths if (t := _mtime(self._out / p)) is not None]
+        session.record_paths = tuple(paths)
+        session.state = SessionState.INTERRUPTED
+        session.end_time = max(times, default=session.last_progress_time or session.start_time)
+        session.end_reason = "the recorder stopped while recording; files recovered on restart"
+        self._store.save_session(session)
+        log.warning(
+            "session %s was interrupted by a recorder crash",
+            session.session_id,
+            extra={
+                "event.action": "session.interrupted",
+                "session_id": session.session_id,
+                "channel": session.person,
+            },
+        )
+        self.schedule(session, RecordingState.INTERRUPTED)
+
+    def _index_unknown_files(self) -> None:
+        records = self._out / "records"
+        if not records.is_dir():
+            return
+        for folder in sorted(p for p in records.iterdir() if p.is_dir()):
+            for f in sorted(folder.iterdir()):
+                if f.name.endswith(".mp4.part"):
+                    f.unlink(missing_ok=True)  # a remux cut short; its TS is still there
+                    continue
+                if f.suffix not in _MEDIA_SUFFIXES or not f.is_file() or f.is_symlink():
+                    continue
+                if self._store.get_recording(folder.name, f.name) is not None:
+                    continue
+                if f.suffix == ".ts" and (f.with_name(mp4_name(f.name))).exists():
+                    continue  # a remux finished but its TS was not deleted yet: redone below
+                self._index_file(folder.name, f)
+
+    def _index_file(self, person: str, path: Path) -> None:
+        parsed = parse_record_name(path.name)
+        mtime = _mtime(path) or datetime.now(UTC)
+        row = Recording(
+            person=person,
+            file_name=path.name,
+            start_time=parsed.started if parsed else mtime,
+            state=RecordingState.COMPLETE,
+            session_id=parsed.session_id if parsed else "",
+            part=parsed.part if parsed else 0,
+            size_bytes=path.stat().st_size,
+            end_time=mtime,
+        )
+        self._store.save_recording(row)
+        log.info(
+            "indexed %s found on disk",
+            row.path,
+            extra={"event.action": "recording.index", "file.path": row.path},
+        )
+        task = asyncio.get_running_loop().create_task(self._measure(row))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _measure(self, row: Recording) -> None:
+        async with self._slots:
+            try:
+                seconds = await probe_media_seconds(self._ffmpeg, self._out / row.path)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning(
+                    "could not measure %s",
+                    row.path,
+                    extra={"event.action": "recording.probe", "file.path": row.path},
+                    exc_info=True,
+                )
+                return
+            current = self._store.get_recording(row.person, row.file_name)
+            if current is not None:
+                self._store.save_recording(replace(current, media_seconds=seconds))

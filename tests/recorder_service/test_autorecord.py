@@ -1,0 +1,250 @@
+"""The auto-record scheduler's decisions, cycle by cycle, on a fake clock.
+
+The status checker and the starter are stand-ins here; tests/e2e/test_autorecord.py runs the
+same scheduler against the real resolver, the fake site and real ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from recorder_service.autorecord import AutoRecorder
+from recorder_service.manager import StartRequest
+from recorder_service.model import Session
+from recorder_service.ports import ChannelCheck
+from recorder_service.sqlite_store import SqliteStore
+from recorder_service.store import Channel
+from recorder_service.watchlist import WatchList
+from servicekit import correlation
+from servicekit.errors import AlreadyExists, FailedPrecondition, Unavailable, UpstreamError
+
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+class Status:
+    def __init__(self) -> None:
+        self.availability: dict[str, str] = {}
+        self.calls: list[tuple[list[str], str]] = []
+        self.down = False
+
+    async def channel_status(self, target, source_type, *, skip_cache=False):
+        raise AssertionError("the scheduler asks in batches only")
+
+    async def batch_channel_status(self, targets, source_type="auto", *, skip_cache=False):
+        self.calls.append((list(targets), source_type))
+        if self.down:
+            raise Unavailable("resolver down", reason="RESOLVER_UNAVAILABLE")
+        return [
+            ChannelCheck(t, source_type, self.availability.get(t, "OFFLINE"), checked_at=NOW)
+            for t in targets
+        ]
+
+
+class Starter:
+    def __init__(self) -> None:
+        self.busy: set[str] = set()
+        self.started: list[StartRequest] = []
+        self.fail: dict[str, Exception] = {}
+        self.correlation_ids: list[str | None] = []
+
+    def is_busy(self, person: str) -> bool:
+        return person in self.busy
+
+    async def start(self, req: StartRequest) -> Session:
+        self.correlation_ids.append(correlation.get())
+        if req.person in self.fail:
+            raise self.fail[req.person]
+        self.started.append(req)
+        self.busy.add(req.person)
+        return Session(
+            session_id="s" + req.person,
+            person=req.person,
+            name=req.name,
+            target=req.target,
+            source_type=req.source_type,
+            start_time=NOW,
+            correlation_id="",
+            preview_path="",
+        )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def parts(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    watchlist = WatchList(store)
+    status, starter, clock = Status(), Starter(), Clock()
+    auto = AutoRecorder(
+        watchlist, status, starter, interval=60, backoff_max=600, clock=clock, rng=lambda: 0.5
+    )
+    yield watchlist, status, starter, clock, auto
+    store.close()
+
+
+def add(watchlist: WatchList, username: str, **kw) -> Channel:
+    kw.setdefault("auto_record", True)
+    return watchlist.create(Channel(username=username, created_at=NOW, updated_at=NOW, **kw))
+
+
+async def test_starts_the_online_auto_channels_that_are_not_recording(parts) -> None:
+    watchlist, status, starter, _, auto = parts
+    add(watchlist, "alice", name="Alice")
+    add(watchlist, "bob")
+    add(watchlist, "carol")
+    add(watchlist, "dave", auto_record=False)
+    status.availability = {"alice": "ONLINE", "bob": "OFFLINE", "carol": "ONLINE", "dave": "ONLINE"}
+    starter.busy.add("carol")
+
+    stats = await auto.cycle()
+
+    assert [r.person for r in starter.started] == ["alice"]
+    req = starter.started[0]
+    assert (req.target, req.name, req.channel, req.source_type) == (
+        "alice",
+        "Alice",
+        "alice",
+        "auto",
+    )
+    # one batch call, and only for the channels that could be started
+    assert status.calls == [(["alice", "bob"], "auto")]
+    assert (stats.auto, stats.online, stats.started, stats.already_recording) == (3, 1, 1, 1)
+    assert auto.runtime["bob"].last_availability == "OFFLINE"
+
+
+async def test_a_url_channel_is_checked_and_recorded_by_its_target(parts) -> None:
+    watchlist, status, starter, _, auto = parts
+    url = "https://cdn.example/live/x.m3u8"
+    add(watchlist, "cam1", target=url, source_type="hls")
+    status.availability = {url: "ONLINE"}
+    await auto.cycle()
+    assert status.calls == [([url], "hls")]
+    assert (starter.started[0].target, starter.started[0].person) == (url, "cam1")
+
+
+async def test_a_failing_channel_backs_off_and_the_others_do_not(parts) -> None:
+    watchlist, status, starter, clock, auto = parts
+    add(watchlist, "alice")
+    add(watchlist, "bob")
+    status.availability = {"alice": "ONLINE", "bob": "OFFLINE"}
+    starter.fail["alice"] = UpstreamError("CDN said 403", reason="CDN_FORBIDDEN")
+
+    first = await auto.cycle()
+    assert first.failed == 1 and "CDN_FORBIDDEN" in auto.runtime["alice"].last_error
+    # within the first backoff (one interval): not even asked about
+    clock.now += 30
+    second = await auto.cycle()
+    assert second.backing_off == 1 and status.calls[-1] == (["bob"], "auto")
+    # after it, tried again; a second failure doubles the wait
+    clock.now += 31
+    await auto.cycle()
+    assert auto.runtime["alice"].failures == 2
+    assert auto.runtime["alice"].retry_at == pytest.approx(clock.now + 120)
+    # the backoff is capped
+    for _ in range(10):
+        clock.now = auto.runtime["alice"].retry_at + 1
+        await auto.cycle()
+    assert auto.runtime["alice"].retry_at - clock.now == pytest.approx(600)
+    # and a success clears it
+    del starter.fail["alice"]
+    clock.now = auto.runtime["alice"].retry_at + 1
+    await auto.cycle()
+    assert starter.started[-1].person == "alice"
+    assert auto.runtime["alice"].failures == 0 and auto.runtime["alice"].last_error == ""
+
+
+async def test_going_offline_between_check_and_start_is_not_a_failure(parts) -> None:
+    watchlist, status, starter, _, auto = parts
+    add(watchlist, "alice")
+    status.availability = {"alice": "ONLINE"}
+    starter.fail["alice"] = FailedPrecondition("offline now", reason="CHANNEL_OFFLINE")
+    stats = await auto.cycle()
+    assert stats.failed == 0 and auto.runtime["alice"].failures == 0
+    starter.fail["alice"] = AlreadyExists("busy", reason="PERSON_ALREADY_RECORDING")
+    stats = await auto.cycle()
+    assert stats.failed == 0 and stats.already_recording == 1
+
+
+async def test_a_resolver_outage_costs_a_cycle_not_the_scheduler(parts, caplog) -> None:
+    watchlist, status, _starter, _, auto = parts
+    add(watchlist, "alice")
+    status.availability = {"alice": "ONLINE"}
+    status.down = True
+    stats = await auto.cycle()
+    assert stats.unknown == 1 and stats.started == 0 and stats.errors
+    status.down = False
+    stats = await auto.cycle()
+    assert stats.started == 1
+
+
+async def test_each_cycle_logs_one_line_with_counts_and_each_start_has_its_own_id(
+    parts, caplog
+) -> None:
+    watchlist, status, starter, _, auto = parts
+    add(watchlist, "alice")
+    add(watchlist, "bob")
+    status.availability = {"alice": "ONLINE", "bob": "ONLINE"}
+    with caplog.at_level(logging.INFO, logger="recorder_service.autorecord"):
+        await auto.cycle()
+    cycles = [r for r in caplog.records if getattr(r, "event.action", "") == "autorecord.cycle"]
+    assert len(cycles) == 1
+    line = cycles[0]
+    assert getattr(line, "autorecord.started") == 2 and getattr(line, "autorecord.channels") == 2
+    ids = starter.correlation_ids
+    assert len(set(ids)) == 2 and all(i and i.startswith("autostart-") for i in ids)
+    starts = [r for r in caplog.records if getattr(r, "event.action", "") == "autorecord.start"]
+    cycle_ids = {getattr(r, "autorecord.cycle_id") for r in starts}
+    assert len(cycle_ids) == 1 and cycle_ids.pop().startswith("autorecord-")
+
+
+async def test_removed_channels_are_forgotten(parts) -> None:
+    watchlist, _status, _, _, auto = parts
+    add(watchlist, "alice")
+    await auto.cycle()
+    assert "alice" in auto.runtime
+    watchlist.delete("alice")
+    await auto.cycle()
+    assert auto.runtime == {}
+
+
+def test_the_interval_is_spread_by_the_jitter(parts) -> None:
+    watchlist, status, starter, _clock, _ = parts
+    values = iter([0.0, 1.0, 0.5])
+    auto = AutoRecorder(
+        watchlist, status, starter, interval=60, jitter=0.1, rng=lambda: next(values)
+    )
+    assert [auto.next_delay() for _ in range(3)] == pytest.approx([54, 66, 60])
+
+
+async def test_run_cycles_until_stopped_and_survives_a_crashing_cycle(parts) -> None:
+    auto = parts[4]
+    auto.interval = 0.01
+    calls = 0
+    third = asyncio.Event()
+    real = auto.cycle
+
+    async def flaky():
+        nonlocal calls
+        calls += 1
+        if calls >= 3:
+            third.set()
+        if calls == 1:
+            raise RuntimeError("boom")
+        return await real()
+
+    auto.cycle = flaky  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(auto.run(stop))
+    await asyncio.wait_for(third.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert calls >= 3
