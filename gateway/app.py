@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api, channels, events, files
+from gateway import api, channels, events, files, models, recordings
 from gateway.backend import Backend
 from gateway.errors import domain_error_response, error_response, rpc_error_response
 from gateway.middleware import RequestContextMiddleware
@@ -99,6 +99,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(events.router)
     app.include_router(files.router)
+    app.include_router(models.router)
+    app.include_router(recordings.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the gateway process answers")
     async def healthz() -> dict[str, str]:

@@ -1,12 +1,17 @@
-"""JSON shapes of the REST API (request bodies and the session/event views)."""
+"""JSON shapes of the REST API (request bodies, the session/event views, the shared helpers
+for timestamps, durations and enum names) and the checks of names clients put in paths."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any, Literal
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.errors import InvalidArgument
 from streamrec.v1 import quality_pb2, resolver_service_pb2, session_pb2
 
 SourceTypeName = Literal["auto", "m3u8", "hls", "chaturbate"]
@@ -16,7 +21,7 @@ SOURCE_TYPES = {
     "hls": resolver_service_pb2.SOURCE_TYPE_HLS,
     "chaturbate": resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
 }
-_SOURCE_NAMES = {
+SOURCE_NAMES = {
     resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED: "auto",
     resolver_service_pb2.SOURCE_TYPE_HLS: "m3u8",
     resolver_service_pb2.SOURCE_TYPE_CHATURBATE: "chaturbate",
@@ -40,6 +45,17 @@ class QualityBody(BaseModel):
         )
 
 
+def quality_json(q: quality_pb2.QualityPreference) -> dict[str, Any]:
+    """A quality preference in the shape of :class:`QualityBody` (so it can be sent back)."""
+    policy = enum_name(quality_pb2.QualityPolicy.Name, q.policy, "QUALITY_POLICY_") or "BEST"
+    return {
+        "height": q.height,
+        "policy": policy.lower(),
+        "fps": q.fps,
+        "fallback": q.fallback if q.HasField("fallback") else True,
+    }
+
+
 class StartBody(BaseModel):
     """The seed's ``POST /api/start`` body, plus an optional quality preference."""
 
@@ -56,10 +72,54 @@ class StartBody(BaseModel):
     quality: QualityBody | None = None
 
 
-def _time(ts: Timestamp, present: bool) -> str | None:
+def iso_time(ts: Timestamp, present: bool) -> str | None:
+    """``2025-06-01T12:00:00.000Z`` (UTC, milliseconds), or None when the field is unset."""
     if not present:
         return None
     return ts.ToDatetime().isoformat(timespec="milliseconds") + "Z"
+
+
+def seconds(d: Duration) -> float:
+    """A duration in seconds, to the millisecond."""
+    return round(d.ToNanoseconds() / 1e9, 3)
+
+
+def enum_name(name_of: Callable[[Any], str], value: int, prefix: str) -> str | None:
+    """``name_of(value)`` (an enum's ``Name``) without ``prefix``; None for 0 (UNSPECIFIED); the
+    number as text for a value this gateway's protos do not know yet (a newer recorder)."""
+    if value == 0:
+        return None
+    try:
+        name = name_of(value)
+    except ValueError:
+        return str(value)
+    return name.removeprefix(prefix)
+
+
+# Names that end up in paths on disk: records/{person}/{file}. Checked in the gateway before
+# any call, so a bad one is a 400 even when the recorder is down, and never reaches a path.
+PERSON_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+RECORDING_SUFFIXES = (".ts", ".mp4")
+
+
+def check_person(person: str) -> str:
+    """A recording folder name, lower-cased (folders are lower-case slugs)."""
+    if not PERSON_RE.fullmatch(person):
+        raise InvalidArgument(
+            "person must be 1-64 letters, digits, '_' or '-'", reason="INVALID_PERSON"
+        )
+    return person.lower()
+
+
+def check_file_name(name: str) -> str:
+    """A recording file name: a plain ``.ts`` or ``.mp4`` name, no path, no ``..``."""
+    if not FILE_NAME_RE.fullmatch(name) or ".." in name or not name.endswith(RECORDING_SUFFIXES):
+        raise InvalidArgument(
+            "file name must be a plain .ts or .mp4 name ([A-Za-z0-9_.-], no '..')",
+            reason="INVALID_FILE_NAME",
+        )
+    return name
 
 
 def session_json(s: session_pb2.Session) -> dict[str, Any]:
@@ -76,19 +136,19 @@ def session_json(s: session_pb2.Session) -> dict[str, Any]:
         "person": s.person,
         "name": s.name,
         "target": s.target,
-        "source_type": _SOURCE_NAMES.get(s.source_type, "auto"),
+        "source_type": SOURCE_NAMES.get(s.source_type, "auto"),
         "state": state,
         "running": running,
-        "start_time": _time(s.start_time, s.HasField("start_time")),
-        "end_time": _time(s.end_time, s.HasField("end_time")),
+        "start_time": iso_time(s.start_time, s.HasField("start_time")),
+        "end_time": iso_time(s.end_time, s.HasField("end_time")),
         "playback_url": f"/streams/sessions/{s.session_id}/stream.m3u8" if running else None,
         "record_path": s.record_paths[-1] if s.record_paths else None,
         "record_paths": list(s.record_paths),
         "bytes_written": s.bytes_written,
-        "media_seconds": round(s.media_duration.ToNanoseconds() / 1e9, 3),
+        "media_seconds": seconds(s.media_duration),
         "bitrate_kbps": round(s.bitrate_kbps, 1),
         "speed": round(s.speed, 3),
-        "last_progress_time": _time(s.last_progress_time, s.HasField("last_progress_time")),
+        "last_progress_time": iso_time(s.last_progress_time, s.HasField("last_progress_time")),
         "variant": variant,
         "separate_audio": s.separate_audio,
         "end_reason": s.end_reason,
@@ -101,7 +161,7 @@ def event_json(e: session_pb2.SessionEvent) -> dict[str, Any]:
     return {
         "sequence": e.sequence,
         "type": session_pb2.SessionEventType.Name(e.type).removeprefix("SESSION_EVENT_TYPE_"),
-        "event_time": _time(e.event_time, e.HasField("event_time")),
+        "event_time": iso_time(e.event_time, e.HasField("event_time")),
         "message": e.message,
         "correlation_id": e.correlation_id,
         "session": session_json(e.session),
