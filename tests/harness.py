@@ -71,6 +71,12 @@ class Service:
                 self.proc.wait(5)
         return self.proc.returncode
 
+    def kill(self) -> int:
+        """SIGKILL, as a crash would: no handler runs, nothing is flushed or finalized."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait(10)
+
     def children(self) -> list[int]:
         """PIDs of this service's child processes (its ffmpegs), from /proc."""
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -141,6 +147,12 @@ class Stack:
         self.start_service("gateway")
         self.wait_http_ready()
         return self
+
+    def restart_recorder(self) -> Service:
+        """Start the recorder again (after a kill or a stop) and wait until it serves."""
+        service = self.start_service("recorder_service")
+        wait_grpc_serving(f"127.0.0.1:{self.recorder_port}")
+        return service
 
     def wait_http_ready(self, deadline_s: float = 20.0) -> None:
         end = time.monotonic() + deadline_s

@@ -110,3 +110,46 @@ def test_ops_routes(client):
     assert set(version) == {"version", "commit", "build_time"}
     assert client.get("/docs").status_code == 200
     assert "/api/start" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_watch_list_refuses_duplicates_and_unknown_names_with_clear_errors(client):
+    assert (
+        client.post("/api/models", json={"username": "ivy", "autoRecord": False}).status_code == 201
+    )
+    assert_error(client.post("/api/models", json={"username": "IVY"}), 409, "CHANNEL_EXISTS")
+    assert_error(
+        client.put("/api/models/nobody", json={"retentionDays": 3}), 404, "CHANNEL_NOT_FOUND"
+    )
+    assert_error(client.delete("/api/models/nobody"), 404, "CHANNEL_NOT_FOUND")
+    assert_error(client.post("/api/models", json={"username": "../x"}), 400)
+    assert_error(
+        client.post("/api/models", json={"username": "jo", "target": "file:///etc/passwd"}),
+        400,
+        "UNSUPPORTED_PROTOCOL",
+    )
+    assert_error(client.put("/api/models/ivy", json={"retentionDays": -1}), 400)
+    assert [m["username"] for m in client.get("/api/models").json()] == ["ivy"]
+    assert client.delete("/api/models/ivy").json() == {"username": "ivy", "deleted": True}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/recordings/ivy/..%2F..%2Fstreamrec.db",
+        "/api/recordings/ivy/streamrec.db",
+        "/api/recordings/..%2F..",
+        "/streams/records/ivy/..%2F..%2Fstreamrec.db",
+        "/streams/records/..%2F../streamrec.db",
+    ],
+)
+def test_no_recording_name_reaches_outside_the_records_folder(client, path):
+    for method in ("GET", "DELETE"):
+        response = client.request(method, path)
+        assert response.status_code in (400, 404, 405), (method, path, response.status_code)
+        assert b"SQLite" not in response.content
+
+
+def test_an_unknown_recording_is_404(client):
+    assert_error(client.get("/api/recordings/ivy/ivy_20260101_000000_0123456789ab.ts"), 404)
+    assert_error(client.delete("/api/recordings/ivy/nothing.mp4"), 404, "RECORDING_NOT_FOUND")
+    assert client.get("/api/recordings/ivy").json() == []
