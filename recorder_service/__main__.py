@@ -9,6 +9,7 @@ from grpc import aio
 
 from recorder_service.autorecord import AutoRecorder
 from recorder_service.channel_servicer import ChannelServicer
+from recorder_service.diskguard import disk_guard_loop
 from recorder_service.events import EventBus
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
@@ -127,6 +128,16 @@ async def run(settings: RecorderSettings) -> None:
         asyncio.create_task(autorecorder.run(stop), name="autorecord"),
         asyncio.create_task(
             retention_loop(retention, settings.retention_interval, stop), name="retention"
+        ),
+        asyncio.create_task(
+            disk_guard_loop(
+                retention,
+                manager.running,
+                manager.stop,
+                interval_s=settings.disk_check_interval,
+                stop=stop,
+            ),
+            name="diskguard",
         ),
     ]
 

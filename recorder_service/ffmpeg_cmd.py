@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from recorder_service.paths import parse_record_name
 from servicekit.errors import InvalidArgument
 
 # Protocols ffmpeg may open for an HLS input and everything it references (segments, keys).
@@ -44,13 +46,27 @@ class RecordJob:
     split_seconds: int = 0
     # Cut on the local clock (multiples of split_seconds from midnight) instead of from start.
     split_on_clock: bool = False
+    # Local time of day (seconds) the session started: cuts fall every split_seconds from it
+    # (unless split_on_clock).
+    split_from: int = 0
+    # Split into a new part once a part passes this many bytes (0 = no). ``record_path`` is
+    # then a pattern numbering the parts (``%d``).
+    split_bytes: int = 0
     part_glob: str = ""
 
     def part_files(self) -> list[Path]:
         """The recording files written so far, oldest first."""
-        if not self.split_seconds:
+        if not self.split_seconds and not self.split_bytes:
             return [self.record_path] if self.record_path.exists() else []
-        return sorted(self.record_path.parent.glob(self.part_glob))
+        return sorted(self.record_path.parent.glob(self.part_glob), key=_part_order)
+
+
+def _part_order(path: Path) -> tuple[datetime, int, str]:
+    # By start time, then part number (_p10 after _p9), then name.
+    parsed = parse_record_name(path.name)
+    if parsed is None:
+        return (datetime.min.replace(tzinfo=UTC), 0, path.name)
+    return (parsed.started, parsed.part, path.name)
 
 
 def _input_options(job: RecordJob) -> list[str]:
@@ -76,11 +92,42 @@ def _input_options(job: RecordJob) -> list[str]:
 
 def _record_output(job: RecordJob) -> list[str]:
     # PAT/PMT repeated so a file cut anywhere (crash, kill) still plays from any point.
+    if job.split_bytes:
+        # The HLS muxer's byte-range mode starts a new file at the first segment boundary
+        # (a keyframe, every hls_time seconds) once the file passes hls_segment_size. Its
+        # playlist is not ours to keep: one entry, in the session's preview folder.
+        return [
+            "-f",
+            "hls",
+            "-hls_time",
+            str(job.hls_time),
+            "-hls_segment_size",
+            str(job.split_bytes),
+            "-hls_list_size",
+            "1",
+            "-hls_segment_type",
+            "mpegts",
+            "-start_number",
+            "0",
+            "-hls_segment_options",
+            "mpegts_flags=+resend_headers",
+            "-hls_segment_filename",
+            str(job.record_path),
+            str(job.preview_dir / "record.m3u8"),
+        ]
     if not job.split_seconds:
         return ["-f", "mpegts", "-mpegts_flags", "+resend_headers", str(job.record_path)]
     # ffmpeg's segment muxer cuts the parts (at the next keyframe), so no media is lost or
-    # copied by us between them; timestamps run on across parts.
-    clock = ["-segment_atclocktime", "1"] if job.split_on_clock else []
+    # copied by us between them; timestamps run on across parts. Always at wall-clock
+    # boundaries, never by media time: ffmpeg names a part after the second it opens it, and
+    # the media read in a burst at the start (three segments behind the live edge) would cross
+    # a media-time boundary within that second, reopening and truncating the same file name.
+    # A clock boundary is a whole second, and a cut needs one passed after the current part
+    # was opened, so no two parts ever share a name. ffmpeg cuts where the local time of day
+    # plus the offset is a multiple of segment_time (and at midnight, unless that divides a
+    # day): the offset puts the boundaries every split_seconds from the start.
+    offset = 0 if job.split_on_clock else -job.split_from % job.split_seconds
+    clock = ["-segment_atclocktime", "1", "-segment_clocktime_offset", str(offset)]
     return [
         "-f",
         "segment",

@@ -6,12 +6,13 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from recorder_service.progress import Progress, ProgressParser
-from servicekit.proc import die_with_parent
+from servicekit.proc import child_pids, die_with_parent, single_parent_argv
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,21 @@ class FfmpegProcess:
         self._extra = log_extra or {}
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
+        self._wrapped = False
+        self._ffmpeg_pid: int | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        """The ffmpeg process's pid (behind the wrapper, when there is one), if known."""
+        if self._proc is None:
+            return None
+        if not self._wrapped:
+            return self._proc.pid
+        if self._ffmpeg_pid is None and self._proc.returncode is None:
+            kids = child_pids(self._proc.pid)
+            self._ffmpeg_pid = kids[0] if kids else None
+        return self._ffmpeg_pid
 
     @property
     def returncode(self) -> int | None:
@@ -47,17 +58,24 @@ class FfmpegProcess:
     async def start(self) -> None:
         """Spawn ffmpeg in its own process group (a Ctrl-C meant for the recorder must not
         reach it before the recorder asks it to finish the file)."""
+        spawn, self._wrapped = single_parent_argv(self.argv)
         self._proc = await asyncio.create_subprocess_exec(
-            *self.argv,
+            *spawn,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            # If the recorder is SIGKILLed, ffmpeg gets SIGTERM and finalizes its MPEG-TS file
-            # instead of running on as an orphan.
+            # If the recorder is SIGKILLed, ffmpeg gets SIGTERM (once: see single_parent_argv)
+            # and finalizes its MPEG-TS file instead of running on as an orphan.
             preexec_fn=die_with_parent,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
+        if self._wrapped:
+            # The wrapper forks ffmpeg at once; learn its pid for logs and for escalation.
+            for _ in range(100):
+                if self.pid is not None or self._proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.005)
         self._readers = [
             asyncio.create_task(self._read_progress(self._proc.stdout)),
             asyncio.create_task(self._read_stderr(self._proc.stderr)),
@@ -109,8 +127,13 @@ class FfmpegProcess:
             sig.name,
             extra={**self._extra, "event.action": "ffmpeg.escalate", "process.pid": self.pid},
         )
+        target = self.pid
         with contextlib.suppress(ProcessLookupError):
-            self._proc.send_signal(sig)
+            if target is not None and target != self._proc.pid:
+                # Signal ffmpeg itself: the wrapper would only pass on a SIGTERM.
+                os.kill(target, sig)
+            if target is None or sig is signal.SIGKILL:
+                self._proc.send_signal(sig)
 
     async def stop(self, grace: float) -> int:
         """Ask ffmpeg to finish the file: ``q`` on stdin, then SIGINT, then SIGKILL, each

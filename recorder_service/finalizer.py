@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +29,25 @@ log = logging.getLogger(__name__)
 
 _RUNNING_STATES = [s for s in SessionState if not s.ended]
 _MEDIA_SUFFIXES = (".ts", ".mp4")
+
+
+_SETTLE_QUIET_S = 2.0
+_SETTLE_LIMIT_S = 30.0
+
+
+async def _settle(path: Path) -> None:
+    """Wait until nothing has written to ``path`` for a moment (at most _SETTLE_LIMIT_S): the
+    ffmpeg of a killed recorder finishes its file within a second or so of the SIGTERM."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + _SETTLE_LIMIT_S
+    while loop.time() < end:
+        try:
+            idle = time.time() - os.stat(path).st_mtime
+        except FileNotFoundError:
+            return
+        if idle >= _SETTLE_QUIET_S:
+            return
+        await asyncio.sleep(min(_SETTLE_QUIET_S - idle + 0.05, end - loop.time()))
 
 
 def _mtime(path: Path) -> datetime | None:
@@ -49,6 +70,7 @@ class Finalizer:
         remux_mp4: bool,
         keep_ts: bool,
         concurrency: int = 2,
+        stale_preview_delay: float = 30.0,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -58,6 +80,9 @@ class Finalizer:
         self._keep_ts = keep_ts
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Housekeeping that need not finish before a shutdown (stale preview removal).
+        self._chores: set[asyncio.Task[None]] = set()
+        self._stale_preview_delay = stale_preview_delay
         # Files being finalized: retention and deletes must leave them alone.
         self.busy_paths: set[str] = set()
 
@@ -70,12 +95,28 @@ class Finalizer:
             self._finalize(session.snapshot(), final_state),
             name=f"finalize-{session.session_id}",
         )
+        self._track(task)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # The files are safe (the TS stays, the row says FINALIZING): the next start
+            # redoes it. Say so rather than leave asyncio's "never retrieved" warning.
+            log.error(
+                "finalization failed; it is retried at the next start",
+                extra={"event.action": "recording.finalize_error", "task": task.get_name()},
+                exc_info=exc,
+            )
 
     async def drain(self, within: float) -> bool:
         """Wait for pending finalizations; cancel what is left after ``timeout`` (recovery
         redoes it on the next start). True when everything finished."""
+        for chore in list(self._chores):
+            chore.cancel()
         if not self._tasks:
             return True
         _, pending = await asyncio.wait(set(self._tasks), timeout=within)
@@ -143,6 +184,8 @@ class Finalizer:
             # A crash between deleting the TS and renaming its row: the MP4 is the part.
             row = self._store.rename_recording(row, mp4.name)
             path, rel = mp4, f"records/{person}/{mp4.name}"
+        if final_state is RecordingState.INTERRUPTED:
+            await _settle(path)
         size = path.stat().st_size if path.exists() else 0
         if size == 0:
             # ffmpeg never wrote media (a failed start): nothing to keep or list.
@@ -225,8 +268,13 @@ class Finalizer:
                     )
                     self.schedule(ended, state)
             self._index_unknown_files()
-            shutil.rmtree(self._out / "sessions", ignore_errors=True)
-            (self._out / "sessions").mkdir(parents=True, exist_ok=True)
+            previews = self._out / "sessions"
+            previews.mkdir(parents=True, exist_ok=True)
+            stale = [p for p in previews.iterdir() if p.is_dir()]
+            if stale:
+                chore = asyncio.get_running_loop().create_task(self._remove_later(stale))
+                self._chores.add(chore)
+                chore.add_done_callback(self._chores.discard)
             if interrupted:
                 log.warning(
                     "recovered %d session(s) a crash left running",
@@ -237,6 +285,13 @@ class Finalizer:
                     },
                 )
         return interrupted
+
+    async def _remove_later(self, folders: list[Path]) -> None:
+        # A killed recorder's ffmpeg may still be finishing (it got SIGTERM); pulling its
+        # preview folder from under it now could make it fail before its recording is done.
+        await asyncio.sleep(self._stale_preview_delay)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _interrupt(self, session: Session) -> None:
         folder = self._out / "records" / session.person
@@ -249,6 +304,18 @@ class Finalizer:
                 if parsed and parsed.session_id == session.session_id and rel not in paths:
                     if f.suffix == ".ts":
                         paths.append(rel)
+                        # Its row, as the live recorder would have made it: not indexed below
+                        # as an unknown file (which would number every such part 0).
+                        self._store.save_recording(
+                            Recording(
+                                person=session.person,
+                                file_name=f.name,
+                                start_time=parsed.started,
+                                state=RecordingState.WRITING,
+                                session_id=session.session_id,
+                                part=len(paths) - 1,
+                            )
+                        )
         times = [t for p in paths if (t := _mtime(self._out / p)) is not None]
         session.record_paths = tuple(paths)
         session.state = SessionState.INTERRUPTED
@@ -281,6 +348,13 @@ class Finalizer:
                     continue
                 if f.suffix == ".ts" and (f.with_name(mp4_name(f.name))).exists():
                     continue  # a remux finished but its TS was not deleted yet: redone below
+                if f.suffix == ".mp4":
+                    source = self._store.get_recording(folder.name, f.with_suffix(".ts").name)
+                    if source is not None and source.state.busy:
+                        # The MP4 of a remux the crash cut short: its finalization (scheduled
+                        # above) reuses it and renames the TS row; a row of its own here would
+                        # make that rename collide.
+                        continue
                 self._index_file(folder.name, f)
 
     def _index_file(self, person: str, path: Path) -> None:
@@ -302,9 +376,7 @@ class Finalizer:
             row.path,
             extra={"event.action": "recording.index", "file.path": row.path},
         )
-        task = asyncio.get_running_loop().create_task(self._measure(row))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(asyncio.get_running_loop().create_task(self._measure(row)))
 
     async def _measure(self, row: Recording) -> None:
         async with self._slots:

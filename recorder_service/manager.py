@@ -19,7 +19,9 @@ from recorder_service.paths import (
     parse_record_name,
     record_file_glob,
     record_file_name,
+    record_file_numbered,
     record_file_pattern,
+    record_numbered_glob,
     slugify,
     validate_person,
 )
@@ -51,6 +53,11 @@ class StartRequest:
 
 def _new_session_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def _seconds_of_day(t: datetime) -> int:
+    local = t.astimezone()
+    return local.hour * 3600 + local.minute * 60 + local.second
 
 
 class SessionManager:
@@ -163,7 +170,13 @@ class SessionManager:
         session_id = _new_session_id()
         now = datetime.now(UTC)
         split = self._settings.split_every or (86_400 if self._settings.split_at_midnight else 0)
-        if split:
+        split_bytes = self._settings.split_size
+        glob = record_file_glob(person, session_id)
+        if split_bytes:
+            name = record_file_numbered(person, now, session_id)
+            record_rel = Path("records") / person / name
+            glob = record_numbered_glob(person, session_id)
+        elif split:
             record_rel = Path("records") / person / record_file_pattern(person, session_id)
         else:
             record_rel = Path("records") / person / record_file_name(person, now, session_id)
@@ -178,7 +191,7 @@ class SessionManager:
             correlation_id=correlation.get() or "",
             preview_path=str(preview_rel / "stream.m3u8"),
             # Split parts are listed as ffmpeg creates them.
-            record_paths=() if split else (str(record_rel),),
+            record_paths=() if split or split_bytes else (str(record_rel),),
             variant=resolved.variant,
             separate_audio=bool(resolved.audio_url),
             channel=req.channel,
@@ -195,7 +208,9 @@ class SessionManager:
             rw_timeout_s=self._settings.http_timeout,
             split_seconds=split,
             split_on_clock=self._settings.split_at_midnight,
-            part_glob=record_file_glob(person, session_id),
+            split_from=_seconds_of_day(now),
+            split_bytes=split_bytes,
+            part_glob=glob,
         )
         runner = SessionRunner(
             session,

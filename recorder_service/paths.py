@@ -62,6 +62,16 @@ def record_file_glob(person: str, session_id: str) -> str:
     return f"{person}_*_{session_id}.ts"
 
 
+def record_file_numbered(person: str, started: datetime, session_id: str) -> str:
+    """The pattern ffmpeg numbers size-split parts with: ``..._{session}_p0.ts``, ``_p1``..."""
+    return record_file_name(person, started, session_id).removesuffix(".ts") + "_p%d.ts"
+
+
+def record_numbered_glob(person: str, session_id: str) -> str:
+    """Matches every part a size-split session wrote."""
+    return f"{person}_*_{session_id}_p*.ts"
+
+
 _RECORD_NAME = re.compile(
     r"^(?P<person>[a-z0-9_-]+)_(?P<stamp>\d{8}_\d{6})_(?P<session>[0-9a-f]{12})"
     r"(?:_p(?P<part>\d{1,4}))?\.(?P<ext>ts|mp4)$"

@@ -31,12 +31,14 @@ class RecorderSettings:
     autorecord_backoff_max: float = 1800.0
     split_at_midnight: bool = False
     split_every: int = 0
+    split_size: int = 0
     remux_mp4: bool = False
     keep_ts: bool = False
     finalize_concurrency: int = 2
     retention_interval: float = 1800.0
     retention_days: float = 0.0
     min_free_bytes: int = 1 << 30
+    disk_check_interval: float = 10.0
 
     @property
     def db_path(self) -> Path:
@@ -75,6 +77,7 @@ class RecorderSettings:
             ),
             split_at_midnight=e.flag("SPLIT_AT_MIDNIGHT", d.split_at_midnight),
             split_every=_split_every(e.integer("SPLIT_EVERY", d.split_every, minimum=0), e),
+            split_size=_split_size(e.integer("SPLIT_SIZE", d.split_size, minimum=0), e),
             remux_mp4=e.flag("REMUX_MP4", d.remux_mp4),
             keep_ts=e.flag("KEEP_TS", d.keep_ts),
             finalize_concurrency=e.integer(
@@ -83,7 +86,16 @@ class RecorderSettings:
             retention_interval=e.number("RETENTION_INTERVAL", d.retention_interval, minimum=1.0),
             retention_days=e.number("RETENTION_DAYS", d.retention_days, minimum=0.0),
             min_free_bytes=e.integer("MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
+            disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
         )
+
+
+def _split_size(size: int, e: Env) -> int:
+    if size and (e.integer("SPLIT_EVERY", 0) or e.flag("SPLIT_AT_MIDNIGHT", False)):
+        raise SettingsError("SPLIT_SIZE cannot be combined with SPLIT_EVERY or SPLIT_AT_MIDNIGHT")
+    if size and size < 65_536:
+        raise SettingsError(f"SPLIT_SIZE must be 0 or at least 65536 bytes, not {size}")
+    return size
 
 
 def _split_every(seconds: int, e: Env) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import shutil
 import signal
 import sys
+from collections.abc import Sequence
 
 _PR_SET_PDEATHSIG = 1
 
@@ -15,3 +17,32 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) if sys.platform.startswith("linux") else None
+
+
+def single_parent_argv(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """``argv`` behind a single-threaded parent, and whether the wrapper is in use.
+
+    The parent-death signal fires each time a thread of the parent's thread group exits, so
+    a child of a multi-threaded process (gRPC) killed with SIGKILL gets SIGTERM several times;
+    ffmpeg takes a second signal as "abort now" and leaves its file torn. Behind util-linux's
+    ``setsid -f -w`` (one thread: one signal when the recorder dies, which makes it exit) the
+    program gets exactly one SIGTERM from ``setpriv --pdeathsig`` and finishes cleanly;
+    ``setsid -w`` passes its exit status back. Without those tools, ``argv`` is run as is.
+    """
+    setsid, setpriv = _tool("setsid"), _tool("setpriv")
+    if setsid is None or setpriv is None:
+        return list(argv), False
+    return [setsid, "-f", "-w", setpriv, "--pdeathsig", "TERM", "--", *argv], True
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux /proc), empty when unknown."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return []

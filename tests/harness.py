@@ -77,6 +77,19 @@ class Service:
             self.proc.kill()
         return self.proc.wait(10)
 
+    def descendants(self) -> list[int]:
+        """PIDs of every process below this service (ffmpegs behind their wrapper too)."""
+        found, todo = [], self.children()
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            path = Path(f"/proc/{pid}/task/{pid}/children")
+            try:
+                todo += [int(p) for p in path.read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return found
+
     def children(self) -> list[int]:
         """PIDs of this service's child processes (its ffmpegs), from /proc."""
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")

@@ -74,7 +74,8 @@ class RecorderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StopRecording(self, request, context):
-        """Stop a session; returns once its file is finalized.
+        """Stop a session; returns once ffmpeg has finished its file (a FINALIZED event follows when
+        the files are measured and, if configured, remuxed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,7 +36,9 @@ class RecorderServiceStub:
     StartRecording: _grpc.UnaryUnaryMultiCallable[_recorder_service_pb2.StartRecordingRequest, _recorder_service_pb2.StartRecordingResponse]
     """Resolve a target and start recording it. One running session per person."""
     StopRecording: _grpc.UnaryUnaryMultiCallable[_recorder_service_pb2.StopRecordingRequest, _recorder_service_pb2.StopRecordingResponse]
-    """Stop a session; returns once its file is finalized."""
+    """Stop a session; returns once ffmpeg has finished its file (a FINALIZED event follows when
+    the files are measured and, if configured, remuxed).
+    """
     GetSession: _grpc.UnaryUnaryMultiCallable[_recorder_service_pb2.GetSessionRequest, _recorder_service_pb2.GetSessionResponse]
     """One session, running or recently ended."""
     ListSessions: _grpc.UnaryUnaryMultiCallable[_recorder_service_pb2.ListSessionsRequest, _recorder_service_pb2.ListSessionsResponse]
@@ -52,7 +54,9 @@ class RecorderServiceAsyncStub(RecorderServiceStub):
     StartRecording: _aio.UnaryUnaryMultiCallable[_recorder_service_pb2.StartRecordingRequest, _recorder_service_pb2.StartRecordingResponse]  # type: ignore[assignment]
     """Resolve a target and start recording it. One running session per person."""
     StopRecording: _aio.UnaryUnaryMultiCallable[_recorder_service_pb2.StopRecordingRequest, _recorder_service_pb2.StopRecordingResponse]  # type: ignore[assignment]
-    """Stop a session; returns once its file is finalized."""
+    """Stop a session; returns once ffmpeg has finished its file (a FINALIZED event follows when
+    the files are measured and, if configured, remuxed).
+    """
     GetSession: _aio.UnaryUnaryMultiCallable[_recorder_service_pb2.GetSessionRequest, _recorder_service_pb2.GetSessionResponse]  # type: ignore[assignment]
     """One session, running or recently ended."""
     ListSessions: _aio.UnaryUnaryMultiCallable[_recorder_service_pb2.ListSessionsRequest, _recorder_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
@@ -77,7 +81,9 @@ class RecorderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _recorder_service_pb2.StopRecordingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_recorder_service_pb2.StopRecordingResponse, _abc.Awaitable[_recorder_service_pb2.StopRecordingResponse]]:
-        """Stop a session; returns once its file is finalized."""
+        """Stop a session; returns once ffmpeg has finished its file (a FINALIZED event follows when
+        the files are measured and, if configured, remuxed).
+        """
 
     @_abc_1.abstractmethod
     def GetSession(

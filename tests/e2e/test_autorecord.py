@@ -153,17 +153,19 @@ def test_kill_9_mid_recording_recovers_the_file_and_auto_record_resumes(
         lambda: client.get(f"/api/sessions/{first['session_id']}").json()["media_seconds"] > 3,
     )
     recorder = stack.services["recorder_service"]
-    ffmpegs = recorder.children()
+    ffmpegs = recorder.descendants()
     assert ffmpegs
     try:
         assert recorder.kill() == -9
-        # The orphaned ffmpeg is told to finish (parent-death signal) and exits by itself.
+        # Restarted at once, as a supervisor would: the killed recorder's ffmpeg is still
+        # finishing its file (it got one SIGTERM), and recovery waits for it to settle.
+        stack.restart_recorder()
+        # The orphaned ffmpeg exits by itself.
         wait_for("ffmpeg to exit", lambda: not any(_alive(pid) for pid in ffmpegs), 15)
     finally:
         for pid in ffmpegs:
             if _alive(pid):
                 os.kill(pid, 9)
-    stack.restart_recorder()
 
     old = client.get(f"/api/sessions/{first['session_id']}").json()
     assert old["state"] == "INTERRUPTED" and old["end_time"] and old["end_reason"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def file_name(person: str, key: str, age_days: float) -> str:
     return f"{person}_{started:%Y%m%d_%H%M%S}_{session}.ts"
 
 
-def plant(records: Path, person: str, files: dict[str, tuple[float, int]]) -> dict[str, str]:
+def plant(records: Path, person: str, files: Mapping[str, tuple[float, int]]) -> dict[str, str]:
     folder = records / person
     folder.mkdir(parents=True)
     names = {}

@@ -1,8 +1,11 @@
+import asyncio
+
 import pytest
 
-from recorder_service.events import EventBus
+from recorder_service.events import EventBus, Subscription
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
+from recorder_service.model import EventType, SessionEvent
 from recorder_service.ports import QualityWish, ResolvedStream
 from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
@@ -62,3 +65,16 @@ async def manager(origin, tmp_path):
     await mgr.shutdown()
     await mgr.finalizer.drain(10)
     mgr.store.close()
+
+
+async def next_event(
+    sub: Subscription, kind: EventType, session_id: str, within: float = 20.0
+) -> SessionEvent:
+    """The next ``kind`` event of ``session_id`` on ``sub`` (AssertionError after ``within``)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while (left := end - loop.time()) > 0:
+        event = await sub.next(left)
+        if event is not None and event.type is kind and event.session.session_id == session_id:
+            return event
+    raise AssertionError(f"no {kind.value} event for {session_id} within {within}s")

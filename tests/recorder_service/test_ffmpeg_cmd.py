@@ -70,3 +70,60 @@ def test_headers_are_passed_and_header_injection_refused():
         build_command("ffmpeg", job(headers={"X": "a\r\nInjected: yes"}))
     with pytest.raises(InvalidArgument):
         build_command("ffmpeg", job(headers={"Bad Name": "v"}))
+
+
+def _output_args(cmd, record_path):
+    """The record output's options: from the first ``-c copy`` to the record path."""
+    first = cmd.index("-c")
+    return cmd[first : cmd.index(record_path) + 1]
+
+
+def test_a_time_split_is_cut_by_ffmpegs_segment_muxer_on_the_clock():
+    pattern = "/data/records/a/a_%Y%m%d_%H%M%S_s1.ts"
+    cmd = build_command("ffmpeg", job(record_path=Path(pattern), split_seconds=60, split_from=30))
+    out = _output_args(cmd, pattern)
+    assert out[out.index("-f") + 1] == "segment"
+    assert out[out.index("-segment_time") + 1] == "60"
+    assert out[out.index("-segment_atclocktime") + 1] == "1"
+    # boundaries every 60 s from a start at second 30 of the day
+    assert out[out.index("-segment_clocktime_offset") + 1] == "30"
+    assert out[out.index("-strftime") + 1] == "1" and "-reset_timestamps" in out
+    assert "mpegts_flags=+resend_headers" in out
+    midnight = build_command(
+        "ffmpeg", job(record_path=Path(pattern), split_seconds=86_400, split_on_clock=True)
+    )
+    assert midnight[midnight.index("-segment_clocktime_offset") + 1] == "0"
+
+
+def test_a_size_split_uses_the_hls_muxers_byte_range_mode():
+    pattern = "/data/records/a/a_20261121_120000_s1_p%d.ts"
+    cmd = build_command("ffmpeg", job(record_path=Path(pattern), split_bytes=1 << 30))
+    out = _output_args(cmd, pattern)
+    assert out[out.index("-f") + 1] == "hls"
+    assert out[out.index("-hls_segment_size") + 1] == str(1 << 30)
+    assert out[out.index("-hls_segment_filename") + 1] == pattern
+    assert out[out.index("-start_number") + 1] == "0"
+    assert "mpegts_flags=+resend_headers" in out
+    # its own playlist goes to the session's preview folder, never next to the recording
+    assert cmd[cmd.index(pattern) + 1] == "/data/sessions/s1/record.m3u8"
+    # and no flag that would delete or rename recorded parts
+    assert "delete_segments" not in " ".join(out)
+
+
+def test_parts_are_listed_in_recording_order(tmp_path):
+    for n in (0, 1, 2, 9, 10, 11):
+        (tmp_path / f"a_20261121_120000_0123456789ab_p{n}.ts").write_bytes(b"x")
+    (tmp_path / "a_20261121_120000_ffffffffffff_p3.ts").write_bytes(b"x")  # another session
+    j = job(
+        record_path=tmp_path / "a_20261121_120000_0123456789ab_p%d.ts",
+        split_bytes=1 << 20,
+        part_glob="a_*_0123456789ab_p*.ts",
+    )
+    assert [p.name.rsplit("_p", 1)[1] for p in j.part_files()] == [
+        "0.ts",
+        "1.ts",
+        "2.ts",
+        "9.ts",
+        "10.ts",
+        "11.ts",
+    ]

@@ -1,7 +1,11 @@
 """Stopping escalates: q on stdin, then SIGINT, then SIGKILL, for a process that ignores them."""
 
+import os
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from recorder_service.ffmpeg_process import FfmpegProcess
 from recorder_service.progress import Progress
@@ -50,3 +54,75 @@ async def test_stderr_lines_are_kept_for_error_messages():
     assert await proc.wait() == 3
     assert len(lines) == 30 and list(proc.stderr_tail)[-1] == "line 29"
     assert len(proc.stderr_tail) == 20
+
+
+async def test_a_process_that_ignores_quit_is_killed_behind_its_wrapper_too():
+    proc = FfmpegProcess([sys.executable, "-c", IGNORES_EVERYTHING], on_progress=lambda p: None)
+    await proc.start()
+    pid = proc.pid
+    assert pid is not None
+    await proc.stop(0.3)
+    assert not _running(pid)
+
+
+COUNTS_SIGTERMS = (
+    "import signal, sys, time\n"
+    "count = 0\n"
+    "def on_term(*_):\n"
+    "    global count\n"
+    "    count += 1\n"
+    "signal.signal(signal.SIGTERM, on_term)\n"
+    "print('progress=continue', flush=True)\n"
+    "while count == 0:\n"
+    "    time.sleep(0.01)\n"
+    "time.sleep(1.0)\n"
+    "open(sys.argv[1], 'w').write(str(count))\n"
+)
+
+PARENT_WITH_THREADS = (
+    "import asyncio, sys, threading, time\n"
+    "from recorder_service.ffmpeg_process import FfmpegProcess\n"
+    "for _ in range(16):\n"
+    "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    "async def main():\n"
+    "    child = FfmpegProcess([sys.executable, '-c', sys.argv[1], sys.argv[2]],\n"
+    "                          on_progress=lambda p: None)\n"
+    "    await child.start()\n"
+    "    print(child.pid, flush=True)\n"
+    "    await asyncio.sleep(60)\n"
+    "asyncio.run(main())\n"
+)
+
+
+def test_a_killed_multithreaded_parent_sends_its_child_exactly_one_sigterm(tmp_path):
+    """The parent-death signal repeats for every exiting thread of the parent; ffmpeg takes a
+    second SIGTERM as "abort", tearing its file. Behind the wrapper it gets exactly one."""
+    out = tmp_path / "count"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_WITH_THREADS, COUNTS_SIGTERMS, str(out)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        time.sleep(0.3)
+        parent.kill()
+        parent.wait(5)
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.read_text() == "1"
+    finally:
+        parent.kill()
+        parent.wait(5)
+        if _running(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -167,6 +167,19 @@ def test_recorder_settings_read_their_variables():
     )
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SPLIT_SIZE": "1000000", "SPLIT_EVERY": "60"},
+        {"SPLIT_SIZE": "1000000", "SPLIT_AT_MIDNIGHT": "1"},
+        {"SPLIT_SIZE": "100"},
+    ],
+)
+def test_a_size_split_is_big_enough_and_alone(env):
+    with pytest.raises(SettingsError, match="SPLIT_SIZE"):
+        RecorderSettings.from_env(Env(env))
+
+
 def test_a_clock_split_interval_must_divide_a_day():
     with pytest.raises(SettingsError, match="SPLIT_EVERY"):
         RecorderSettings.from_env(Env({"SPLIT_AT_MIDNIGHT": "1", "SPLIT_EVERY": "7"}))
