@@ -105,7 +105,7 @@ async def run(settings: RecorderSettings) -> None:
     channels = ChannelServicer(
         resolver,
         watchlist,
-        running=manager.running_person,
+        running=manager.running,
         runtime=autorecorder.runtime.get,
     )
     recordings = RecordingServicer(

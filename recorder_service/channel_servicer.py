@@ -6,7 +6,7 @@ resolver), so channel status questions are passed on to the resolver from here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from grpc import aio
@@ -36,7 +36,7 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
         resolver: StatusChecker,
         watchlist: WatchList,
         *,
-        running: Callable[[str], Session | None],
+        running: Callable[[], Sequence[Session]],
         runtime: Callable[[str], ChannelRuntime | None],
     ) -> None:
         self._resolver = resolver
@@ -44,13 +44,20 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
         self._running = running
         self._runtime = runtime
 
-    def _pb(self, channel: Channel) -> channel_service_pb2.Channel:
-        session = self._running(channel.username)
+    def _pb(
+        self, channel: Channel, recording: dict[str, str] | None = None
+    ) -> channel_service_pb2.Channel:
+        if recording is None:
+            recording = self._recording()
         return channel_pb(
             channel,
-            session_id=session.session_id if session else "",
+            session_id=recording.get(channel.username, ""),
             runtime=self._runtime(channel.username),
         )
+
+    def _recording(self) -> dict[str, str]:
+        """person -> the session recording it now (built once per request)."""
+        return {s.person: s.session_id for s in self._running()}
 
     async def CreateChannel(
         self, request: channel_service_pb2.CreateChannelRequest, context: aio.ServicerContext
@@ -75,8 +82,9 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
     ) -> channel_service_pb2.ListChannelsResponse:
         offset, size = page_bounds(request.page_size, request.page_token)
         rows = self._watchlist.page(offset, size + 1)
+        recording = self._recording()
         return channel_service_pb2.ListChannelsResponse(
-            channels=[self._pb(c) for c in rows[:size]],
+            channels=[self._pb(c, recording) for c in rows[:size]],
             next_page_token=str(offset + size) if len(rows) > size else "",
         )
 

@@ -98,13 +98,6 @@ class SessionManager:
     def running(self) -> list[Session]:
         return [r.session for r in self._runners.values()]
 
-    def running_person(self, person: str) -> Session | None:
-        """The session recording ``person`` now, if any."""
-        for runner in self._runners.values():
-            if runner.session.person == person:
-                return runner.session
-        return None
-
     def active_paths(self) -> set[str]:
         """Files being written or finalized: nothing may delete them."""
         paths = {p for r in self._runners.values() for p in r.session.record_paths}

@@ -40,7 +40,7 @@ def channels(
     return ChannelServicer(
         GrpcResolver(resolver_channel, timeout=5),
         WatchList(store or SqliteStore(Path(tempfile.mkdtemp()) / "db.sqlite")),
-        running=lambda person: None,
+        running=lambda: [],
         runtime=lambda person: None,
     )
 

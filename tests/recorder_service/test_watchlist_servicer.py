@@ -39,19 +39,19 @@ async def stub(tmp_path) -> AsyncIterator[channel_service_pb2_grpc.ChannelServic
     store = SqliteStore(tmp_path / "db.sqlite")
     dead = insecure_channel(f"127.0.0.1:{free_port()}")
 
-    def running(person: str) -> Session | None:
-        if person != "bob":
-            return None
-        return Session(
-            session_id="abc123abc123",
-            person="bob",
-            name="bob",
-            target="bob",
-            source_type="chaturbate",
-            start_time=datetime.now(UTC),
-            correlation_id="",
-            preview_path="",
-        )
+    def running() -> list[Session]:
+        return [
+            Session(
+                session_id="abc123abc123",
+                person="bob",
+                name="bob",
+                target="bob",
+                source_type="chaturbate",
+                start_time=datetime.now(UTC),
+                correlation_id="",
+                preview_path="",
+            )
+        ]
 
     servicer = ChannelServicer(
         GrpcResolver(dead, timeout=1), WatchList(store), running=running, runtime=RUNTIME.get
