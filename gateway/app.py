@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import api, channels, events, files, models, recordings
+from gateway.auth import TokenAuthMiddleware
 from gateway.backend import Backend
 from gateway.errors import domain_error_response, error_response, rpc_error_response
 from gateway.middleware import RequestContextMiddleware
@@ -76,6 +77,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Record HLS live streams: REST over the streamrec gRPC services.",
         lifespan=lifespan,
     )
+    # Added first, so it runs inside the correlation middleware (a 401 carries the id).
+    app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
     @app.exception_handler(grpc.RpcError)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from servicekit.settings import Env
+from servicekit.settings import Env, SettingsError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GatewaySettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -18,6 +18,13 @@ class GatewaySettings:
     rpc_timeout: float = 30.0
     build_commit: str = ""
     build_time: str = ""
+    # Required on every /api and /streams request when set (never logged).
+    api_token: str = ""
+
+    def __repr__(self) -> str:
+        # The token must never reach a log line or a traceback.
+        shown = {k: v for k, v in self.__dict__.items() if k != "api_token"}
+        return f"GatewaySettings({shown}, api_token={'set' if self.api_token else 'unset'})"
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> GatewaySettings:
@@ -33,4 +40,11 @@ class GatewaySettings:
             rpc_timeout=e.number("RPC_TIMEOUT", d.rpc_timeout, minimum=0.1),
             build_commit=e.text("BUILD_COMMIT", ""),
             build_time=e.text("BUILD_TIME", ""),
+            api_token=_token(e.text("API_TOKEN", "")),
         )
+
+
+def _token(value: str) -> str:
+    if value and (len(value) < 16 or not value.isascii() or not value.isprintable()):
+        raise SettingsError("API_TOKEN must be at least 16 printable ASCII characters")
+    return value

@@ -63,12 +63,15 @@ async def down_client(output_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextlib.asynccontextmanager
-async def gateway_client(recorder_addr: str, output_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway_client(
+    recorder_addr: str, output_dir: Path, api_token: str = ""
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(
         recorder_addr=recorder_addr,
         output_dir=output_dir,
         rpc_timeout=5,
         build_commit="test",  # never ask git
+        api_token=api_token,
     )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
