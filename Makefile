@@ -31,6 +31,7 @@ demo: $(STAMP) ## as run, plus a fake site + live stream; records the username "
 	$(PY) -m tools.run_local --demo
 
 test: $(STAMP) ## run the whole test suite
+	tools/ensure_promtool.sh
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## unit and integration tests, without the end-to-end ones

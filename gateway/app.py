@@ -13,8 +13,9 @@ from typing import Any
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import api, channels, events, files, models, recordings
@@ -120,6 +121,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             return error_response(503, "recorder not serving", "NOT_READY")
         return {"status": "ready"}
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/version", tags=["ops"], summary="Version, commit and build time")
     async def api_version() -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit import correlation
+from servicekit.metrics import HTTP_SECONDS
 
 log = logging.getLogger("gateway.http")
 
@@ -116,6 +117,10 @@ class RequestContextMiddleware:
     @staticmethod
     def _log(scope: Scope, status: int, started: float) -> None:
         path = scope.get("path", "")
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        HTTP_SECONDS.labels(scope.get("method", ""), route, str(status)).observe(
+            time.perf_counter() - started
+        )
         if path in ("/healthz", "/readyz", "/metrics"):
             return
         extra: dict[str, Any] = {

@@ -13,6 +13,7 @@ from recorder_service.diskguard import disk_guard_loop
 from recorder_service.events import EventBus
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
+from recorder_service.metrics import EventCounters, RecorderCollector, register_collector
 from recorder_service.recording_servicer import RecordingServicer
 from recorder_service.recordings import RecordingIndex
 from recorder_service.resolver_client import GrpcResolver
@@ -25,6 +26,7 @@ from servicekit.ffmpeg import find_ffmpeg
 from servicekit.grpc_interceptors import insecure_channel
 from servicekit.grpc_server import build_server, serve
 from servicekit.logs import setup_logging
+from servicekit.metrics import serve_metrics
 from streamrec.v1 import (
     channel_service_pb2,
     channel_service_pb2_grpc,
@@ -89,6 +91,15 @@ async def run(settings: RecorderSettings) -> None:
         finalizer=finalizer,
         admission=retention.check_free_space,
     )
+    bus.add_listener(EventCounters())
+    register_collector(
+        RecorderCollector(
+            manager.running,
+            lambda: bus.subscriber_count,
+            store.count_channels,
+            settings.output_dir,
+        )
+    )
     # Before anything records: sessions a crash left running are marked and finalized.
     finalizer.recover()
     watchlist = WatchList(store)
@@ -123,6 +134,7 @@ async def run(settings: RecorderSettings) -> None:
         host=settings.host,
         port=settings.port,
     )
+    serve_metrics(settings.host, settings.metrics_port, service="recorder")
     stop = asyncio.Event()
     background = [
         asyncio.create_task(autorecorder.run(stop), name="autorecord"),

@@ -19,6 +19,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from recorder_service.manager import StartRequest
+from recorder_service.metrics import (
+    AUTORECORD_CYCLE_SECONDS,
+    AUTORECORD_CYCLES,
+    AUTORECORD_STARTS,
+)
 from recorder_service.model import Session
 from recorder_service.ports import StatusChecker
 from recorder_service.store import Channel
@@ -125,6 +130,8 @@ class AutoRecorder:
             due = self._due(channels, stats)
             online = await self._check(due, stats)
             await self._start_all(online, stats, cycle_id or "")
+            AUTORECORD_CYCLES.labels("status_error" if stats.errors else "ok").inc()
+            AUTORECORD_CYCLE_SECONDS.observe(time.monotonic() - began)
             log.info(
                 "auto-record cycle: %d online, %d started, %d failed",
                 stats.online,
@@ -233,6 +240,7 @@ class AutoRecorder:
                 return
             state.failures, state.retry_at, state.last_error = 0, 0.0, ""
             stats.started += 1
+            AUTORECORD_STARTS.labels("started").inc()
             log.info(
                 "auto-record started %s",
                 channel.username,
@@ -256,6 +264,7 @@ class AutoRecorder:
         state.retry_at = self._clock() + delay
         state.last_error = error
         stats.failed += 1
+        AUTORECORD_STARTS.labels("failed").inc()
         log.warning(
             "auto-record could not start %s (failure %d, next try in %.0fs): %s",
             channel.username,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from recorder_service.metrics import RETENTION_BYTES, RETENTION_FILES
 from recorder_service.store import Channel, Recording, Store
 from servicekit import correlation
 from servicekit.errors import ResourceExhausted
@@ -264,6 +265,8 @@ class Retention:
                 continue
             if not dry_run:
                 self._store.delete_recording(rec.person, rec.file_name)
+                RETENTION_FILES.labels(deletion.reason).inc()
+                RETENTION_BYTES.inc(size)
             freed[rec.person].append((rec.file_name, size))
             verb = "would delete" if dry_run else "deleted"
             log.info(

@@ -12,6 +12,7 @@ from servicekit.settings import Env, SettingsError
 class RecorderSettings:
     host: str = "127.0.0.1"
     port: int = 50052
+    metrics_port: int = 9092
     resolver_addr: str = "127.0.0.1:50051"
     output_dir: Path = Path("data")
     ffmpeg_path: str | None = None
@@ -52,6 +53,7 @@ class RecorderSettings:
         return cls(
             host=e.text("RECORDER_HOST", d.host),
             port=e.integer("RECORDER_PORT", d.port, minimum=0),
+            metrics_port=e.integer("RECORDER_METRICS_PORT", d.metrics_port, minimum=0),
             resolver_addr=e.text("RESOLVER_ADDR", d.resolver_addr),
             output_dir=Path(e.text("OUTPUT_DIR", str(d.output_dir))),
             ffmpeg_path=e.text("FFMPEG_PATH", "") or None,

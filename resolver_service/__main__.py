@@ -10,6 +10,7 @@ from resolver_service.settings import ResolverSettings
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_server import build_server, serve
 from servicekit.logs import setup_logging
+from servicekit.metrics import serve_metrics
 from streamrec.v1 import resolver_service_pb2, resolver_service_pb2_grpc
 
 log = logging.getLogger("resolver_service")
@@ -35,6 +36,7 @@ async def run(settings: ResolverSettings) -> None:
             settings.budget.burst,
             extra={"event.action": "resolver.config"},
         )
+        serve_metrics(settings.host, settings.metrics_port, service="resolver")
         await serve(app, name="resolver", grace=settings.shutdown_grace)
 
 

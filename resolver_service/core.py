@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from resolver_service.metrics import RESOLVER_CALLS
 from resolver_service.quality import QualityPreference
 from resolver_service.sources.base import Resolution, Source
 from resolver_service.status import ChannelStatus, StatusCache
@@ -34,7 +35,12 @@ class Resolver:
     ) -> Resolved:
         """Validate and classify ``target`` (no network call for bad input), then resolve it."""
         classified = classify_target(target, source_type)  # unknown source types: InvalidArgument
-        resolution = await self._source(classified).resolve(classified, pref)
+        try:
+            resolution = await self._source(classified).resolve(classified, pref)
+        except DomainError as exc:
+            RESOLVER_CALLS.labels(classified.source, "resolve", exc.reason).inc()
+            raise
+        RESOLVER_CALLS.labels(classified.source, "resolve", "ok").inc()
         return Resolved(resolution, classified, suggest_person(classified))
 
     async def channel_status(
@@ -43,12 +49,14 @@ class Resolver:
         """The channel's status, from the cache when a recent answer is there."""
         classified = classify_target(target, source_type)
         source = self._source(classified)
-        return await self.cache.lookup(
+        status = await self.cache.lookup(
             classified.source,
             classified.value,
             lambda: source.channel_status(classified),
             skip_cache=skip_cache,
         )
+        _count_status(classified.source, status)
+        return status
 
     async def batch_channel_status(
         self, targets: Sequence[str], source_type: str | None, *, skip_cache: bool = False
@@ -87,7 +95,10 @@ class Resolver:
                 answers[(name, status.target)] = status
         self.cache.hits += len(classified) - sum(len(w) for w in missing.values())
         self.cache.misses += sum(len(w) for w in missing.values())
-        return [_labelled(answers[(t.source, t.value)], t.value) for t in classified]
+        out = [_labelled(answers[(t.source, t.value)], t.value) for t in classified]
+        for t, status in zip(classified, out, strict=True):
+            _count_status(t.source, status)
+        return out
 
     def _source(self, target: Target) -> Source:
         source = self._sources.get(target.source)
@@ -98,6 +109,10 @@ class Resolver:
                 metadata={"source": target.source},
             )
         return source
+
+
+def _count_status(source: str, status: ChannelStatus) -> None:
+    RESOLVER_CALLS.labels(source, "status", status.availability.name.lower()).inc()
 
 
 def _labelled(status: ChannelStatus, target: str) -> ChannelStatus:

@@ -20,6 +20,7 @@ DEFAULT_USER_AGENT = (
 class ResolverSettings:
     host: str = "127.0.0.1"
     port: int = 50051
+    metrics_port: int = 9091
     http_timeout: float = 10.0
     user_agent: str = DEFAULT_USER_AGENT
     shutdown_grace: float = 5.0
@@ -74,6 +75,7 @@ class ResolverSettings:
         return cls(
             host=e.text("RESOLVER_HOST", d.host),
             port=e.integer("RESOLVER_PORT", d.port, minimum=0),
+            metrics_port=e.integer("RESOLVER_METRICS_PORT", d.metrics_port, minimum=0),
             http_timeout=e.number("RESOLVER_HTTP_TIMEOUT", d.http_timeout, minimum=0.1),
             user_agent=user_agent,
             shutdown_grace=e.number("RESOLVER_SHUTDOWN_GRACE", d.shutdown_grace, minimum=0.0),

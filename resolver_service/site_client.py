@@ -35,6 +35,7 @@ from tenacity import (
 from servicekit.errors import Unavailable, UpstreamError
 
 from .budget import HostPaused, RequestBudget
+from .metrics import BUDGET_WAIT_SECONDS, UPSTREAM_PAUSES, UPSTREAM_REQUESTS, UPSTREAM_SECONDS
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "RetryPolicy", "SiteClient", "SiteResponse", "redact_url"]
 
@@ -227,6 +228,9 @@ class SiteClient:
                 metadata={"retry_after_seconds": str(max(1, round(paused.remaining)))},
             ) from None
         result = SiteResponse(response.status_code, response.headers, body, url)
+        BUDGET_WAIT_SECONDS.observe(waited)
+        UPSTREAM_SECONDS.observe(time.monotonic() - started)
+        UPSTREAM_REQUESTS.labels(f"{result.status // 100}xx").inc()
         log.debug(
             "%s %s -> %d",
             method,
@@ -240,6 +244,7 @@ class SiteClient:
             },
         )
         if result.status == 429:
+            UPSTREAM_PAUSES.inc()
             pause = result.retry_after
             self.budget.pause(host, self.policy.backoff_initial if pause is None else pause)
         return result
@@ -307,7 +312,11 @@ def _transport_errors(url: str) -> Iterator[None]:
     """Turn httpx's transport failures into UpstreamErrors naming only the host and path."""
     where = redact_url(url)
     try:
-        yield
+        try:
+            yield
+        except httpx.HTTPError:
+            UPSTREAM_REQUESTS.labels("error").inc()
+            raise
     except httpx.TimeoutException as exc:
         raise UpstreamError(f"{where} timed out", reason="UPSTREAM_TIMEOUT") from exc
     except httpx.ProtocolError as exc:

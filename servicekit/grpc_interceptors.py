@@ -13,6 +13,7 @@ from grpc import aio
 from servicekit import correlation
 from servicekit.errors import DomainError
 from servicekit.grpc_errors import to_status
+from servicekit.metrics import observe_rpc
 
 log = logging.getLogger("servicekit.grpc")
 
@@ -50,6 +51,7 @@ async def _fail(context: aio.ServicerContext, method: str, exc: BaseException, c
 
 
 def _log_done(method: str, started: float, code: str) -> None:
+    observe_rpc(method, time.perf_counter() - started, code)
     log.info(
         "%s -> %s",
         method,

@@ -111,6 +111,8 @@ class Stack:
         self.resolver_port = free_port()
         self.recorder_port = free_port()
         self.gateway_port = free_port()
+        self.resolver_metrics_port = free_port()
+        self.recorder_metrics_port = free_port()
         self.output_dir = self.workdir / "data"
 
     @property
@@ -130,6 +132,8 @@ class Stack:
             "RECORDER_ADDR": f"127.0.0.1:{self.recorder_port}",
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),
+            "RESOLVER_METRICS_PORT": str(self.resolver_metrics_port),
+            "RECORDER_METRICS_PORT": str(self.recorder_metrics_port),
             "OUTPUT_DIR": str(self.output_dir),
             "PROGRESS_INTERVAL": "1",
             "PYTHONUNBUFFERED": "1",
