@@ -54,7 +54,7 @@ class _ChannelFields(BaseModel):
         0, ge=0, le=36_500, description="delete recordings older than this (0 = keep them)"
     )
     max_bytes: int = Field(
-        0, ge=0, le=2**64 - 1, description="keep at most this many bytes (0 = no limit)"
+        0, ge=0, le=2**63 - 1, description="keep at most this many bytes (0 = no limit)"
     )
     max_count: int = Field(
         0, ge=0, le=1_000_000, description="keep at most this many recordings (0 = no limit)"

@@ -81,6 +81,7 @@ async def run(settings: RecorderSettings) -> None:
         Policy(max_age_days=settings.retention_days),
         settings.min_free_bytes,
         active_paths=lambda: manager.active_paths(),
+        session_history_days=settings.session_history_days,
     )
     manager = SessionManager(
         settings,
@@ -112,6 +113,7 @@ async def run(settings: RecorderSettings) -> None:
         concurrency=settings.autorecord_concurrency,
         backoff_max=settings.autorecord_backoff_max,
     )
+    bus.add_listener(autorecorder.on_event)
     servicer = RecorderServicer(manager, heartbeat_interval=settings.heartbeat_interval)
     channels = ChannelServicer(
         resolver,
@@ -155,6 +157,10 @@ async def run(settings: RecorderSettings) -> None:
 
     async def drain() -> None:
         stop.set()
+        # A cycle may be inside a long batch status call: the sessions must not wait for it.
+        _, pending = await asyncio.wait(background, timeout=1.0)
+        for task in pending:
+            task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await manager.shutdown()
         await finalizer.drain(settings.shutdown_grace / 2)

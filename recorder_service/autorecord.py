@@ -24,7 +24,7 @@ from recorder_service.metrics import (
     AUTORECORD_CYCLES,
     AUTORECORD_STARTS,
 )
-from recorder_service.model import Session
+from recorder_service.model import EventType, Session, SessionEvent
 from recorder_service.ports import StatusChecker
 from recorder_service.store import Channel
 from recorder_service.watchlist import WatchList
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # The resolver accepts up to 10,000 targets per batch call.
 MAX_BATCH = 10_000
+# A session ending sooner than this (or than one interval) counts as a failed start.
+EARLY_END_S = 60.0
 
 
 class Starter(Protocol):
@@ -238,7 +240,9 @@ class AutoRecorder:
                 log.exception("auto-record start crashed", extra=extra)
                 self._failed(channel, state, stats, f"{type(exc).__name__}: {exc}", extra)
                 return
-            state.failures, state.retry_at, state.last_error = 0, 0.0, ""
+            # ``failures`` is cleared only once a session has lived (see on_event): a stream
+            # that dies right after each start must still back off further every time.
+            state.retry_at = 0.0
             stats.started += 1
             AUTORECORD_STARTS.labels("started").inc()
             log.info(
@@ -251,6 +255,24 @@ class AutoRecorder:
                 },
             )
 
+    def on_event(self, event: SessionEvent) -> None:
+        """Bus listener: an automatic session that failed, or whose stream "ended", soon after
+        it started counts as a failed start of its channel (a CDN refusing the stream would
+        otherwise be retried every cycle, forever, each time as a new session)."""
+        s = event.session
+        if not s.channel or event.type not in (EventType.FAILED, EventType.STOPPED):
+            return
+        state = self.runtime.setdefault(s.channel, ChannelRuntime())
+        lived = ((s.end_time or datetime.now(UTC)) - s.start_time).total_seconds()
+        user_stop = event.type is EventType.STOPPED and s.end_reason != "stream ended"
+        if user_stop or lived >= max(self.interval, EARLY_END_S):
+            # Stopped by a user, a shutdown or the disk guard, or it recorded for a while:
+            # whatever went wrong before is behind us.
+            state.failures, state.last_error = 0, ""
+            return
+        error = f"the session ended {lived:.0f}s after it started: {s.end_reason}"
+        self._back_off(s.channel, state, error, {"channel": s.channel, "session_id": s.session_id})
+
     def _failed(
         self,
         channel: Channel,
@@ -259,15 +281,20 @@ class AutoRecorder:
         error: str,
         extra: dict[str, str],
     ) -> None:
+        stats.failed += 1
+        AUTORECORD_STARTS.labels("failed").inc()
+        self._back_off(channel.username, state, error, extra)
+
+    def _back_off(
+        self, username: str, state: ChannelRuntime, error: str, extra: dict[str, str]
+    ) -> None:
         state.failures += 1
         delay = min(self._backoff_max, self.interval * 2 ** (state.failures - 1))
         state.retry_at = self._clock() + delay
         state.last_error = error
-        stats.failed += 1
-        AUTORECORD_STARTS.labels("failed").inc()
         log.warning(
             "auto-record could not start %s (failure %d, next try in %.0fs): %s",
-            channel.username,
+            username,
             state.failures,
             delay,
             error,

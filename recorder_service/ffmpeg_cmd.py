@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from recorder_service.paths import parse_record_name
+from recorder_service.paths import part_order
 from servicekit.errors import InvalidArgument
 
 # Protocols ffmpeg may open for an HLS input and everything it references (segments, keys).
@@ -58,15 +57,7 @@ class RecordJob:
         """The recording files written so far, oldest first."""
         if not self.split_seconds and not self.split_bytes:
             return [self.record_path] if self.record_path.exists() else []
-        return sorted(self.record_path.parent.glob(self.part_glob), key=_part_order)
-
-
-def _part_order(path: Path) -> tuple[datetime, int, str]:
-    # By start time, then part number (_p10 after _p9), then name.
-    parsed = parse_record_name(path.name)
-    if parsed is None:
-        return (datetime.min.replace(tzinfo=UTC), 0, path.name)
-    return (parsed.started, parsed.part, path.name)
+        return sorted(self.record_path.parent.glob(self.part_glob), key=part_order)
 
 
 def _input_options(job: RecordJob) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from recorder_service.events import EventBus
 from recorder_service.media import mp4_name, probe_media_seconds, remux_to_mp4
 from recorder_service.model import EventType, Session, SessionState
-from recorder_service.paths import parse_record_name
+from recorder_service.paths import parse_record_name, part_order
 from recorder_service.store import Recording, RecordingState, Store
 from servicekit import correlation
 
@@ -48,6 +48,24 @@ async def _settle(path: Path) -> None:
         if idle >= _SETTLE_QUIET_S:
             return
         await asyncio.sleep(min(_SETTLE_QUIET_S - idle + 0.05, end - loop.time()))
+
+
+def _stub_session(rows: list[Recording]) -> Session:
+    """A stand-in session for recording rows whose session row is gone."""
+    rows = sorted(rows, key=lambda r: (r.start_time, r.part))
+    first = rows[0]
+    return Session(
+        session_id=first.session_id,
+        person=first.person,
+        name=first.person,
+        target="",
+        source_type="auto",
+        start_time=first.start_time,
+        correlation_id="",
+        preview_path="",
+        state=SessionState.INTERRUPTED,
+        record_paths=tuple(r.path for r in rows),
+    )
 
 
 def _mtime(path: Path) -> datetime | None:
@@ -88,11 +106,15 @@ class Finalizer:
 
     # -- scheduling ------------------------------------------------------------------------
 
-    def schedule(self, session: Session, final_state: RecordingState) -> None:
+    def schedule(
+        self, session: Session, final_state: RecordingState, *, announce: bool = True
+    ) -> None:
         """Finalize ``session``'s files in the background (in the caller's context, so the
-        logs and the FINALIZED event carry the session's correlation id)."""
+        logs and the FINALIZED event carry the session's correlation id). Without
+        ``announce``, the session is neither saved nor published (a stand-in for rows whose
+        session is unknown)."""
         task = asyncio.create_task(
-            self._finalize(session.snapshot(), final_state),
+            self._finalize(session.snapshot(), final_state, announce),
             name=f"finalize-{session.session_id}",
         )
         self._track(task)
@@ -133,7 +155,9 @@ class Finalizer:
 
     # -- one session -----------------------------------------------------------------------
 
-    async def _finalize(self, session: Session, final_state: RecordingState) -> None:
+    async def _finalize(
+        self, session: Session, final_state: RecordingState, announce: bool = True
+    ) -> None:
         async with self._slots:
             notes: list[str] = []
             final_paths: list[str] = []
@@ -145,6 +169,8 @@ class Finalizer:
                     self.busy_paths.discard(rel)
                 final_paths.extend(kept)
             session.record_paths = tuple(final_paths)
+            if not announce:
+                return
             self._store.save_session(session)
             message = "; ".join(notes) or f"{len(final_paths)} file(s) finalized"
             self._bus.publish(EventType.FINALIZED, session, message)
@@ -171,7 +197,17 @@ class Finalizer:
         """Finalize one part; returns the paths that now hold it (none if it had no media)."""
         person, _, name = rel.removeprefix("records/").partition("/")
         path = self._out / rel
-        row = self._store.get_recording(person, name) or Recording(
+        mp4 = path.with_name(mp4_name(name))
+        found = self._store.get_recording(person, name)
+        if found is None and path.suffix == ".ts" and not path.exists():
+            done = self._store.get_recording(person, mp4.name)
+            if done is not None and not done.state.busy:
+                # Finalized by an earlier run that was cut short before the session was
+                # saved: the row (pin, start time) is the truth, leave it alone.
+                return [done.path]
+            if done is not None:
+                found, path, rel = done, mp4, done.path
+        row = found or Recording(
             person=person,
             file_name=name,
             start_time=session.start_time,
@@ -179,7 +215,6 @@ class Finalizer:
             session_id=session.session_id,
             part=part,
         )
-        mp4 = path.with_name(mp4_name(name))
         if not path.exists() and path.suffix == ".ts" and mp4.exists():
             # A crash between deleting the TS and renaming its row: the MP4 is the part.
             row = self._store.rename_recording(row, mp4.name)
@@ -258,15 +293,25 @@ class Finalizer:
             unfinished = self._store.recordings_in_states(
                 [RecordingState.WRITING, RecordingState.FINALIZING]
             )
-            for session_id in sorted({r.session_id for r in unfinished} - done):
-                ended = self._store.get_session(session_id) if session_id else None
-                if ended is not None:
-                    state = (
-                        RecordingState.INTERRUPTED
-                        if ended.state is SessionState.INTERRUPTED
-                        else RecordingState.COMPLETE
-                    )
-                    self.schedule(ended, state)
+            orphans: dict[tuple[str, str], list[Recording]] = {}
+            for row in unfinished:
+                if row.session_id in done:
+                    continue
+                ended = self._store.get_session(row.session_id) if row.session_id else None
+                if ended is None:
+                    orphans.setdefault((row.session_id, row.person), []).append(row)
+                    continue
+                done.add(row.session_id)
+                state = (
+                    RecordingState.INTERRUPTED
+                    if ended.state is SessionState.INTERRUPTED
+                    else RecordingState.COMPLETE
+                )
+                self.schedule(ended, state)
+            for rows in orphans.values():
+                # No session row to go with them (lost, or never written): finalize the files
+                # on their own, so they do not stay busy (undeletable) forever.
+                self.schedule(_stub_session(rows), RecordingState.INTERRUPTED, announce=False)
             self._index_unknown_files()
             previews = self._out / "sessions"
             previews.mkdir(parents=True, exist_ok=True)
@@ -296,26 +341,32 @@ class Finalizer:
     def _interrupt(self, session: Session) -> None:
         folder = self._out / "records" / session.person
         paths = list(session.record_paths)
-        # Parts a split session started after its row was last saved.
+        # Parts a split session started after its row was last saved, in recording order.
         if folder.is_dir():
-            for f in sorted(folder.iterdir()):
+            found = [
+                f
+                for f in folder.iterdir()
+                if f.suffix == ".ts"
+                and (parsed := parse_record_name(f.name)) is not None
+                and parsed.session_id == session.session_id
+                and f"records/{session.person}/{f.name}" not in paths
+            ]
+            for f in sorted(found, key=part_order):
                 parsed = parse_record_name(f.name)
-                rel = f"records/{session.person}/{f.name}"
-                if parsed and parsed.session_id == session.session_id and rel not in paths:
-                    if f.suffix == ".ts":
-                        paths.append(rel)
-                        # Its row, as the live recorder would have made it: not indexed below
-                        # as an unknown file (which would number every such part 0).
-                        self._store.save_recording(
-                            Recording(
-                                person=session.person,
-                                file_name=f.name,
-                                start_time=parsed.started,
-                                state=RecordingState.WRITING,
-                                session_id=session.session_id,
-                                part=len(paths) - 1,
-                            )
-                        )
+                assert parsed is not None
+                paths.append(f"records/{session.person}/{f.name}")
+                # Its row, as the live recorder would have made it: not indexed below as an
+                # unknown file (which would number every such part 0).
+                self._store.save_recording(
+                    Recording(
+                        person=session.person,
+                        file_name=f.name,
+                        start_time=parsed.started,
+                        state=RecordingState.WRITING,
+                        session_id=session.session_id,
+                        part=len(paths) - 1,
+                    )
+                )
         times = [t for p in paths if (t := _mtime(self._out / p)) is not None]
         session.record_paths = tuple(paths)
         session.state = SessionState.INTERRUPTED
@@ -347,7 +398,9 @@ class Finalizer:
                 if self._store.get_recording(folder.name, f.name) is not None:
                     continue
                 if f.suffix == ".ts" and (f.with_name(mp4_name(f.name))).exists():
-                    continue  # a remux finished but its TS was not deleted yet: redone below
+                    mp4_row = self._store.get_recording(folder.name, mp4_name(f.name))
+                    if mp4_row is not None and mp4_row.state.busy:
+                        continue  # a remux finished but its TS was not deleted yet: redone
                 if f.suffix == ".mp4":
                     source = self._store.get_recording(folder.name, f.with_suffix(".ts").name)
                     if source is not None and source.state.busy:

@@ -87,6 +87,10 @@ class SessionManager:
         self._persons_busy: set[str] = set()
         self._request_ids: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._accepting = True
+        # Starts between "runner registered" and "ffmpeg spawned": shutdown waits for them.
+        self._spawning = 0
+        self._spawned = asyncio.Event()
+        self._spawned.set()
         bus.add_listener(self._persist)
 
     @property
@@ -154,6 +158,9 @@ class SessionManager:
         self._admission()
 
         resolved = await self._resolver.resolve(req.target.strip(), req.source_type, req.quality)
+        if not self._accepting:
+            # Shutdown began while we were resolving: spawning now would outlive the drain.
+            raise FailedPrecondition("recorder is shutting down", reason="SHUTTING_DOWN")
 
         person = explicit_person or slugify(resolved.person_hint or req.target)
         # No await between this check and the reservation: two starts for one person race here.
@@ -218,6 +225,8 @@ class SessionManager:
         if req.request_id:
             self._remember_request(req.request_id, session_id)
         self.bus.publish(EventType.STARTING, session, f"recording {person}")
+        self._spawning += 1
+        self._spawned.clear()
         try:
             await runner.start()
         except Exception as exc:
@@ -227,6 +236,10 @@ class SessionManager:
             self.bus.publish(EventType.FAILED, session, session.end_reason)
             self._ended_cb(session)
             raise
+        finally:
+            self._spawning -= 1
+            if not self._spawning:
+                self._spawned.set()
         return session.snapshot()
 
     async def stop(self, session_id: str, reason: str = "stopped by request") -> Session:
@@ -240,6 +253,7 @@ class SessionManager:
     async def shutdown(self, reason: str = "recorder shutting down") -> None:
         """Refuse new starts and stop every session, finalizing every file."""
         self._accepting = False
+        await self._spawned.wait()
         runners = list(self._runners.values())
         if runners:
             log.info(

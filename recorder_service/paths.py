@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from servicekit.errors import InvalidArgument
 
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
 _MAX = 64
+_CLEAN = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 
 
 def slugify(text: str, fallback: str = "stream") -> str:
@@ -39,6 +40,10 @@ def validate_person(name: str) -> str:
         )
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise InvalidArgument("person has control characters", reason="INVALID_PERSON")
+    lowered = name.strip().lower()
+    if _CLEAN.fullmatch(lowered):
+        # Already a folder name (e.g. a username): kept as is, so "anna_" and "anna" stay apart.
+        return lowered
     slug = slugify(name, fallback="")
     if not slug:
         raise InvalidArgument("person has no usable characters", reason="INVALID_PERSON")
@@ -100,6 +105,14 @@ def parse_record_name(file_name: str) -> RecordName | None:
     except ValueError:
         return None
     return RecordName(m["person"], started, m["session"], int(m["part"] or 0), m["ext"])
+
+
+def part_order(path: Path) -> tuple[datetime, int, str]:
+    """Sort key of recording parts: start time, then part number (_p10 after _p9), then name."""
+    parsed = parse_record_name(path.name)
+    if parsed is None:
+        return (datetime.min.replace(tzinfo=UTC), 0, path.name)
+    return (parsed.started, parsed.part, path.name)
 
 
 def inside(root: Path, relative: str) -> Path:

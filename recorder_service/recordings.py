@@ -47,7 +47,7 @@ def page_bounds(page_size: int, page_token: str) -> tuple[int, int]:
         raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE")
     try:
         offset = int(page_token) if page_token else 0
-        if offset < 0:
+        if not 0 <= offset < 2**62:
             raise ValueError
     except ValueError:
         raise InvalidArgument("invalid page_token", reason="INVALID_PAGE_TOKEN") from None

@@ -204,6 +204,7 @@ class Retention:
         *,
         active_paths: Callable[[], Collection[str]],
         clock: Callable[[], datetime] = _utc_now,
+        session_history_days: float = 0.0,
     ) -> None:
         self._store = store
         self._output_dir = output_dir
@@ -211,6 +212,8 @@ class Retention:
         self.min_free_bytes = min_free_bytes
         self._active_paths = active_paths
         self._clock = clock
+        # Ended sessions older than this are forgotten (0 = kept); their files stay.
+        self._session_history_days = session_history_days
 
     def check_free_space(self) -> None:
         """Raise ResourceExhausted when OUTPUT_DIR is below the free-space watermark."""
@@ -276,6 +279,16 @@ class Retention:
                 deletion.reason,
                 extra={**extra, "file.size": size},
             )
+        if not dry_run and person is None and self._session_history_days > 0:
+            cutoff = self._clock() - timedelta(days=self._session_history_days)
+            pruned = self._store.prune_sessions(cutoff)
+            if pruned:
+                log.info(
+                    "forgot %d session(s) that ended before %s",
+                    pruned,
+                    cutoff.isoformat(timespec="seconds"),
+                    extra={"event.action": "retention.sessions", "sessions": pruned},
+                )
         try:
             free = free_bytes(self._output_dir)
         except OSError:

@@ -38,6 +38,7 @@ class RecorderSettings:
     finalize_concurrency: int = 2
     retention_interval: float = 1800.0
     retention_days: float = 0.0
+    session_history_days: float = 90.0
     min_free_bytes: int = 1 << 30
     disk_check_interval: float = 10.0
 
@@ -87,6 +88,9 @@ class RecorderSettings:
             ),
             retention_interval=e.number("RETENTION_INTERVAL", d.retention_interval, minimum=1.0),
             retention_days=e.number("RETENTION_DAYS", d.retention_days, minimum=0.0),
+            session_history_days=e.number(
+                "SESSION_HISTORY_DAYS", d.session_history_days, minimum=0.0
+            ),
             min_free_bytes=e.integer("MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
             disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
         )

@@ -252,6 +252,17 @@ class SqliteStore:
         )
         return [_session_from_json(r["data"]) for r in rows]
 
+    def prune_sessions(self, ended_before: datetime) -> int:
+        ended = [s.value for s in SessionState if s.ended]
+        cutoff = _iso(ended_before)
+        with self._tx() as db:
+            cur = db.execute(
+                f"DELETE FROM sessions WHERE state IN ({','.join('?' * len(ended))})"
+                " AND json_extract(data, '$.end_time') < ?",
+                (*ended, cutoff),
+            )
+        return cur.rowcount
+
     # -- recordings ------------------------------------------------------------------------
 
     @staticmethod

@@ -131,6 +131,11 @@ class Store(Protocol):
 
     def sessions_in_states(self, states: Iterable[SessionState]) -> list[Session]: ...
 
+    def prune_sessions(self, ended_before: datetime) -> int:
+        """Forget sessions that ended before ``ended_before``; returns how many. Their
+        recordings stay (they keep the session id)."""
+        ...
+
     # recordings
     def save_recording(self, recording: Recording) -> None:
         """Insert or replace the row of the recording at ``recording.path``."""

@@ -30,6 +30,7 @@ SETTABLE = (
 )
 MAX_RETENTION_DAYS = 36_500
 MAX_COUNT = 1_000_000
+MAX_BYTES = 2**63 - 1  # what SQLite's INTEGER holds
 
 
 def check_username(username: str) -> str:
@@ -69,8 +70,8 @@ def _check(channel: Channel) -> Channel:
         raise _bad("name", "name must be at most 200 printable characters")
     if not 0 <= channel.retention_days <= MAX_RETENTION_DAYS:
         raise _bad("retention_days", f"retention_days must be 0 to {MAX_RETENTION_DAYS}")
-    if channel.max_bytes < 0:
-        raise _bad("max_bytes", "max_bytes must not be negative")
+    if not 0 <= channel.max_bytes <= MAX_BYTES:
+        raise _bad("max_bytes", f"max_bytes must be 0 to {MAX_BYTES}")
     if not 0 <= channel.max_count <= MAX_COUNT:
         raise _bad("max_count", f"max_count must be 0 to {MAX_COUNT}")
     q = channel.quality

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from recorder_service.autorecord import AutoRecorder
 from recorder_service.manager import StartRequest
-from recorder_service.model import Session
+from recorder_service.model import EventType, Session, SessionEvent, SessionState
 from recorder_service.ports import ChannelCheck
 from recorder_service.sqlite_store import SqliteStore
 from recorder_service.store import Channel
@@ -154,12 +154,12 @@ async def test_a_failing_channel_backs_off_and_the_others_do_not(parts) -> None:
         clock.now = auto.runtime["alice"].retry_at + 1
         await auto.cycle()
     assert auto.runtime["alice"].retry_at - clock.now == pytest.approx(600)
-    # and a success clears it
+    # and a start goes through once it is due again
     del starter.fail["alice"]
     clock.now = auto.runtime["alice"].retry_at + 1
     await auto.cycle()
     assert starter.started[-1].person == "alice"
-    assert auto.runtime["alice"].failures == 0 and auto.runtime["alice"].last_error == ""
+    assert auto.runtime["alice"].retry_at == 0.0
 
 
 async def test_going_offline_between_check_and_start_is_not_a_failure(parts) -> None:
@@ -248,3 +248,56 @@ async def test_run_cycles_until_stopped_and_survives_a_crashing_cycle(parts) -> 
     stop.set()
     await asyncio.wait_for(task, 2)
     assert calls >= 3
+
+
+def ended(channel: str, kind: EventType, lived_s: float, reason: str) -> SessionEvent:
+    session = Session(
+        session_id="s1",
+        person=channel,
+        name=channel,
+        target=channel,
+        source_type="auto",
+        start_time=NOW,
+        correlation_id="",
+        preview_path="",
+        state=SessionState.FAILED if kind is EventType.FAILED else SessionState.STOPPED,
+        end_time=NOW + timedelta(seconds=lived_s),
+        end_reason=reason,
+        channel=channel,
+    )
+    return SessionEvent(1, NOW, kind, session)
+
+
+async def test_a_session_that_dies_right_after_its_start_backs_the_channel_off(parts) -> None:
+    watchlist, status, starter, clock, auto = parts
+    add(watchlist, "alice")
+    status.availability = {"alice": "ONLINE"}
+    for failures, expected_wait in ((1, 60), (2, 120), (3, 240)):
+        await auto.cycle()
+        assert starter.started[-1].person == "alice"
+        starter.busy.discard("alice")
+        # ffmpeg exits 0 two seconds in (a CDN answering 404): "stream ended"
+        auto.on_event(ended("alice", EventType.STOPPED, 2, "stream ended"))
+        state = auto.runtime["alice"]
+        assert state.failures == failures and "ended 2s after" in state.last_error
+        assert state.retry_at == pytest.approx(clock.now + expected_wait)
+        before = len(starter.started)
+        await auto.cycle()
+        assert len(starter.started) == before  # backing off
+        clock.now = state.retry_at + 1
+    # A session that lived, or one a user stopped, clears the slate.
+    auto.on_event(ended("alice", EventType.STOPPED, 3600, "stream ended"))
+    assert auto.runtime["alice"].failures == 0 and auto.runtime["alice"].last_error == ""
+    auto.on_event(ended("alice", EventType.FAILED, 1, "ffmpeg exited with code 1"))
+    assert auto.runtime["alice"].failures == 1
+    auto.on_event(ended("alice", EventType.STOPPED, 1, "stopped by request"))
+    assert auto.runtime["alice"].failures == 0
+
+
+async def test_manual_sessions_do_not_touch_the_schedule(parts) -> None:
+    watchlist, _, _, _, auto = parts
+    add(watchlist, "alice")
+    event = ended("alice", EventType.FAILED, 1, "boom")
+    event.session.channel = ""
+    auto.on_event(event)
+    assert "alice" not in auto.runtime

@@ -18,7 +18,7 @@ import pytest
 from recorder_service.events import EventBus, Subscription
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager, StartRequest
-from recorder_service.media import remux_to_mp4
+from recorder_service.media import mp4_name, remux_to_mp4
 from recorder_service.model import EventType, Session, SessionEvent, SessionState
 from recorder_service.paths import record_file_name
 from recorder_service.ports import QualityWish, ResolvedStream
@@ -583,3 +583,69 @@ async def test_drain_cancels_a_slow_finalization_and_recover_redoes_it(
     assert done.media_seconds > 1.5
     assert not (c.out / ts).exists() and decode(c.out / done.path).ok
     assert sid in c.finalized()
+
+
+async def test_redoing_a_cut_short_finalization_keeps_a_finished_parts_row(
+    crashed: Crashed,
+) -> None:
+    """Part 0 was remuxed and pinned; part 1 was still FINALIZING when the shutdown cut in.
+    Redoing the session must leave part 0's row (its pin, its start time) alone."""
+    c = crashed
+    sid = "a1a1a1a1a1a1"
+    stamp = c.start.astimezone()
+    p0 = f"records/kim/kim_{stamp:%Y%m%d_%H%M%S}_{sid}.ts"
+    later = stamp + timedelta(minutes=10)
+    p1 = f"records/kim/kim_{later:%Y%m%d_%H%M%S}_{sid}.ts"
+    mp4_0 = c.file("kim", mp4_name(person_and_name(p0)[1]))
+    c.file("kim", person_and_name(p1)[1])
+    c.session(sid, "kim", SessionState.STOPPED, p0, p1)  # saved before finalization ended
+    c.store.save_recording(
+        Recording(
+            person="kim",
+            file_name=person_and_name(mp4_0)[1],
+            start_time=stamp,
+            state=RecordingState.COMPLETE,
+            session_id=sid,
+            part=0,
+            size_bytes=c.clip.stat().st_size,
+            media_seconds=2.0,
+            pinned=True,
+        )
+    )
+    c.row(p1, sid, RecordingState.FINALIZING, part=1)
+    finalizer = c.finalizer(remux_mp4=True)
+    finalizer.recover()
+    assert await finalizer.drain(30)
+    first = c.get(mp4_0)
+    assert first is not None and first.pinned and first.start_time == stamp
+    assert first.state is RecordingState.COMPLETE and first.part == 0
+    second = c.get(p1.removesuffix(".ts") + ".mp4")
+    assert second is not None and second.state is RecordingState.COMPLETE and second.part == 1
+    assert c.finalized()[sid].record_paths == (mp4_0, second.path)
+
+
+async def test_rows_whose_session_is_gone_are_finalized_on_their_own(crashed: Crashed) -> None:
+    c = crashed
+    lost = c.file("lee", "lee_20261101_120000_b2b2b2b2b2b2.ts")
+    anonymous = c.file("lee", "clip.ts")
+    c.row(lost, "b2b2b2b2b2b2", RecordingState.WRITING)
+    c.row(anonymous, "", RecordingState.FINALIZING)
+    finalizer = c.finalizer()
+    finalizer.recover()
+    assert await finalizer.drain(30)
+    for rel in (lost, anonymous):
+        row = c.get(rel)
+        assert row is not None and row.state is RecordingState.INTERRUPTED, rel
+        assert row.media_seconds > 1.5
+    assert c.store.get_session("b2b2b2b2b2b2") is None  # no session invented for it
+    assert c.finalized() == {}
+
+
+async def test_a_ts_next_to_an_mp4_that_no_row_knows_is_indexed(crashed: Crashed) -> None:
+    c = crashed
+    ts = c.file("max", "max_20261101_120000_c3c3c3c3c3c3.ts")
+    mp4 = c.file("max", "max_20261101_120000_c3c3c3c3c3c3.mp4")
+    finalizer = c.finalizer()
+    finalizer.recover()
+    assert await finalizer.drain(30)
+    assert {r.path for r in c.store.list_recordings("max")} == {ts, mp4}

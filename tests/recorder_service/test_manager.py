@@ -120,3 +120,27 @@ async def test_shutdown_finalizes_everything_and_refuses_new_starts(origin, mana
     assert decode(manager.output_dir / s.record_paths[0]).ok
     with pytest.raises(FailedPrecondition):
         await manager.start(StartRequest(target="m7"))
+
+
+async def test_a_start_still_resolving_when_shutdown_begins_starts_nothing(origin, manager):
+    origin.add_stream("m8")
+    resolver = manager._resolver
+    gate = asyncio.Event()
+    real = resolver.resolve
+
+    async def slow_resolve(*args, **kwargs):
+        await gate.wait()
+        return await real(*args, **kwargs)
+
+    resolver.resolve = slow_resolve
+    start = asyncio.create_task(manager.start(StartRequest(target="m8")))
+    await asyncio.sleep(0.05)
+    shutdown = asyncio.create_task(manager.shutdown())
+    await asyncio.sleep(0.05)
+    gate.set()
+    with pytest.raises(FailedPrecondition) as err:
+        await start
+    await shutdown
+    assert err.value.reason == "SHUTTING_DOWN"
+    assert manager.running() == []
+    assert not (manager.output_dir / "records" / "m8").exists()

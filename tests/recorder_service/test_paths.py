@@ -51,3 +51,9 @@ def test_inside_refuses_escapes(tmp_path: Path):
     for bad in ("../x", "/etc/passwd", "records/../../x"):
         with pytest.raises(InvalidArgument):
             inside(tmp_path, bad)
+
+
+@pytest.mark.parametrize("name", ["anna_", "_anna", "anna", "a__b", "___", "Anna_X"])
+def test_a_name_that_is_already_a_folder_name_is_kept_as_is(name):
+    """A watch-list username is its recording folder: 'anna_' and 'anna' must not merge."""
+    assert validate_person(name) == name.lower()

@@ -235,3 +235,11 @@ def test_kill_9_loses_no_committed_row(tmp_path, after_s):
     assert acked, "the writer committed nothing before the kill"
     missing = set(acked) - stored
     assert not missing, f"{len(missing)} acknowledged rows lost"
+
+
+def test_pruning_forgets_old_ended_sessions_only(store):
+    store.save_session(session("old", SessionState.STOPPED, T0, end_time=T0 + timedelta(hours=1)))
+    store.save_session(session("recent", SessionState.FAILED, T0, end_time=T0 + timedelta(days=30)))
+    store.save_session(session("running", SessionState.RECORDING, T0 - timedelta(days=99)))
+    assert store.prune_sessions(T0 + timedelta(days=1)) == 1
+    assert {s.session_id for s in store.list_sessions()} == {"recent", "running"}

@@ -154,6 +154,7 @@ async def test_a_duplicate_username_is_already_exists_whatever_its_case(stub) ->
         ({"name": "n" * 201}, "INVALID_CHANNEL"),
         ({"retention_days": 40_000}, "INVALID_CHANNEL"),
         ({"max_count": 2_000_000}, "INVALID_CHANNEL"),
+        ({"max_bytes": 2**63}, "INVALID_CHANNEL"),  # more than SQLite holds: a 400, not a 500
         ({"quality": quality_pb2.QualityPreference(height=20_000)}, "INVALID_CHANNEL"),
         ({"quality": quality_pb2.QualityPreference(policy=BAD_POLICY)}, "INVALID_CHANNEL"),
     ],
