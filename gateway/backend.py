@@ -11,7 +11,7 @@ from grpc import aio
 
 from gateway.settings import GatewaySettings
 from servicekit.errors import DomainError
-from servicekit.grpc_interceptors import insecure_channel
+from servicekit.grpc_interceptors import service_channel
 from streamrec.v1 import (
     channel_service_pb2_grpc,
     recorder_service_pb2_grpc,
@@ -34,7 +34,7 @@ class Backend:
 
     @classmethod
     def connect(cls, settings: GatewaySettings) -> Backend:
-        channel = insecure_channel(settings.recorder_addr)
+        channel = service_channel(settings.recorder_addr, settings.tls.channel_credentials())
         return cls(
             settings,
             channel,

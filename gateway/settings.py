@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from servicekit.settings import Env, SettingsError
+from servicekit.tls import TlsConfig
 
 
 @dataclass(frozen=True, repr=False)
@@ -20,6 +21,8 @@ class GatewaySettings:
     build_time: str = ""
     # Required on every /api and /streams request when set (never logged).
     api_token: str = ""
+
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     def __repr__(self) -> str:
         # The token must never reach a log line or a traceback.
@@ -41,6 +44,7 @@ class GatewaySettings:
             build_commit=e.text("BUILD_COMMIT", ""),
             build_time=e.text("BUILD_TIME", ""),
             api_token=_token(e.text("API_TOKEN", "")),
+            tls=TlsConfig.from_env(e),
         )
 
 

@@ -23,7 +23,7 @@ from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
 from recorder_service.watchlist import WatchList
 from servicekit.ffmpeg import find_ffmpeg
-from servicekit.grpc_interceptors import insecure_channel
+from servicekit.grpc_interceptors import service_channel
 from servicekit.grpc_server import build_server, serve
 from servicekit.logs import setup_logging
 from servicekit.metrics import serve_metrics
@@ -63,7 +63,7 @@ async def run(settings: RecorderSettings) -> None:
         },
     )
     store = SqliteStore(settings.db_path)
-    channel = insecure_channel(settings.resolver_addr)
+    channel = service_channel(settings.resolver_addr, settings.tls.channel_credentials())
     bus = EventBus(settings.event_ring_size, settings.subscriber_queue_size)
     resolver = GrpcResolver(channel)
     finalizer = Finalizer(
@@ -135,6 +135,7 @@ async def run(settings: RecorderSettings) -> None:
         SERVICE_NAMES,
         host=settings.host,
         port=settings.port,
+        credentials=settings.tls.server_credentials(),
     )
     serve_metrics(settings.host, settings.metrics_port, service="recorder")
     stop = asyncio.Event()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from servicekit.settings import Env, SettingsError
+from servicekit.tls import TlsConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RecorderSettings:
     session_history_days: float = 90.0
     min_free_bytes: int = 1 << 30
     disk_check_interval: float = 10.0
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
     def db_path(self) -> Path:
@@ -93,6 +95,7 @@ class RecorderSettings:
             ),
             min_free_bytes=e.integer("MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
             disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
+            tls=TlsConfig.from_env(e),
         )
 
 

@@ -28,6 +28,7 @@ async def run(settings: ResolverSettings) -> None:
             [SERVICE_NAME],
             host=settings.host,
             port=settings.port,
+            credentials=settings.tls.server_credentials(),
         )
         log.info(
             "sources: %s; site budget %.2f req/s per host (burst %d)",

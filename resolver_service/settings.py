@@ -9,6 +9,7 @@ from resolver_service.site_client import RetryPolicy
 from resolver_service.sources.chaturbate import METHODS, ChaturbateConfig
 from servicekit.errors import DomainError
 from servicekit.settings import Env, SettingsError
+from servicekit.tls import TlsConfig
 
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -31,6 +32,8 @@ class ResolverSettings:
         default_factory=lambda: ChaturbateConfig(user_agent=DEFAULT_USER_AGENT)
     )
     sources: tuple[str, ...] = ("hls", "chaturbate")
+
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> ResolverSettings:
@@ -91,4 +94,5 @@ class ResolverSettings:
             ),
             chaturbate=chaturbate,
             sources=sources,
+            tls=TlsConfig.from_env(e),
         )

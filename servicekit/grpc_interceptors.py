@@ -189,14 +189,25 @@ def client_interceptors() -> list[aio.ClientInterceptor]:
     return [ClientUnaryInterceptor(), ClientStreamInterceptor()]
 
 
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 16 * 2**20),
+]
+
+
 def insecure_channel(target: str) -> aio.Channel:
     """An aio channel to another streamrec service with correlation forwarding."""
     return aio.insecure_channel(
-        target,
-        interceptors=client_interceptors(),
-        options=[
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.max_receive_message_length", 16 * 2**20),
-        ],
+        target, interceptors=client_interceptors(), options=_CHANNEL_OPTIONS
+    )
+
+
+def service_channel(target: str, credentials: grpc.ChannelCredentials | None) -> aio.Channel:
+    """A channel to another streamrec service: TLS when ``credentials`` are given (see
+    servicekit.tls), plaintext otherwise; correlation forwarding either way."""
+    if credentials is None:
+        return insecure_channel(target)
+    return aio.secure_channel(
+        target, credentials, interceptors=client_interceptors(), options=_CHANNEL_OPTIONS
     )

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -59,6 +60,7 @@ def build_server(
     *,
     host: str,
     port: int,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> GrpcApp:
     """Create an aio server on ``host:port`` (port 0 picks a free one) with the house
     interceptors, health checking and reflection, and ``register`` adding the servicers."""
@@ -82,7 +84,11 @@ def build_server(
         ),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
     if bound == 0:
         raise OSError(f"could not bind gRPC server to {host}:{port}")
     return GrpcApp(server=server, health=health, service_names=service_names, port=bound)

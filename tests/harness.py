@@ -21,6 +21,9 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from servicekit.settings import Env
+from servicekit.tls import TlsConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,10 +34,13 @@ def free_port() -> int:
         return port
 
 
-def wait_grpc_serving(addr: str, deadline_s: float = 20.0) -> None:
+def wait_grpc_serving(
+    addr: str, deadline_s: float = 20.0, credentials: grpc.ChannelCredentials | None = None
+) -> None:
     """Block until the gRPC health service at ``addr`` says SERVING."""
     end = time.monotonic() + deadline_s
-    with grpc.insecure_channel(addr) as channel:
+    opened = grpc.secure_channel(addr, credentials) if credentials else grpc.insecure_channel(addr)
+    with opened as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < end:
             try:
@@ -155,12 +161,16 @@ class Stack:
         self.services[name] = service
         return service
 
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS credentials for the services when the stack runs with GRPC_TLS_* settings."""
+        return TlsConfig.from_env(Env(self.env())).channel_credentials()
+
     def start(self) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.start_service("resolver_service")
-        wait_grpc_serving(f"127.0.0.1:{self.resolver_port}")
+        wait_grpc_serving(f"127.0.0.1:{self.resolver_port}", credentials=self.credentials())
         self.start_service("recorder_service")
-        wait_grpc_serving(f"127.0.0.1:{self.recorder_port}")
+        wait_grpc_serving(f"127.0.0.1:{self.recorder_port}", credentials=self.credentials())
         self.start_service("gateway")
         self.wait_http_ready()
         return self
@@ -168,7 +178,7 @@ class Stack:
     def restart_recorder(self) -> Service:
         """Start the recorder again (after a kill or a stop) and wait until it serves."""
         service = self.start_service("recorder_service")
-        wait_grpc_serving(f"127.0.0.1:{self.recorder_port}")
+        wait_grpc_serving(f"127.0.0.1:{self.recorder_port}", credentials=self.credentials())
         return service
 
     def wait_http_ready(self, deadline_s: float = 20.0) -> None:

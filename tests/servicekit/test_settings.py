@@ -11,6 +11,7 @@ from recorder_service.settings import RecorderSettings
 from resolver_service.settings import ResolverSettings
 from resolver_service.sources.chaturbate import ChaturbateConfig
 from servicekit.settings import Env, SettingsError
+from servicekit.tls import TlsConfig
 
 # --- Env --------------------------------------------------------------------------------------
 
@@ -296,3 +297,17 @@ def test_resolver_site_settings():
             ResolverSettings.from_env(Env(env))
     with pytest.raises(SettingsError, match=r"^RESOLVER_HTTP_TIMEOUT must be a number, not 'x'$"):
         ResolverSettings.from_env(Env({"RESOLVER_HTTP_TIMEOUT": "x"}))
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"GRPC_TLS_CERT": "/x.pem"}, "go together"),
+        ({"GRPC_TLS_CLIENT_AUTH": "1"}, "needs GRPC_TLS_CA"),
+        ({"GRPC_TLS_CA": "/nonexistent/ca.pem"}, "cannot read"),
+    ],
+)
+def test_tls_settings_are_checked_at_start(env, match):
+    with pytest.raises(SettingsError, match=match):
+        TlsConfig.from_env(Env(env))
+    assert not TlsConfig.from_env(Env({})).enabled
