@@ -20,11 +20,12 @@ from gateway.schemas import (
     check_file_name,
     check_person,
     enum_name,
+    gap_json,
     iso_time,
     seconds,
 )
 from servicekit.retry import call_idempotent
-from streamrec.v1 import recording_service_pb2, session_pb2
+from streamrec.v1 import recording_service_pb2
 
 router = APIRouter(prefix="/api", tags=["recordings"])
 
@@ -53,15 +54,6 @@ class CleanupBody(BaseModel):
         None, pattern=PERSON_RE.pattern, description="only this folder (absent = every one)"
     )
     dry_run: bool = Field(False, description="report what would be deleted, delete nothing")
-
-
-def gap_json(g: session_pb2.Gap) -> dict[str, Any]:
-    return {
-        "startTime": iso_time(g.start_time, g.HasField("start_time")),
-        "duration": seconds(g.duration),
-        "cause": enum_name(session_pb2.GapCause.Name, g.cause, "GAP_CAUSE_") or "UNSPECIFIED",
-        "detail": g.detail,
-    }
 
 
 def recording_json(r: recording_service_pb2.Recording) -> dict[str, Any]:

@@ -158,8 +158,18 @@ def session_json(s: session_pb2.Session) -> dict[str, Any]:
     }
 
 
-def event_json(e: session_pb2.SessionEvent) -> dict[str, Any]:
+def gap_json(g: session_pb2.Gap) -> dict[str, Any]:
+    """A gap in a recording (the gap ledger)."""
     return {
+        "startTime": iso_time(g.start_time, g.HasField("start_time")),
+        "duration": seconds(g.duration),
+        "cause": enum_name(session_pb2.GapCause.Name, g.cause, "GAP_CAUSE_") or "UNSPECIFIED",
+        "detail": g.detail,
+    }
+
+
+def event_json(e: session_pb2.SessionEvent) -> dict[str, Any]:
+    body = {
         "sequence": e.sequence,
         "type": session_pb2.SessionEventType.Name(e.type).removeprefix("SESSION_EVENT_TYPE_"),
         "event_time": iso_time(e.event_time, e.HasField("event_time")),
@@ -167,3 +177,6 @@ def event_json(e: session_pb2.SessionEvent) -> dict[str, Any]:
         "correlation_id": e.correlation_id,
         "session": session_json(e.session),
     }
+    if e.HasField("gap"):
+        body["gap"] = gap_json(e.gap)
+    return body

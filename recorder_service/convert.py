@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from recorder_service.events import Snapshot
-from recorder_service.model import Session, SessionEvent, VariantInfo
+from recorder_service.model import EventType, Session, SessionEvent, VariantInfo
 from recorder_service.ports import ChannelCheck, QualityWish
 from recorder_service.recordings import RecordingView
 from recorder_service.store import Channel, GapRecord
@@ -96,16 +96,28 @@ def session_pb(s: Session) -> session_pb2.Session:
 
 
 def event_pb(e: SessionEvent) -> recorder_service_pb2.WatchSessionsResponse:
-    return recorder_service_pb2.WatchSessionsResponse(
-        event=session_pb2.SessionEvent(
-            sequence=e.sequence,
-            event_time=ts(e.event_time),
-            type=session_pb2.SessionEventType.Value(f"SESSION_EVENT_TYPE_{e.type.value}"),
-            session=session_pb(e.session),
-            message=e.message,
-            correlation_id=e.correlation_id,
-        )
+    event = session_pb2.SessionEvent(
+        sequence=e.sequence,
+        event_time=ts(e.event_time),
+        type=session_pb2.SessionEventType.Value(f"SESSION_EVENT_TYPE_{e.type.value}"),
+        session=session_pb(e.session),
+        message=e.message,
+        correlation_id=e.correlation_id,
     )
+    if e.type is EventType.GAP and "cause" in e.extra:
+        event.gap.CopyFrom(
+            gap_pb(
+                GapRecord(
+                    session_id=e.session.session_id,
+                    path=e.session.record_paths[-1] if e.session.record_paths else "",
+                    start_time=datetime.fromisoformat(e.extra["start_time"]),
+                    duration_s=float(e.extra.get("duration_s", "0")),
+                    cause=e.extra["cause"],
+                    detail=e.extra.get("detail", ""),
+                )
+            )
+        )
+    return recorder_service_pb2.WatchSessionsResponse(event=event)
 
 
 def snapshot_pb(snap: Snapshot) -> recorder_service_pb2.WatchSessionsResponse:
@@ -162,6 +174,9 @@ def channel_check_pb(check: ChannelCheck) -> resolver_service_pb2.ChannelStatus:
 
 
 def quality_from_pb(pref: quality_pb2.QualityPreference) -> QualityWish:
+    if pref.policy not in quality_pb2.QualityPolicy.values():
+        # An open enum: a number this recorder's protos do not define is bad input, not a crash.
+        raise InvalidArgument(f"unknown quality policy {pref.policy}", reason="INVALID_QUALITY")
     policy = quality_pb2.QualityPolicy.Name(pref.policy).removeprefix("QUALITY_POLICY_")
     return QualityWish(
         height=pref.height,

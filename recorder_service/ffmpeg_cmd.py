@@ -21,8 +21,12 @@ def check_input_url(url: str) -> str:
     ``concat:``, ``subfile:`` or ``data:`` and leak local files into a recording."""
     if not url or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise InvalidArgument("input URL is empty or has control characters", reason="BAD_URL")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. "http://[::1/x.m3u8": Invalid IPv6 URL
+        raise InvalidArgument(f"malformed URL: {exc}", reason="INVALID_URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise InvalidArgument("only http(s) inputs are recorded", reason="UNSUPPORTED_PROTOCOL")
     return url
 
@@ -52,6 +56,13 @@ class RecordJob:
     # then a pattern numbering the parts (``%d``).
     split_bytes: int = 0
     part_glob: str = ""
+    # Where in the live window to start (ffmpeg's -live_start_index: from the start when >= 0,
+    # from the end when < 0; None: ffmpeg's default, 3 segments from the end). Set on restarts
+    # to resume after the last recorded segment.
+    live_start_index: int | None = None
+    audio_live_start_index: int | None = None
+    # First part number of a size split (restarts continue the numbering).
+    start_number: int = 0
 
     def part_files(self) -> list[Path]:
         """The recording files written so far, oldest first."""
@@ -60,8 +71,9 @@ class RecordJob:
         return sorted(self.record_path.parent.glob(self.part_glob), key=part_order)
 
 
-def _input_options(job: RecordJob) -> list[str]:
-    opts = [
+def _input_options(job: RecordJob, live_start_index: int | None = None) -> list[str]:
+    opts = [] if live_start_index is None else ["-live_start_index", str(live_start_index)]
+    opts += [
         "-protocol_whitelist",
         PROTOCOL_WHITELIST,
         "-rw_timeout",
@@ -99,7 +111,7 @@ def _record_output(job: RecordJob) -> list[str]:
             "-hls_segment_type",
             "mpegts",
             "-start_number",
-            "0",
+            str(job.start_number),
             "-hls_segment_options",
             "mpegts_flags=+resend_headers",
             "-hls_segment_filename",
@@ -147,18 +159,20 @@ def build_command(ffmpeg: str, job: RecordJob) -> list[str]:
         ffmpeg,
         "-hide_banner",
         "-nostats",
+        # info: the watchdog follows which segment ffmpeg opens ("Opening '...' for reading");
+        # only warnings and errors are logged.
         "-loglevel",
-        "repeat+level+warning",
+        "repeat+level+info",
         "-progress",
         "pipe:1",
         "-stats_period",
         f"{job.progress_interval:g}",
-        *_input_options(job),
+        *_input_options(job, job.live_start_index),
         "-i",
         job.media_url,
     ]
     if job.audio_url:
-        cmd += [*_input_options(job), "-i", job.audio_url]
+        cmd += [*_input_options(job, job.audio_live_start_index), "-i", job.audio_url]
         maps = ["-map", "0:v:0?", "-map", "1:a:0?"]
     else:
         maps = ["-map", "0:v?", "-map", "0:a?"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,9 +26,9 @@ from recorder_service.paths import (
     slugify,
     validate_person,
 )
-from recorder_service.ports import QualityWish, Resolver
+from recorder_service.ports import QualityWish, ResolvedStream, Resolver
 from recorder_service.recordings import page_bounds
-from recorder_service.runner import SessionRunner
+from recorder_service.runner import SessionRunner, Watchdog
 from recorder_service.settings import RecorderSettings
 from recorder_service.store import Recording, RecordingState, Store
 from servicekit import correlation
@@ -148,6 +149,11 @@ class SessionManager:
             raise FailedPrecondition("recorder is shutting down", reason="SHUTTING_DOWN")
         if not req.target or not req.target.strip():
             raise InvalidArgument("target must not be empty", reason="EMPTY_TARGET")
+        if len(req.name) > 200 or any(unicodedata.category(c).startswith("C") for c in req.name):
+            # As for a channel's name: no CR/LF, NUL, escapes or bidi controls in what is shown.
+            raise InvalidArgument(
+                "name must be at most 200 printable characters", reason="INVALID_NAME"
+            )
         if req.request_id:
             known = self._request_ids.get(req.request_id)
             if known is not None:
@@ -212,13 +218,46 @@ class SessionManager:
             split_bytes=split_bytes,
             part_glob=glob,
         )
+        target, source, quality = req.target.strip(), req.source_type, req.quality
+
+        async def reresolve() -> ResolvedStream:
+            return await self._resolver.resolve(target, source, quality)
+
+        def next_job(
+            stream: ResolvedStream, part: int, video_at: int | None, audio_at: int | None
+        ) -> RecordJob:
+            """The job of restart number ``part``: a fresh URL, a new part file."""
+            path = job.record_path
+            if not split and not split_bytes:
+                path = path.with_name(record_file_name(person, now, session_id, part))
+            return replace(
+                job,
+                media_url=stream.media_url,
+                audio_url=stream.audio_url,
+                headers=stream.headers,
+                record_path=path,
+                live_start_index=video_at,
+                audio_live_start_index=audio_at,
+                start_number=len(session.record_paths),
+            )
+
+        s = self._settings
         runner = SessionRunner(
             session,
             job,
             ffmpeg=self._ffmpeg,
             bus=self.bus,
-            stop_timeout=self._settings.stop_timeout,
+            stop_timeout=s.stop_timeout,
             on_ended=self._ended_cb,
+            watchdog=Watchdog(
+                stall_timeout=s.stall_timeout,
+                max_restarts=s.restart_limit,
+                backoff_max=s.restart_backoff_max,
+                end_grace=s.end_grace,
+            ),
+            reresolve=reresolve,
+            next_job=next_job,
+            on_gap=self.store.add_gap,
         )
         self._persons_busy.add(person)
         self._runners[session_id] = runner

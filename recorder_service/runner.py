@@ -1,24 +1,76 @@
-"""Supervises one session's ffmpeg: first bytes, progress, stop, and how the session ends."""
+"""Supervises one session's ffmpeg: first bytes, progress, gaps, stalls, restarts, stop, and
+how the session ends.
+
+An ffmpeg exit is never taken as "the stream ended" on its exit code alone (ffmpeg exits 0 on
+a playlist 404): the resolver is asked. While the channel is live, the watchdog restarts ffmpeg
+on a freshly resolved URL into a new part, resuming at the first segment not yet recorded when
+the live window still holds it (``-live_start_index``), with capped exponential backoff and a
+budget of restarts without media in between. A stall (no media time and no bytes for
+STALL_TIMEOUT) is handled the same way once ffmpeg has been made to quit.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import re
 import shutil
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import httpx
 
 from recorder_service.events import EventBus
 from recorder_service.ffmpeg_cmd import RecordJob, build_command
 from recorder_service.ffmpeg_process import FfmpegProcess
+from recorder_service.hls_window import Window, fetch_window, segment_path
 from recorder_service.model import EventType, Session, SessionState
+from recorder_service.ports import ResolvedStream
 from recorder_service.progress import Progress
+from recorder_service.store import GapRecord
+from servicekit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 
 log = logging.getLogger(__name__)
 
 _FIRST_BYTES_POLL_S = 0.05
+_STALL_POLL_S = 0.5
+_OPENING = re.compile(r"Opening '([^']+)' for reading")
+_SKIPPED = re.compile(r"skipping (\d+) segments? ahead, expired from playlists")
+_FAILED_SEGMENT = re.compile(r"Failed to open segment (\d+) of playlist (\d+)")
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    """How a session is kept alive (see the module docs)."""
+
+    stall_timeout: float = 20.0
+    # Restarts in a row without media in between before the session fails.
+    max_restarts: int = 10
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    # A "not found" from the resolver (a playlist 404) may be a burst: believed once it lasts.
+    end_grace: float = 20.0
+
+
+Reresolve = Callable[[], Awaitable[ResolvedStream]]
+# (resolved stream, part number, video live_start_index, audio live_start_index) -> the job
+NextJob = Callable[[ResolvedStream, int, int | None, int | None], RecordJob]
+
+
+@dataclass(frozen=True)
+class _Ending:
+    state: SessionState
+    reason: str
 
 
 class SessionRunner:
@@ -33,33 +85,63 @@ class SessionRunner:
         bus: EventBus,
         stop_timeout: float,
         on_ended: Callable[[Session], None],
+        watchdog: Watchdog | None = None,
+        reresolve: Reresolve | None = None,
+        next_job: NextJob | None = None,
+        on_gap: Callable[[GapRecord], None] | None = None,
     ) -> None:
         self.session = session
         self.job = job
+        self._ffmpeg = ffmpeg
         self._bus = bus
         self._stop_timeout = stop_timeout
         self._on_ended = on_ended
+        self._watchdog = watchdog if reresolve is not None and next_job is not None else None
+        self._reresolve = reresolve
+        self._next_job = next_job
+        self._on_gap = on_gap
         self._extra = {"session_id": session.session_id, "channel": session.person}
-        self.process = FfmpegProcess(
-            build_command(ffmpeg, job),
-            on_progress=self._on_progress,
-            on_stderr=self._on_stderr,
-            log_extra=self._extra,
-        )
         self._stop_reason: str | None = None
+        self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._started_at = 0.0
+        # Media time of the attempts before the current one (ffmpeg counts from 0 each time).
+        self._media_base = 0.0
+        self._out_time = 0.0
+        self._advanced_at = time.monotonic()
+        self._last_segment: dict[int, str] = {}
+        self._segment_opened_at: float | None = None
+        self._segment_seconds = 2.0
+        self._warnings: collections.deque[str] = collections.deque(maxlen=5)
+        self._part = 0
+        self.process = self._process(job)
 
     @property
     def record_path(self) -> Path:
         return self.job.record_path
 
+    def _process(self, job: RecordJob) -> FfmpegProcess:
+        return FfmpegProcess(
+            build_command(self._ffmpeg, job),
+            on_progress=self._on_progress,
+            on_stderr=self._on_stderr,
+            log_extra=self._extra,
+        )
+
     async def start(self) -> None:
         """Spawn ffmpeg and supervise it in a background task (in the caller's context, so the
         session's logs and events carry the correlation id of the request that started it)."""
+        self._started_at = time.monotonic()
+        await self._spawn()
+        self._task = asyncio.create_task(
+            self._supervise(), name=f"session-{self.session.session_id}"
+        )
+
+    async def _spawn(self) -> None:
         self.job.record_path.parent.mkdir(parents=True, exist_ok=True)
         self.job.preview_dir.mkdir(parents=True, exist_ok=True)
-        self._started_at = time.monotonic()
+        self._out_time = 0.0
+        self._advanced_at = time.monotonic()
         await self.process.start()
         log.info(
             "ffmpeg started for %s",
@@ -70,30 +152,17 @@ class SessionRunner:
                 "process.pid": self.process.pid,
                 "file.path": str(self.job.record_path),
                 "url.original": self.job.media_url,
+                "live_start_index": self.job.live_start_index,
             },
         )
-        self._task = asyncio.create_task(
-            self._supervise(), name=f"session-{self.session.session_id}"
-        )
 
-    async def _watch_first_bytes(self) -> None:
-        while self.session.state is SessionState.STARTING:
-            size = self._scan_parts()
-            if size > 0:
-                self._set_recording(size)
-                return
-            await asyncio.sleep(_FIRST_BYTES_POLL_S)
+    # -- what ffmpeg tells us --------------------------------------------------------------
 
     def _scan_parts(self) -> int:
         """Bytes on disk across the session's parts; a part that appeared since the last scan
         joins ``record_paths`` (with a FILE_ROTATED event when it follows another)."""
-        total = 0
         known = set(self.session.record_paths)
         for path in self.job.part_files():
-            try:
-                total += path.stat().st_size
-            except FileNotFoundError:
-                continue
             rel = f"records/{self.session.person}/{path.name}"
             if rel not in known:
                 known.add(rel)
@@ -105,66 +174,346 @@ class SessionRunner:
                         extra={**self._extra, "event.action": "session.rotate", "file.path": rel},
                     )
                     self._bus.publish(EventType.FILE_ROTATED, self.session, f"new part {rel}")
+        root = self.job.record_path.parent.parent.parent
+        total = 0
+        for rel in self.session.record_paths:
+            try:
+                total += (root / rel).stat().st_size
+            except FileNotFoundError:
+                continue
         return total
 
     def _set_recording(self, size: int) -> None:
-        if self.session.state is not SessionState.STARTING:
+        s = self.session
+        if s.state not in (SessionState.STARTING, SessionState.RECONNECTING):
             return
-        self.session.state = SessionState.RECORDING
-        self.session.bytes_written = size
+        again = s.state is SessionState.RECONNECTING
+        s.state = SessionState.RECORDING
+        s.bytes_written = size
         elapsed = time.monotonic() - self._started_at
         log.info(
-            "recording: first bytes on disk after %.2fs",
-            elapsed,
+            "recording again after a restart" if again else "recording: first bytes after %.2fs",
+            *(() if again else (elapsed,)),
             extra={
                 **self._extra,
                 "event.action": "session.recording",
                 "event.duration": int(elapsed * 1e9),
             },
         )
-        self._bus.publish(EventType.RECORDING, self.session, "first bytes written")
+        self._bus.publish(
+            EventType.RECORDING,
+            s,
+            "recording again after a restart" if again else "first bytes written",
+        )
 
     def _on_progress(self, progress: Progress) -> None:
         s = self.session
         size = self._scan_parts()
-        if size > 0 and s.state is SessionState.STARTING:
+        if progress.out_time_s > self._out_time or size > s.bytes_written:
+            self._advanced_at = time.monotonic()
+        self._out_time = max(self._out_time, progress.out_time_s)
+        if size > s.bytes_written and s.state in (SessionState.STARTING, SessionState.RECONNECTING):
             self._set_recording(size)
         s.bytes_written = size
-        s.media_seconds = progress.out_time_s
+        s.media_seconds = self._media_base + self._out_time
         s.bitrate_kbps = progress.bitrate_kbps
         s.speed = progress.speed
         s.last_progress_time = datetime.now(UTC)
+        if s.state is SessionState.STALLED and not progress.ended:
+            s.state = SessionState.RECORDING
         if s.state is SessionState.RECORDING and not progress.ended:
             self._bus.publish(EventType.PROGRESS, s)
 
     def _on_stderr(self, line: str) -> None:
+        if "[info]" in line or "[verbose]" in line or "[debug]" in line:
+            self._on_info(line)
+            return
         level = logging.ERROR if "[error]" in line or "[fatal]" in line else logging.WARNING
+        self._warnings.append(line)
         log.log(level, "ffmpeg: %s", line, extra={**self._extra, "event.action": "ffmpeg.output"})
+        if m := _SKIPPED.search(line):
+            count = int(m[1])
+            self._gap(
+                "SKIPPED_SEGMENT",
+                count * self._segment_seconds,
+                f"{count} segment(s) expired from the live window before ffmpeg read them",
+            )
+        elif m := _FAILED_SEGMENT.search(line):
+            self._gap("FAILED_FETCH", self._segment_seconds, f"segment {m[1]} could not be read")
 
-    async def _supervise(self) -> None:
-        watcher = asyncio.create_task(self._watch_first_bytes())
+    def _on_info(self, line: str) -> None:
+        m = _OPENING.search(line)
+        if m is None:
+            return
+        url = m[1]
+        path = segment_path(url)
+        if path.endswith((".m3u8", ".m3u")):
+            return
+        self._last_segment[self._input_of(path)] = path
+        now = time.monotonic()
+        if self._segment_opened_at is not None:
+            gap = now - self._segment_opened_at
+            if 0.2 < gap < 30:  # one segment per interval once live; bursts say nothing
+                self._segment_seconds = 0.8 * self._segment_seconds + 0.2 * gap
+        self._segment_opened_at = now
+
+    def _input_of(self, path: str) -> int:
+        """0 for the video input, 1 for a separate audio rendition (by the closest folder)."""
+        if not self.job.audio_url:
+            return 0
+        video = segment_path(self.job.media_url).rsplit("/", 1)[0]
+        audio = segment_path(self.job.audio_url).rsplit("/", 1)[0]
+        if video != audio:
+            return 1 if path.startswith(audio + "/") else 0
+        return 1 if "audio" in path.rsplit("/", 1)[-1].lower() else 0
+
+    def _gap(self, cause: str, seconds: float, detail: str) -> None:
+        """Note a gap in the ledger and emit a GAP event."""
+        if seconds <= 0:
+            return
+        s = self.session
+        now = datetime.now(UTC)
+        part = s.record_paths[-1] if s.record_paths else ""
+        gap = GapRecord(
+            session_id=s.session_id,
+            path=part,
+            start_time=now - timedelta(seconds=seconds),
+            duration_s=round(seconds, 3),
+            cause=cause,
+            detail=detail,
+        )
+        log.warning(
+            "gap of %.1fs (%s): %s",
+            seconds,
+            cause,
+            detail,
+            extra={**self._extra, "event.action": "session.gap", "gap.seconds": round(seconds, 3)},
+        )
+        if self._on_gap is not None:
+            try:
+                self._on_gap(gap)
+            except Exception:
+                log.exception("could not record a gap", extra=self._extra)
+        self._bus.publish(
+            EventType.GAP,
+            s,
+            f"{seconds:.1f}s missing: {detail}",
+            extra={
+                "cause": cause,
+                "duration_s": f"{seconds:.3f}",
+                "start_time": gap.start_time.isoformat(),
+                "detail": detail,
+            },
+        )
+
+    # -- supervision -------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Returns when ffmpeg has made no progress (no media time, no bytes) for the stall
+        timeout; never without a watchdog. Also notices the first bytes of an attempt."""
+        size = self.session.bytes_written
+        while True:
+            starting = self.session.state in (SessionState.STARTING, SessionState.RECONNECTING)
+            await asyncio.sleep(_FIRST_BYTES_POLL_S if starting else _STALL_POLL_S)
+            now_size = self._scan_parts()
+            if now_size > size:
+                size = now_size
+                self._advanced_at = time.monotonic()
+                self._set_recording(now_size)
+            wd = self._watchdog
+            if wd is not None and time.monotonic() - self._advanced_at > wd.stall_timeout:
+                return
+
+    async def _attempt(self) -> tuple[str, int]:
+        """Run the current ffmpeg until it exits or stalls: ("exit" | "stall", exit code)."""
+        watcher = asyncio.create_task(self._watch())
+        waiter = asyncio.create_task(self.process.wait())
         try:
-            code = await self.process.wait()
+            done, _ = await asyncio.wait({watcher, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             watcher.cancel()
-        self._finish(code)
+        if waiter in done:
+            return "exit", waiter.result()
+        if self._stop_reason is None:
+            self.session.state = SessionState.STALLED
+            assert self._watchdog is not None
+            message = f"no progress for {self._watchdog.stall_timeout:.0f}s"
+            log.warning(
+                "ffmpeg stalled: %s",
+                message,
+                extra={**self._extra, "event.action": "session.stall"},
+            )
+            self._bus.publish(EventType.STALLED, self.session, message)
+        code = await self.process.stop(self._stop_timeout)
+        await waiter
+        return "stall", code
 
-    def _finish(self, code: int) -> None:
+    async def _supervise(self) -> None:
+        in_a_row = 0
+        not_found_since: float | None = None
+        while True:
+            why, code = await self._attempt()
+            self._media_base = self.session.media_seconds
+            if self._stop_reason is not None:
+                self._finish(code, _Ending(SessionState.STOPPED, self._stop_reason))
+                return
+            if self._watchdog is None:
+                self._finish(code, self._plain_ending(code))
+                return
+            lost_at = self._advanced_at
+            if self._out_time > 0:
+                in_a_row = 0
+            cause = (
+                f"ffmpeg stalled ({self._watchdog.stall_timeout:.0f}s without progress)"
+                if why == "stall"
+                else f"ffmpeg exited with code {code}"
+            )
+            resolved, ending, not_found_since = await self._ask_resolver(cause, not_found_since)
+            if ending is not None:
+                self._finish(code, ending)
+                return
+            in_a_row += 1
+            self.session.restarts += 1
+            if in_a_row > self._watchdog.max_restarts:
+                self._finish(
+                    code,
+                    _Ending(
+                        SessionState.FAILED,
+                        f"gave up after {in_a_row - 1} restarts without media: {cause}",
+                    ),
+                )
+                return
+            if not await self._restart(resolved, in_a_row, cause, lost_at):
+                self._finish(code, _Ending(SessionState.STOPPED, self._stop_reason or "stopped"))
+                return
+
+    def _plain_ending(self, code: int) -> _Ending:
+        if code == 0:
+            return _Ending(SessionState.STOPPED, "stream ended")
+        tail = " | ".join(list(self._warnings)[-3:]) or "no output"
+        return _Ending(SessionState.FAILED, f"ffmpeg exited with code {code}: {tail}")
+
+    async def _ask_resolver(
+        self, cause: str, not_found_since: float | None
+    ) -> tuple[ResolvedStream | None, _Ending | None, float | None]:
+        """Is the channel still live? (resolved stream or None to retry as is, an ending, the
+        time a "not found" was first seen)."""
+        assert self._reresolve is not None and self._watchdog is not None
+        try:
+            resolved = await self._reresolve()
+        except FailedPrecondition as exc:
+            # The site says offline, private, away...: authoritative.
+            log.info(
+                "the channel is no longer live (%s) after %s",
+                exc.reason,
+                cause,
+                extra={**self._extra, "event.action": "session.ended_upstream"},
+            )
+            return None, _Ending(SessionState.STOPPED, "stream ended"), None
+        except NotFound as exc:
+            # A playlist 404 is how an HLS stream ends, and also how a CDN hiccups.
+            now = time.monotonic()
+            first = not_found_since if not_found_since is not None else now
+            if now - first >= self._watchdog.end_grace:
+                log.info(
+                    "still not found after %.0fs (%s): the stream ended",
+                    now - first,
+                    exc.message,
+                    extra={**self._extra, "event.action": "session.ended_upstream"},
+                )
+                return None, _Ending(SessionState.STOPPED, "stream ended"), first
+            return None, None, first
+        except (InvalidArgument, PermissionDenied) as exc:
+            # The target itself is refused now: no restart can help.
+            return None, _Ending(SessionState.FAILED, f"{cause}; {exc.message}"), None
+        except DomainError as exc:
+            # Resolver down, rate-limited or the site failing: keep trying with what we have.
+            log.warning(
+                "could not re-resolve after %s: %s",
+                cause,
+                exc.message,
+                extra={**self._extra, "event.action": "session.reresolve_failed"},
+            )
+            return None, None, not_found_since
+        if not resolved.is_live:
+            return None, _Ending(SessionState.STOPPED, "stream ended"), None
+        return resolved, None, None
+
+    async def _restart(
+        self, resolved: ResolvedStream | None, in_a_row: int, cause: str, lost_at: float
+    ) -> bool:
+        """Back off, then spawn ffmpeg on a new part; False when a stop came first."""
+        assert self._watchdog is not None and self._next_job is not None
+        wd = self._watchdog
+        s = self.session
+        s.state = SessionState.RECONNECTING
+        delay = min(wd.backoff_max, wd.backoff_initial * 2 ** (in_a_row - 1))
+        log.warning(
+            "restarting ffmpeg in %.1fs (restart %d): %s",
+            delay,
+            s.restarts,
+            cause,
+            extra={**self._extra, "event.action": "session.restart"},
+        )
+        self._bus.publish(EventType.RECONNECTING, s, f"{cause}; restarting in {delay:.1f}s")
+        try:
+            await asyncio.wait_for(self._stopped.wait(), delay)
+            return False
+        except TimeoutError:
+            pass
+        stream = resolved or _as_resolved(self.job)
+        video_index, audio_index = await self._resume_at(stream, lost_at)
+        if self._stop_reason is not None:
+            return False
+        self._part += 1
+        self.job = self._next_job(stream, self._part, video_index, audio_index)
+        self.process = self._process(self.job)
+        await self._spawn()
+        if self._stop_reason is not None:  # a stop came while spawning
+            await self.process.stop(self._stop_timeout)
+        return True
+
+    async def _resume_at(
+        self, stream: ResolvedStream, lost_at: float
+    ) -> tuple[int | None, int | None]:
+        """live_start_index values that resume after the last recorded segment; a RESTART gap
+        when the window has moved past it."""
+        last = self._last_segment.get(0)
+        if last is None:
+            return None, None
+        try:
+            window: Window = await fetch_window(stream.media_url, stream.headers)
+        except (httpx.HTTPError, OSError) as exc:  # the new ffmpeg will meet it and say so
+            log.warning(
+                "could not read the live window to resume: %s",
+                exc,
+                extra={**self._extra, "event.action": "session.resume"},
+            )
+            return None, None
+        index = window.resume_index(last)
+        if index is None:
+            outage = time.monotonic() - lost_at
+            self._gap(
+                "RESTART",
+                max(self._segment_seconds, outage - window.seconds),
+                "the live window moved past the last recorded segment during the outage",
+            )
+            index = 0
+        log.info(
+            "resuming at segment %d of %d in the live window",
+            index,
+            len(window.paths),
+            extra={**self._extra, "event.action": "session.resume"},
+        )
+        audio = index - len(window.paths) if stream.audio_url else None
+        return index, audio
+
+    def _finish(self, code: int, ending: _Ending) -> None:
         s = self.session
         s.bytes_written = self._scan_parts()
         s.end_time = datetime.now(UTC)
-        if self._stop_reason is not None:
-            s.state, s.end_reason, event = (
-                SessionState.STOPPED,
-                self._stop_reason,
-                EventType.STOPPED,
-            )
-        elif code == 0:
-            s.state, s.end_reason, event = SessionState.STOPPED, "stream ended", EventType.STOPPED
-        else:
-            tail = " | ".join(list(self.process.stderr_tail)[-3:]) or "no output"
-            s.state, event = SessionState.FAILED, EventType.FAILED
-            s.end_reason = f"ffmpeg exited with code {code}: {tail}"
+        s.state, s.end_reason = ending.state, ending.reason
+        event = EventType.STOPPED if ending.state is SessionState.STOPPED else EventType.FAILED
         shutil.rmtree(self.job.preview_dir, ignore_errors=True)
         log.info(
             "session %s: %s",
@@ -176,6 +525,7 @@ class SessionRunner:
                 "process.exit_code": code,
                 "file.size": s.bytes_written,
                 "media_seconds": round(s.media_seconds, 3),
+                "restarts": s.restarts,
                 "event.duration": int((time.monotonic() - self._started_at) * 1e9),
             },
         )
@@ -186,9 +536,20 @@ class SessionRunner:
         """Ask ffmpeg to finalize the file and wait until the session has ended."""
         if self._stop_reason is None and not self.session.state.ended:
             self._stop_reason = reason
+            self._stopped.set()
             self.session.state = SessionState.STOPPING
             self._bus.publish(EventType.STOPPING, self.session, reason)
             await self.process.stop(self._stop_timeout)
         if self._task is not None:
             await asyncio.shield(self._task)
         return self.session
+
+
+def _as_resolved(job: RecordJob) -> ResolvedStream:
+    """The stream as last resolved (when the resolver cannot be asked right now)."""
+    return ResolvedStream(
+        source_type="hls",
+        media_url=job.media_url,
+        audio_url=job.audio_url,
+        headers=dict(job.headers),
+    )

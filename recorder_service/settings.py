@@ -42,6 +42,10 @@ class RecorderSettings:
     session_history_days: float = 90.0
     min_free_bytes: int = 1 << 30
     disk_check_interval: float = 10.0
+    stall_timeout: float = 20.0
+    restart_limit: int = 10
+    restart_backoff_max: float = 30.0
+    end_grace: float = 20.0
     tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
@@ -94,6 +98,10 @@ class RecorderSettings:
                 "SESSION_HISTORY_DAYS", d.session_history_days, minimum=0.0
             ),
             min_free_bytes=e.integer("MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
+            stall_timeout=e.number("STALL_TIMEOUT", d.stall_timeout, minimum=1.0),
+            restart_limit=e.integer("RESTART_LIMIT", d.restart_limit, minimum=0),
+            restart_backoff_max=e.number("RESTART_BACKOFF_MAX", d.restart_backoff_max, minimum=0.1),
+            end_grace=e.number("STREAM_END_GRACE", d.end_grace, minimum=0.0),
             disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
             tls=TlsConfig.from_env(e),
         )

@@ -9,7 +9,7 @@ from recorder_service.model import EventType, SessionEvent
 from recorder_service.ports import QualityWish, ResolvedStream
 from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
-from servicekit.errors import InvalidArgument
+from servicekit.errors import InvalidArgument, NotFound
 from servicekit.ffmpeg import find_ffmpeg
 from tests.fakes.hls_origin import HlsOrigin
 
@@ -23,13 +23,22 @@ class OriginResolver:
     def __init__(self, origin):
         self.origin = origin
         self.calls = 0
+        self.seen: set[str] = set()
 
     async def resolve(self, target, source_type, quality: QualityWish) -> ResolvedStream:
         self.calls += 1
-        if self.origin.get(target) is None:
+        stream = self.origin.get(target)
+        if stream is None:
+            if self.calls > 1 and target in self.seen:
+                # Known, now gone (404): what the real resolver says of a removed playlist.
+                raise NotFound(f"{target} is gone", reason="PLAYLIST_NOT_FOUND")
             raise InvalidArgument(f"unknown test stream {target}", reason="INVALID_USERNAME")
+        self.seen.add(target)
         return ResolvedStream(
-            source_type="hls", media_url=self.origin.media_url(target), person_hint=target
+            source_type="hls",
+            media_url=self.origin.media_url(target),
+            person_hint=target,
+            is_live=not stream.ended,
         )
 
 
@@ -41,8 +50,9 @@ def origin():
 
 def make_manager(origin, tmp_path, **overrides):
     """A session manager over a real store, finalizer and ffmpeg, in ``tmp_path``."""
+    quick = {"stall_timeout": 5.0, "end_grace": 1.0, "restart_backoff_max": 1.0}
     settings = RecorderSettings(
-        output_dir=tmp_path, progress_interval=0.5, stop_timeout=3, **overrides
+        output_dir=tmp_path, progress_interval=0.5, stop_timeout=3, **{**quick, **overrides}
     )
     store = SqliteStore(settings.db_path)
     bus = EventBus()

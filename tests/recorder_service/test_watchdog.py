@@ -1,0 +1,119 @@
+"""The watchdog against real ffmpeg and the fake live CDN: a 404 burst or a stall shorter than
+the live window costs no media (every published segment is fetched, in order, across the
+restart), a window that moves past the recording is a GAP in the ledger, and the session keeps
+its id through restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from recorder_service.manager import StartRequest
+from recorder_service.model import EventType, SessionState
+from tests.media_check import decode
+from tests.recorder_service.conftest import make_manager, next_event
+
+_SEGMENT = re.compile(r"seg_(\d+)\.ts$")
+WATCHDOG = {"stall_timeout": 3.0, "end_grace": 30.0, "restart_backoff_max": 1.0}
+
+
+def fetched_segments(origin: Any, name: str) -> list[int]:
+    """Segment numbers the origin served (200) for ``name``'s first variant, in order."""
+    out = []
+    for record in origin.requests(name):
+        m = _SEGMENT.search(record.path)
+        if record.kind == "segment" and record.status == 200 and "/v0/" in record.path and m:
+            out.append(int(m[1]))
+    return out
+
+
+def assert_contiguous(numbers: list[int]) -> None:
+    seen = sorted(set(numbers))
+    missing = sorted(set(range(seen[0], seen[-1] + 1)) - set(seen))
+    assert not missing, f"segments never fetched: {missing}"
+
+
+async def record_through(origin: Any, tmp_path: Any, name: str, fault: dict[str, Any]) -> Any:
+    manager = make_manager(origin, tmp_path, **WATCHDOG)
+    try:
+        sub = manager.bus.subscribe(0, manager.running)
+        session = await manager.start(StartRequest(target=name))
+        sid = session.session_id
+        await next_event(sub, EventType.RECORDING, sid)
+        await asyncio.sleep(2)
+        origin.stream(name).set_fault(**fault)
+        await next_event(sub, EventType.RECONNECTING, sid, within=30)
+        # recording again after the fault, and for a few segments more
+        await next_event(sub, EventType.RECORDING, sid, within=30)
+        await asyncio.sleep(4)
+        stopped = await manager.stop(sid)
+        events = [e for e in manager.bus._ring if e.session.session_id == sid]
+        sub.close()
+        return manager, stopped, events
+    except BaseException:
+        await manager.shutdown()
+        manager.store.close()
+        raise
+
+
+async def test_a_404_burst_shorter_than_the_window_loses_no_segment(origin, tmp_path) -> None:
+    name = "wd_404"
+    origin.add_stream(name, segment_duration=1.0, window=15)
+    # Longer than ffmpeg's default restart point (3 segments from the live edge) would cover.
+    manager, stopped, events = await record_through(
+        origin, tmp_path, name, {"fault": "http_error", "status": 404, "duration": 7.0}
+    )
+    try:
+        assert stopped.state is SessionState.STOPPED and stopped.restarts >= 1
+        assert len(stopped.record_paths) >= 2  # a new part after the restart
+        assert_contiguous(fetched_segments(origin, name))
+        for rel in stopped.record_paths:
+            assert decode(tmp_path / rel).ok, rel
+        assert not [e for e in events if e.type is EventType.GAP]
+        assert manager.store.gaps_of(stopped.record_paths[0]) == []
+    finally:
+        await manager.shutdown()
+        await manager.finalizer.drain(10)
+        manager.store.close()
+
+
+async def test_a_stall_is_detected_and_recording_resumes_where_it_stopped(origin, tmp_path) -> None:
+    name = "wd_stall"
+    origin.add_stream(name, segment_duration=1.0, window=12)
+    manager, stopped, events = await record_through(
+        origin, tmp_path, name, {"fault": "stall", "duration": 5.0}
+    )
+    try:
+        kinds = [e.type for e in events]
+        assert EventType.STALLED in kinds and EventType.RECONNECTING in kinds
+        assert stopped.state is SessionState.STOPPED and stopped.restarts >= 1
+        assert_contiguous(fetched_segments(origin, name))
+        for rel in stopped.record_paths:
+            assert decode(tmp_path / rel).ok, rel
+    finally:
+        await manager.shutdown()
+        await manager.finalizer.drain(10)
+        manager.store.close()
+
+
+async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
+    origin, tmp_path
+) -> None:
+    name = "wd_gap"
+    origin.add_stream(name, segment_duration=1.0, window=4)
+    # 404s for longer than the window: the segments published meanwhile are gone for good.
+    manager, stopped, events = await record_through(
+        origin, tmp_path, name, {"fault": "http_error", "status": 404, "duration": 9.0}
+    )
+    try:
+        gaps = [e for e in events if e.type is EventType.GAP]
+        assert gaps, [e.type for e in events]
+        assert gaps[0].extra["cause"] == "RESTART" and float(gaps[0].extra["duration_s"]) > 1
+        ledger = [g for rel in stopped.record_paths for g in manager.store.gaps_of(rel)]
+        assert [g.cause for g in ledger] == [e.extra["cause"] for e in gaps]
+        assert stopped.session_id == gaps[0].session.session_id
+    finally:
+        await manager.shutdown()
+        await manager.finalizer.drain(10)
+        manager.store.close()
