@@ -75,6 +75,7 @@ def recording_json(r: recording_service_pb2.Recording) -> dict[str, Any]:
         "pinned": r.pinned,
         "format": r.format,
         "gaps": [gap_json(g) for g in r.gaps],
+        "completeness": round(r.completeness, 4),
     }
 
 

@@ -153,6 +153,7 @@ def session_json(s: session_pb2.Session) -> dict[str, Any]:
         "separate_audio": s.separate_audio,
         "end_reason": s.end_reason,
         "restarts": s.restarts,
+        "completeness": round(s.completeness, 4),
         "channel": s.channel or None,
         "correlation_id": s.correlation_id,
     }

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from recorder_service.events import Snapshot
-from recorder_service.model import EventType, Session, SessionEvent, VariantInfo
+from recorder_service.model import EventType, Session, SessionEvent, VariantInfo, completeness
 from recorder_service.ports import ChannelCheck, QualityWish
 from recorder_service.recordings import RecordingView
 from recorder_service.store import Channel, GapRecord
@@ -92,6 +92,7 @@ def session_pb(s: Session) -> session_pb2.Session:
         correlation_id=s.correlation_id,
         restarts=s.restarts,
         channel=s.channel,
+        completeness=s.completeness,
     )
 
 
@@ -263,6 +264,7 @@ def recording_pb(view: RecordingView) -> recording_service_pb2.Recording:
         format=r.format,
         parts=view.parts,
         gaps=[gap_pb(g) for g in view.gaps],
+        completeness=completeness(r.media_seconds, sum(g.duration_s for g in view.gaps)),
     )
 
 

@@ -46,6 +46,13 @@ class VariantInfo:
     name: str = ""
 
 
+def completeness(media_seconds: float, gap_seconds: float) -> float:
+    """The share of a stream that was recorded, from the media time and the gap ledger."""
+    if gap_seconds <= 0:
+        return 1.0
+    return max(0.0, media_seconds) / (max(0.0, media_seconds) + gap_seconds)
+
+
 @dataclass
 class Session:
     """A recording session, mutated only by the session manager and its supervisor."""
@@ -72,6 +79,13 @@ class Session:
     restarts: int = 0
     # The watch-list channel that started it automatically ("" for a manual start).
     channel: str = ""
+    # Seconds of media missing (the gap ledger's total for this session).
+    gap_seconds: float = 0.0
+
+    @property
+    def completeness(self) -> float:
+        """Media seconds over media plus gap seconds; 1 with no known gap."""
+        return completeness(self.media_seconds, self.gap_seconds)
 
     def snapshot(self) -> Session:
         """An independent copy, safe to hand to event subscribers."""

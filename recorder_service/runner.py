@@ -272,6 +272,7 @@ class SessionRunner:
         if seconds <= 0:
             return
         s = self.session
+        s.gap_seconds += seconds
         now = datetime.now(UTC)
         part = s.record_paths[-1] if s.record_paths else ""
         gap = GapRecord(

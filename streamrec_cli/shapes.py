@@ -85,6 +85,7 @@ def session_json(s: session_pb2.Session) -> dict[str, Any]:
         "separate_audio": s.separate_audio,
         "end_reason": s.end_reason,
         "restarts": s.restarts,
+        "completeness": round(s.completeness, 4),
         "channel": s.channel or None,
         "correlation_id": s.correlation_id,
     }
@@ -190,6 +191,7 @@ def recording_json(r: recording_service_pb2.Recording) -> dict[str, Any]:
         "pinned": r.pinned,
         "format": r.format,
         "gaps": [gap_json(g) for g in r.gaps],
+        "completeness": round(r.completeness, 4),
     }
 
 

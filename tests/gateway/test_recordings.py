@@ -29,6 +29,7 @@ RECORDING_KEYS = {
     "pinned",
     "format",
     "gaps",
+    "completeness",
 }
 
 
@@ -55,6 +56,7 @@ def recording(file_name: str = "alice_2025-06-01_12-00-00.mp4", **fields: Any) -
                 detail="segment 42: HTTP 404",
             )
         ],
+        "completeness": 0.99875,
     }
     values.update(fields)
     return rec.Recording(**values)
@@ -87,6 +89,7 @@ async def test_get_one_recording(client: httpx.AsyncClient, fakes: Fakes) -> Non
                 "detail": "segment 42: HTTP 404",
             }
         ],
+        "completeness": 0.9988,
     }
     request = fakes.recordings.seen.calls[0].request
     assert (request.person, request.file_name) == ("alice", "alice_2025-06-01_12-00-00.mp4")

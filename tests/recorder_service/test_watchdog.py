@@ -9,6 +9,8 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
+
 from recorder_service.manager import StartRequest
 from recorder_service.model import EventType, SessionState
 from tests.media_check import decode
@@ -72,6 +74,7 @@ async def test_a_404_burst_shorter_than_the_window_loses_no_segment(origin, tmp_
             assert decode(tmp_path / rel).ok, rel
         assert not [e for e in events if e.type is EventType.GAP]
         assert manager.store.gaps_of(stopped.record_paths[0]) == []
+        assert stopped.completeness == 1.0
     finally:
         await manager.shutdown()
         await manager.finalizer.drain(10)
@@ -113,6 +116,12 @@ async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
         ledger = [g for rel in stopped.record_paths for g in manager.store.gaps_of(rel)]
         assert [g.cause for g in ledger] == [e.extra["cause"] for e in gaps]
         assert stopped.session_id == gaps[0].session.session_id
+        lost = sum(float(e.extra["duration_s"]) for e in gaps)
+        assert stopped.gap_seconds == pytest.approx(lost, abs=0.01)
+        assert stopped.completeness == pytest.approx(
+            stopped.media_seconds / (stopped.media_seconds + lost), abs=0.001
+        )
+        assert 0 < stopped.completeness < 1
     finally:
         await manager.shutdown()
         await manager.finalizer.drain(10)
