@@ -157,14 +157,19 @@ async def run(settings: RecorderSettings) -> None:
     ]
 
     async def drain() -> None:
+        # Everything below fits in SHUTDOWN_GRACE (the orchestrator's patience is longer).
+        loop = asyncio.get_running_loop()
+        began, grace = loop.time(), settings.shutdown_grace
         stop.set()
         # A cycle may be inside a long batch status call: the sessions must not wait for it.
         _, pending = await asyncio.wait(background, timeout=1.0)
         for task in pending:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        await manager.shutdown()
-        await finalizer.drain(settings.shutdown_grace / 2)
+        # q, then SIGINT, then SIGKILL: the three steps together within 60 % of the grace.
+        await manager.shutdown(stop_timeout=min(settings.stop_timeout, grace * 0.2))
+        # Finalizations left unfinished are redone at the next start (their TS is kept).
+        await finalizer.drain(max(0.0, grace - (loop.time() - began) - 1.5))
         bus.close()
 
     app.on_shutdown.append(drain)

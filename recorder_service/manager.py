@@ -289,8 +289,11 @@ class SessionManager:
             return self.get(session_id).snapshot()
         return (await runner.stop(reason)).snapshot()
 
-    async def shutdown(self, reason: str = "recorder shutting down") -> None:
-        """Refuse new starts and stop every session, finalizing every file."""
+    async def shutdown(
+        self, reason: str = "recorder shutting down", *, stop_timeout: float | None = None
+    ) -> None:
+        """Refuse new starts and stop every session, finalizing every file (``stop_timeout``:
+        see SessionRunner.stop)."""
         self._accepting = False
         await self._spawned.wait()
         runners = list(self._runners.values())
@@ -298,7 +301,9 @@ class SessionManager:
             log.info(
                 "stopping %d session(s)", len(runners), extra={"event.action": "recorder.drain"}
             )
-        await asyncio.gather(*(r.stop(reason) for r in runners), return_exceptions=True)
+        await asyncio.gather(
+            *(r.stop(reason, stop_timeout) for r in runners), return_exceptions=True
+        )
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -533,14 +533,15 @@ class SessionRunner:
         self._bus.publish(event, s, s.end_reason)
         self._on_ended(s)
 
-    async def stop(self, reason: str) -> Session:
-        """Ask ffmpeg to finalize the file and wait until the session has ended."""
+    async def stop(self, reason: str, step_s: float | None = None) -> Session:
+        """Ask ffmpeg to finalize the file and wait until the session has ended; ``step_s``
+        (default STOP_TIMEOUT) is given to each of q, SIGINT and SIGKILL in turn."""
         if self._stop_reason is None and not self.session.state.ended:
             self._stop_reason = reason
             self._stopped.set()
             self.session.state = SessionState.STOPPING
             self._bus.publish(EventType.STOPPING, self.session, reason)
-            await self.process.stop(self._stop_timeout)
+            await self.process.stop(self._stop_timeout if step_s is None else step_s)
         if self._task is not None:
             await asyncio.shield(self._task)
         return self.session

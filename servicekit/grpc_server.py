@@ -44,14 +44,17 @@ class GrpcApp:
             await self.health.set(name, status)
 
     async def shutdown(self, grace: float) -> None:
-        """Stop taking work, run the shutdown hooks, then stop the server within ``grace``."""
+        """Stop taking work, run the shutdown hooks, then stop the server: all of it within
+        ``grace`` (the hooks are expected to keep to it; the server gets what is left)."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         await self.set_serving(False)
         for hook in self.on_shutdown:
             try:
                 await hook()
             except Exception:
                 log.exception("shutdown hook failed", extra={"event.action": "server.shutdown"})
-        await self.server.stop(grace)
+        await self.server.stop(max(0.5, grace - (loop.time() - began)))
 
 
 def build_server(
