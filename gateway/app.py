@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -52,6 +53,51 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+_ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail", "code", "correlation_id"],
+    "properties": {
+        "detail": {"type": "string", "description": "what went wrong, for a person"},
+        "code": {"type": "string", "description": "machine-readable reason (UPPER_SNAKE)"},
+        "correlation_id": {"type": "string", "description": "also in X-Request-ID"},
+    },
+}
+# What any route may answer besides its success (FastAPI's own 422 is never sent: bad input
+# is a 400 with the error body).
+_ERRORS = {
+    "400": "bad input",
+    "401": "API token missing or wrong (when API_TOKEN is set)",
+    "404": "unknown session, channel, recording or route",
+    "409": "conflict (already recording, already watched, file being written)",
+    "413": "request body too large",
+    "429": "rate limited",
+    "502": "the site or CDN kept the resolver from knowing",
+    "503": "a service is down or shutting down",
+    "504": "a service did not answer in time",
+    "507": "free space below MIN_FREE_BYTES",
+}
+
+
+def _document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, declaring the error body every route really sends."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, text in _ERRORS.items():
+                responses.setdefault(status, {"description": text, "content": error})
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     """Build the gateway app; gRPC channels open in its lifespan."""
     version = {
@@ -77,6 +123,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version=version["version"],
         description="Record HLS live streams: REST over the streamrec gRPC services.",
         lifespan=lifespan,
+        # A path that ends in "/" after decoding is a 404 with the error body, not a redirect
+        # to a URL built from the client's Host header.
+        redirect_slashes=False,
     )
     # Added first, so it runs inside the correlation middleware (a 401 carries the id).
     app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
@@ -121,6 +170,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             return error_response(503, "recorder not serving", "NOT_READY")
         return {"status": "ready"}
+
+    app.openapi = lambda: _document(app)  # type: ignore[method-assign]
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

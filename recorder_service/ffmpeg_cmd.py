@@ -28,6 +28,9 @@ def check_input_url(url: str) -> str:
         raise InvalidArgument(f"malformed URL: {exc}", reason="INVALID_URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise InvalidArgument("only http(s) inputs are recorded", reason="UNSUPPORTED_PROTOCOL")
+    if parts.username is not None or parts.password is not None or any(c.isspace() for c in url):
+        # Credentials would be stored, listed and logged; a space is no URL ffmpeg can open.
+        raise InvalidArgument("the URL must not carry credentials or spaces", reason="INVALID_URL")
     return url
 
 

@@ -18,9 +18,17 @@ from recorder_service.convert import (
     snapshot_pb,
 )
 from recorder_service.manager import SessionManager, StartRequest
-from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc
+from servicekit.errors import InvalidArgument
+from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc, resolver_service_pb2
 
 log = logging.getLogger(__name__)
+
+
+def _source(value: resolver_service_pb2.SourceType.ValueType) -> str:
+    source = SOURCE_FROM_PB.get(value)
+    if source is None:
+        raise InvalidArgument(f"unknown source_type {value}", reason="UNKNOWN_SOURCE_TYPE")
+    return source
 
 
 class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
@@ -34,7 +42,7 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
         session = await self._manager.start(
             StartRequest(
                 target=request.target,
-                source_type=SOURCE_FROM_PB.get(request.source_type, "auto"),
+                source_type=_source(request.source_type),
                 name=request.name,
                 person=request.person,
                 quality=quality_from_pb(request.quality),

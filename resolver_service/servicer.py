@@ -31,6 +31,8 @@ def _source_name(value: resolver_service_pb2.SourceType.ValueType) -> str | None
 
 def preference(pb: quality_pb2.QualityPreference) -> QualityPreference:
     """The domain preference for a wire one (invalid values raise InvalidArgument)."""
+    if pb.policy not in quality_pb2.QualityPolicy.values():
+        raise InvalidArgument(f"unknown quality policy {pb.policy}", reason="INVALID_QUALITY")
     name = quality_pb2.QualityPolicy.Name(pb.policy).removeprefix("QUALITY_POLICY_")
     policy = QualityPolicy.BEST if name == "UNSPECIFIED" else QualityPolicy[name]
     return QualityPreference(

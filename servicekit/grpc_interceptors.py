@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from servicekit import correlation
-from servicekit.errors import DomainError
+from servicekit.errors import DomainError, InvalidArgument
 from servicekit.grpc_errors import to_status
 from servicekit.metrics import observe_rpc
 
@@ -73,6 +74,36 @@ def _code_name(exc: BaseException) -> str:
     return "INTERNAL"
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are no valid encoding of its message."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # grpc.aio answers UNKNOWN when a deserializer raises; we want INVALID_ARGUMENT with a
+    # reason, like any other bad input, so the failure is carried into the handler wrapper.
+    if deserialize is None:
+        return None
+
+    def wrapped(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except (DecodeError, ValueError, TypeError) as exc:
+            return _Undecodable(f"{type(exc).__name__}: {exc}")
+
+    return wrapped
+
+
+def _check_decoded(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument(
+            "the request is not a valid protobuf encoding of its message",
+            reason="MALFORMED_REQUEST",
+        )
+
+
 class ServerInterceptor(aio.ServerInterceptor):
     """Sets the correlation ContextVar for unary and streaming handlers alike, echoes the id
     in the initial metadata, maps domain errors to rich statuses and writes one access line per
@@ -92,13 +123,13 @@ class ServerInterceptor(aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler  # client-streaming methods: none in streamrec.v1
@@ -111,6 +142,7 @@ class ServerInterceptor(aio.ServerInterceptor):
             with correlation.bound(cid):
                 await context.send_initial_metadata(((correlation.GRPC_METADATA_KEY, cid),))
                 try:
+                    _check_decoded(request)
                     response = await behavior(request, context)
                 except Exception as exc:
                     _log_done(method, started, _code_name(exc))
@@ -136,6 +168,7 @@ class ServerInterceptor(aio.ServerInterceptor):
                     extra={"event.action": "grpc.stream.open", "rpc.method": method},
                 )
                 try:
+                    _check_decoded(request)
                     async for item in behavior(request, context):
                         yield item
                 except Exception as exc:

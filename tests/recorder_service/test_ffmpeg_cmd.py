@@ -127,3 +127,12 @@ def test_parts_are_listed_in_recording_order(tmp_path):
         "10.ts",
         "11.ts",
     ]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:pw@cdn.example/x.m3u8", "http://cdn.example/a b.m3u8", "http://[::1/x"]
+)
+def test_urls_with_credentials_spaces_or_broken_hosts_are_refused(url):
+    with pytest.raises(InvalidArgument) as err:
+        build_command("ffmpeg", job(media_url=url))
+    assert err.value.reason == "INVALID_URL"
