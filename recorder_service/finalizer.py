@@ -23,6 +23,7 @@ from recorder_service.media import mp4_name, probe_media_seconds, remux_to_mp4
 from recorder_service.model import EventType, Session, SessionState
 from recorder_service.paths import parse_record_name, part_order
 from recorder_service.store import Recording, RecordingState, Store
+from recorder_service.ts_repair import trim_torn_tail
 from servicekit import correlation
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,8 @@ class Finalizer:
             path, rel = mp4, f"records/{person}/{mp4.name}"
         if final_state is RecordingState.INTERRUPTED:
             await _settle(path)
+        if trim_torn_tail(path):
+            notes.append(f"{name}: a torn last frame was cut off (its writer was killed)")
         size = path.stat().st_size if path.exists() else 0
         if size == 0:
             # ffmpeg never wrote media (a failed start): nothing to keep or list.

@@ -16,6 +16,7 @@ import collections
 import logging
 import re
 import shutil
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _FIRST_BYTES_POLL_S = 0.05
 _STALL_POLL_S = 0.5
+_STALLED_STOP_STEP_S = 1.0
 _OPENING = re.compile(r"Opening '([^']+)' for reading")
 _SKIPPED = re.compile(r"skipping (\d+) segments? ahead, expired from playlists")
 _FAILED_SEGMENT = re.compile(r"Failed to open segment (\d+) of playlist (\d+)")
@@ -111,7 +113,8 @@ class SessionRunner:
         self._advanced_at = time.monotonic()
         self._last_segment: dict[int, str] = {}
         self._segment_opened_at: float | None = None
-        self._segment_seconds = 2.0
+        self._segment_seconds = 2.0  # until the first interval is observed
+        self._segment_intervals: collections.deque[float] = collections.deque(maxlen=9)
         self._warnings: collections.deque[str] = collections.deque(maxlen=5)
         self._part = 0
         self.process = self._process(job)
@@ -254,7 +257,11 @@ class SessionRunner:
         if self._segment_opened_at is not None:
             gap = now - self._segment_opened_at
             if 0.2 < gap < 30:  # one segment per interval once live; bursts say nothing
-                self._segment_seconds = 0.8 * self._segment_seconds + 0.2 * gap
+                # The median of the last few: right from the first intervals (an average
+                # seeded with the 2 s default overstated the gaps of a young session), and
+                # one odd interval (the first after a burst is partial) does not move it.
+                self._segment_intervals.append(gap)
+                self._segment_seconds = statistics.median(self._segment_intervals)
         self._segment_opened_at = now
 
     def _input_of(self, path: str) -> int:
@@ -345,7 +352,10 @@ class SessionRunner:
                 extra={**self._extra, "event.action": "session.stall"},
             )
             self._bus.publish(EventType.STALLED, self.session, message)
-        code = await self.process.stop(self._stop_timeout)
+        # A stalled ffmpeg sits in its playlist reload loop and ignores q and SIGINT; nothing
+        # more can reach its file, so the steps are short (a kill's torn end is cut off at
+        # finalization: ts_repair).
+        code = await self.process.stop(min(self._stop_timeout, _STALLED_STOP_STEP_S))
         await waiter
         return "stall", code
 
