@@ -502,6 +502,12 @@ class SessionRunner:
             )
             return None, None
         index = window.resume_index(last)
+        if index is not None:
+            # Start on the last recorded segment itself: ffmpeg loads the playlist again a
+            # moment later, and if a segment was published in between the window's start has
+            # moved and its index points one segment further on (a silent loss). One segment
+            # of overlap, at the start of a new part, is the safe side of that race.
+            index = max(0, index - 1)
         if index is None:
             outage = time.monotonic() - lost_at
             self._gap(
