@@ -1,5 +1,6 @@
 """Stopping escalates: q on stdin, then SIGINT, then SIGKILL, for a process that ignores them."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -66,7 +67,7 @@ async def test_a_process_that_ignores_quit_is_killed_behind_its_wrapper_too():
     for _ in range(40):
         if not _running(pid):
             break
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     assert not _running(pid)
 
 
