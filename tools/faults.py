@@ -544,6 +544,17 @@ def decodes_without_last_pes(path: Path) -> tuple[bool, int]:
         return decode(copy).ok, path.stat().st_size - cut
 
 
+def _ranges(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
+
+
 def requests_for(origin: HlsOrigin, name: str, msns: list[int]) -> str:
     """What the origin answered for the segments ``msns`` (any variant): the evidence."""
     wanted = set(msns)
@@ -553,9 +564,11 @@ def requests_for(origin: HlsOrigin, name: str, msns: list[int]) -> str:
         if m and int(m[2]) in wanted:
             stamp = datetime.fromtimestamp(record.time, UTC).strftime("%H:%M:%S.%f")[:-3]
             seen[int(m[2])].append(f"v{m[1]} {record.status} at {stamp}")
-    return "requests for the missing segments: " + "; ".join(
-        f"msn {m}: {', '.join(seen[m]) or 'never requested'}" for m in msns
-    )
+    never = [m for m in msns if not seen[m]]
+    parts = [f"msn {m}: {', '.join(seen[m])}" for m in msns if seen[m]]
+    if never:
+        parts.append(f"msn {_ranges(never)}: never requested")
+    return "requests for the missing segments: " + "; ".join(parts)
 
 
 def window_slides(origin: HlsOrigin, name: str, msns: list[int]) -> str:
@@ -652,7 +665,8 @@ def collect(
     result.media_lost_s, result.missing_segments = media_lost(lab.origin, name, published_at_stop)
     if result.missing_segments:
         result.notes.append(requests_for(lab.origin, name, result.missing_segments))
-        slid = window_slides(lab.origin, name, result.missing_segments)
+        # A loss the ledger does not account for: did a restart resume too far on?
+        slid = "" if result.ledger else window_slides(lab.origin, name, result.missing_segments)
         if slid:
             result.notes.append(slid)
     sids = {s["session_id"] for s in sessions}
@@ -669,6 +683,14 @@ def collect(
     result.gap_events = result.events.get("GAP", 0)
     result.check("every file decodes to its end", result.files_decode)
     note_escalations(result, stack.services["recorder_service"], sids)
+    repaired = [
+        r
+        for r in stack.services["recorder_service"].log_records()
+        if r.get("event.action") == "recording.repair"
+        and f"/records/{person}/" in str(r.get("file.path", ""))
+    ]
+    for r in repaired:
+        result.notes.append(f"at finalization: {r['message']}")
     stray = lab.reap(f"after {result.name}", stack.output_dir / "records" / person)
     result.check("no ffmpeg left behind", not stray)
     return rows
@@ -697,7 +719,11 @@ def note_escalations(result: CaseResult, recorder: Service, sids: set[str]) -> N
                 result.stall_stop_s = round(_when(r) - stalled, 1)
             stalled = None
     if said:
-        result.notes.append("ffmpeg had to be signalled: " + "; ".join(said))
+        counted = Counter(said)
+        result.notes.append(
+            "ffmpeg had to be signalled: "
+            + "; ".join(f"{text} (x{n})" if n > 1 else text for text, n in counted.items())
+        )
     if result.stall_stop_s is not None:
         result.notes.append(
             f"the first stalled ffmpeg was gone {result.stall_stop_s:g} s after the stall "
@@ -1268,8 +1294,8 @@ CASES: dict[str, Case] = {
             "The media playlist freezes for 30 s (newer segments 404) while the live clock runs "
             "on; the window is 40 segments so it still holds everything published meanwhile. "
             "Checked: STALLED after STALL_TIMEOUT (5 s), ffmpeg stopped and restarted, then "
-            "resumed from the first segment not yet recorded: 0 s lost (every segment fetched), "
-            "no gap in the ledger, every part decodes.",
+            "resumed where the recording stopped (`-live_start_index`): 0 s lost (every "
+            "segment fetched), no gap in the ledger, every part decodes.",
         ),
         Case(
             "404-burst",
@@ -1278,8 +1304,8 @@ CASES: dict[str, Case] = {
             True,
             "Every request of the stream answers 404 for 10 s (window 15). ffmpeg exits (with "
             "code 0); the watchdog asks the resolver, treats a 'not found' shorter than "
-            "STREAM_END_GRACE as a burst, and restarts with -live_start_index on the segment "
-            "after the last one recorded. Target: 0 s lost, no ledger gap, files decode.",
+            "STREAM_END_GRACE as a burst, and restarts with -live_start_index where the "
+            "recording stopped. Target: 0 s lost, no ledger gap, files decode.",
         ),
         Case(
             "500-burst",
@@ -1325,7 +1351,7 @@ CASES: dict[str, Case] = {
             True,
             "The session's ffmpeg (found by PID among the recorder's descendants) is killed "
             "with SIGKILL. The watchdog sees the exit, the resolver says live, ffmpeg is "
-            "restarted into a new part resuming after the last recorded segment. Target: "
+            "restarted into a new part resuming where the recording stopped. Target: "
             "restarts >= 1, 0 s lost, every part (the killed one included) decodes.",
         ),
         Case(
@@ -1486,8 +1512,8 @@ def table(results: list[CaseResult]) -> str:
         else:
             target = "**FAIL**: " + "; ".join(r.failed_checks)
         lost = _num(r.media_lost_s)
-        if r.missing_segments and len(r.missing_segments) <= 12:
-            lost += f" (msn {', '.join(map(str, r.missing_segments))})"
+        if r.missing_segments:
+            lost += f" (msn {_ranges(r.missing_segments)})"
         rows.append(
             f"| {r.title} | {_num(r.fault_window_s)} | {r.outcome or '-'} | {lost} "
             f"| {_files(r)} | {_ledger(r)} | {_events(r)} | {target} |"
@@ -1496,29 +1522,25 @@ def table(results: list[CaseResult]) -> str:
 
 
 def findings(results: list[CaseResult]) -> list[str]:
-    """What the run showed beyond pass/fail: each only when it was observed, but for the
-    intermittent restart race (always, saying whether this run hit it)."""
+    """What the run showed beyond pass/fail, each only when it was observed."""
     out = []
     silent = [r for r in results if any("window slid" in n for n in r.notes)]
-    seen = (
-        "seen in this run: " + ", ".join(r.title for r in silent)
-        if silent
-        else "not hit in this run"
-    )
-    out.append(
-        f"**A restart can skip a segment without a ledger entry** ({seen}; intermittent). To "
-        "resume, the watchdog reads the media playlist, finds the last recorded segment and "
-        "starts ffmpeg with `-live_start_index` = its position + 1. ffmpeg counts that index "
-        "from the start of the window *it* loads a few tens of ms later; when a segment is "
-        "published in between, the sliding window's start moves too and ffmpeg begins one "
-        "segment further on: that segment is never requested (the origin's log says so) and "
-        "nothing is added to the ledger. With 1 s segments a restart hits this a few per cent "
-        "of the time (the case notes show both reads and the live edge each saw when it "
-        "happens). A negative (end-relative) index has the same race. Possible fixes: resume "
-        "one segment earlier (at most one segment of overlap at the start of the new part "
-        "instead of a loss), and/or compare the first segment the new ffmpeg opens with the "
-        "one intended and record the difference as a RESTART gap."
-    )
+    if silent:
+        out.append(
+            "**A restart skipped segments without a ledger entry** ("
+            + ", ".join(r.title for r in silent)
+            + "). To resume, the watchdog reads the media playlist, finds the last recorded "
+            "segment and starts ffmpeg with `-live_start_index` counted from the start of that "
+            "window. ffmpeg counts it from the window *it* loads a moment later: when segments "
+            "were published in between, the sliding window's start has moved and ffmpeg begins "
+            "that many segments further on. Those segments are never requested (the origin's "
+            "log says so) and nothing is added to the ledger; the case notes show both playlist "
+            "reads and the live edge each saw. Starting one segment early covers a slide of "
+            "one (a race of a few tens of ms per restart); an origin whose responses take "
+            "longer than a segment slides the window further. Comparing the first segment the "
+            "new ffmpeg opens with the one intended, and recording the difference as a RESTART "
+            "gap, would at least make it visible."
+        )
     torn = [(r, f) for r in results for f in r.files if f.torn_tail]
     if torn:
         cases = ", ".join(sorted({r.title for r, _ in torn}))

@@ -60,6 +60,6 @@ def test_an_ffmpeg_killed_with_sigkill_is_restarted_without_loss(lab: Lab) -> No
     assert result.restarts >= 1 and result.events["RECONNECTING"] >= 1
     assert result.media_lost_s == 0, f"segments never fetched: {result.missing_segments}"
     assert len(result.files) >= 2  # the killed part and the one after the restart
-    # The killed part ended mid-write; finalization cuts its torn last frame off
-    # (recorder_service/ts_repair.py), so every file decodes to its end.
+    # The killed part too: the finalizer cuts the frame the kill tore (ts_repair).
     assert result.files_decode, files_of(result)
+    assert result.passed, result.failed_checks
