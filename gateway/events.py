@@ -7,6 +7,7 @@ sent, so the browser sees one unbroken stream."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +27,10 @@ router = APIRouter(prefix="/api", tags=["events"])
 log = logging.getLogger(__name__)
 _RETRY_MS = 2000
 _RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+# Frames of recent events by their wire bytes: every SSE client gets each event from its own
+# gRPC stream, and the same bytes always make the same frame.
+_FRAMES: collections.OrderedDict[bytes, tuple[bytes, int | None]] = collections.OrderedDict()
+_FRAMES_KEPT = 256
 
 
 def _frame(event: str, data: dict[str, Any], sequence: int | None) -> bytes:
@@ -35,7 +40,20 @@ def _frame(event: str, data: dict[str, Any], sequence: int | None) -> bytes:
 
 
 def to_sse(message: recorder_service_pb2.WatchSessionsResponse) -> tuple[bytes, int | None]:
-    """One WatchSessions message as an SSE frame, with the sequence it brings us to."""
+    """One WatchSessions message as an SSE frame, with the sequence it brings us to. An event's
+    frame is made once for all the clients it goes to."""
+    if message.WhichOneof("payload") != "event":
+        return _to_sse(message)
+    key = message.SerializeToString(deterministic=True)
+    found = _FRAMES.get(key)
+    if found is None:
+        found = _FRAMES[key] = _to_sse(message)
+        if len(_FRAMES) > _FRAMES_KEPT:
+            _FRAMES.popitem(last=False)
+    return found
+
+
+def _to_sse(message: recorder_service_pb2.WatchSessionsResponse) -> tuple[bytes, int | None]:
     kind = message.WhichOneof("payload")
     if kind == "event":
         data = event_json(message.event)

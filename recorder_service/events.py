@@ -72,9 +72,16 @@ class Subscription:
                 metadata={"last_sequence": str(self.last_sequence)},
             )
         try:
-            event = await asyncio.wait_for(self.queue.get(), wait_s)
-        except TimeoutError:
-            return None
+            # Already queued (a subscriber catching up): no timer, no task.
+            event = self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                # asyncio.timeout, not wait_for: wait_for wraps the get in a new task, which
+                # for hundreds of subscribers costs more than the delivery itself.
+                async with asyncio.timeout(wait_s):
+                    event = await self.queue.get()
+            except TimeoutError:
+                return None
         if event is None:
             return None
         self.last_sequence = event.sequence

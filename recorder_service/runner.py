@@ -111,6 +111,8 @@ class SessionRunner:
         self._media_base = 0.0
         self._out_time = 0.0
         self._advanced_at = time.monotonic()
+        # When the current ffmpeg last reported progress (0: not yet).
+        self._progress_at = 0.0
         self._last_segment: dict[int, str] = {}
         self._segment_opened_at: float | None = None
         self._segment_seconds = 2.0  # until the first interval is observed
@@ -145,6 +147,7 @@ class SessionRunner:
         self.job.preview_dir.mkdir(parents=True, exist_ok=True)
         self._out_time = 0.0
         self._advanced_at = time.monotonic()
+        self._progress_at = 0.0
         await self.process.start()
         log.info(
             "ffmpeg started for %s",
@@ -211,6 +214,7 @@ class SessionRunner:
 
     def _on_progress(self, progress: Progress) -> None:
         s = self.session
+        self._progress_at = time.monotonic()
         size = self._scan_parts()
         if progress.out_time_s > self._out_time or size > s.bytes_written:
             self._advanced_at = time.monotonic()
@@ -322,7 +326,7 @@ class SessionRunner:
         size = self.session.bytes_written
         while True:
             starting = self.session.state in (SessionState.STARTING, SessionState.RECONNECTING)
-            await asyncio.sleep(_FIRST_BYTES_POLL_S if starting else _STALL_POLL_S)
+            await asyncio.sleep(self._watch_delay(starting))
             now_size = self._scan_parts()
             if now_size > size:
                 size = now_size
@@ -331,6 +335,21 @@ class SessionRunner:
             wd = self._watchdog
             if wd is not None and time.monotonic() - self._advanced_at > wd.stall_timeout:
                 return
+
+    def _watch_delay(self, starting: bool) -> float:
+        """How long ``_watch`` sleeps: 50 ms while it waits for the first bytes, else the file
+        poll interval; but while ffmpeg reports progress (each report notes any advance, media
+        time or bytes) nothing can be noticed before the stall deadline, so it sleeps until
+        then (or until the reports would be overdue). One wakeup per stall timeout instead of
+        two a second per session."""
+        wd = self._watchdog
+        if starting or wd is None:
+            return _FIRST_BYTES_POLL_S if starting else _STALL_POLL_S
+        now = time.monotonic()
+        overdue = self._progress_at + 2 * self.job.progress_interval + _STALL_POLL_S
+        if now >= overdue:
+            return _STALL_POLL_S
+        return max(_STALL_POLL_S, min(self._advanced_at + wd.stall_timeout, overdue) - now)
 
     async def _attempt(self) -> tuple[str, int]:
         """Run the current ffmpeg until it exits or stalls: ("exit" | "stall", exit code)."""

@@ -4,6 +4,7 @@ Domain errors raised below are mapped to status codes by the server interceptor,
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,10 +19,14 @@ from recorder_service.convert import (
     snapshot_pb,
 )
 from recorder_service.manager import SessionManager, StartRequest
+from recorder_service.model import SessionEvent
 from servicekit.errors import InvalidArgument
 from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc, resolver_service_pb2
 
 log = logging.getLogger(__name__)
+
+# Events whose wire form is kept, so that one event sent to many subscribers is converted once.
+_EVENT_PB_CACHE = 512
 
 
 def _source(value: resolver_service_pb2.SourceType.ValueType) -> str:
@@ -35,6 +40,21 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
     def __init__(self, manager: SessionManager, *, heartbeat_interval: float) -> None:
         self._manager = manager
         self._heartbeat = heartbeat_interval
+        self._event_pbs: collections.OrderedDict[
+            int, tuple[SessionEvent, recorder_service_pb2.WatchSessionsResponse]
+        ] = collections.OrderedDict()
+
+    def _event_pb(self, event: SessionEvent) -> recorder_service_pb2.WatchSessionsResponse:
+        """``event_pb``, once per event however many subscribers it goes to (the message is
+        only serialized by gRPC, never changed, so subscribers can share it)."""
+        cached = self._event_pbs.get(event.sequence)
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        message = event_pb(event)
+        self._event_pbs[event.sequence] = (event, message)
+        if len(self._event_pbs) > _EVENT_PB_CACHE:
+            self._event_pbs.popitem(last=False)
+        return message
 
     async def StartRecording(
         self, request: recorder_service_pb2.StartRecordingRequest, context: aio.ServicerContext
@@ -85,7 +105,7 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
             if sub.snapshot is not None:
                 yield snapshot_pb(sub.snapshot)
             for event in sub.replay:
-                yield event_pb(event)
+                yield self._event_pb(event)
             while not sub.closed:
                 live = await sub.next(self._heartbeat)
                 if live is None:
@@ -99,7 +119,7 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
                         )
                     )
                 else:
-                    yield event_pb(live)
+                    yield self._event_pb(live)
         finally:
             # Runs on cancellation too; CancelledError itself propagates untouched.
             sub.close()
