@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 PROTOS := $(wildcard protos/streamrec/v1/*.proto)
 
-.PHONY: help setup run demo test test-fast faults lint format proto proto-check clean
+.PHONY: help setup run demo test test-fast faults bench lint format proto proto-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-fast: $(STAMP) ## unit and integration tests, without the end-to-end ones
 
 faults: $(STAMP) ## run the fault suite and write docs/RELIABILITY.md
 	$(PY) -m tools.faults
+
+bench: $(STAMP) ## run the benchmarks and write docs/PERFORMANCE.md
+	$(PY) -m tools.bench
 
 proto: $(STAMP) ## regenerate the Python stubs from protos/
 	$(PY) -m tools.genproto
