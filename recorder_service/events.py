@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,13 +101,22 @@ class Subscription:
 
 
 class EventBus:
-    """Numbers events with a recorder-wide increasing sequence and fans them out."""
+    """Numbers events with a recorder-wide increasing sequence and fans them out.
 
-    def __init__(self, ring_size: int = 10_000, queue_size: int = 2_000) -> None:
+    The sequence starts at the microseconds since the Unix epoch when the bus is made, not at
+    0: a recorder that restarts numbers its events above every number the previous run handed
+    out (a run emits far fewer than one event per microsecond), so a client resuming with an
+    id from before the restart is behind the ring and gets a snapshot, instead of waiting for
+    a number the new run reaches only much later and missing everything until then. The
+    numbers stay below 2**53, exact in JavaScript, until the 23rd century."""
+
+    def __init__(
+        self, ring_size: int = 10_000, queue_size: int = 2_000, first_sequence: int | None = None
+    ) -> None:
         self._ring: collections.deque[SessionEvent] = collections.deque(maxlen=ring_size)
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
-        self._sequence = 0
+        self._sequence = time.time_ns() // 1_000 if first_sequence is None else first_sequence
         self._listeners: list[Callable[[SessionEvent], None]] = []
 
     def add_listener(self, listener: Callable[[SessionEvent], None]) -> None:

@@ -21,7 +21,7 @@ def session(sid="s1"):
 
 
 def test_sequences_increase_and_events_carry_a_snapshot():
-    bus = EventBus()
+    bus = EventBus(first_sequence=0)
     s = session()
     e1 = bus.publish(EventType.STARTING, s)
     s.bytes_written = 10
@@ -31,7 +31,7 @@ def test_sequences_increase_and_events_carry_a_snapshot():
 
 
 async def test_new_subscriber_gets_a_snapshot_then_live_events():
-    bus = EventBus()
+    bus = EventBus(first_sequence=0)
     s = session()
     bus.publish(EventType.STARTING, s)
     sub = bus.subscribe(0, lambda: [s])
@@ -43,7 +43,7 @@ async def test_new_subscriber_gets_a_snapshot_then_live_events():
 
 
 async def test_resume_replays_exactly_the_missed_events():
-    bus = EventBus()
+    bus = EventBus(first_sequence=0)
     s = session()
     for _ in range(5):
         bus.publish(EventType.PROGRESS, s)
@@ -53,7 +53,7 @@ async def test_resume_replays_exactly_the_missed_events():
 
 
 async def test_resume_from_beyond_the_ring_falls_back_to_a_snapshot():
-    bus = EventBus(ring_size=3)
+    bus = EventBus(ring_size=3, first_sequence=0)
     s = session()
     for _ in range(10):
         bus.publish(EventType.PROGRESS, s)
@@ -63,13 +63,13 @@ async def test_resume_from_beyond_the_ring_falls_back_to_a_snapshot():
 
 
 async def test_heartbeat_timeout_returns_none():
-    bus = EventBus()
+    bus = EventBus(first_sequence=0)
     sub = bus.subscribe(0, list)
     assert await sub.next(0.01) is None
 
 
 async def test_a_slow_subscriber_is_cut_off_without_slowing_the_others():
-    bus = EventBus(queue_size=3)
+    bus = EventBus(queue_size=3, first_sequence=0)
     s = session()
     slow = bus.subscribe(0, list)
     fast = bus.subscribe(0, list)
@@ -86,10 +86,37 @@ async def test_a_slow_subscriber_is_cut_off_without_slowing_the_others():
 
 
 async def test_close_ends_every_subscription():
-    bus = EventBus()
+    bus = EventBus(first_sequence=0)
     sub = bus.subscribe(0, list)
     waiter = asyncio.create_task(sub.next(5.0))
     await asyncio.sleep(0)
     bus.close()
     assert await asyncio.wait_for(waiter, 1.0) is None
     assert sub.closed
+
+
+async def test_a_restarted_recorder_numbers_above_the_previous_run():
+    """A client that followed the previous run resumes behind the new ring: it gets a
+    snapshot, never a wait for a sequence number the new run has not reached yet."""
+    s = session()
+    before = EventBus()
+    for _ in range(50):
+        before.publish(EventType.PROGRESS, s)
+    last_seen = before.last_sequence
+    after = EventBus()  # the recorder restarted
+    assert after.last_sequence > last_seen
+    first = after.publish(EventType.RECORDING, s)
+    sub = after.subscribe(last_seen, lambda: [s])
+    assert sub.snapshot is not None and sub.snapshot.sequence == first.sequence
+    assert [x.session_id for x in sub.snapshot.sessions] == ["s1"]
+    assert after.last_sequence < 2**53  # exact in JavaScript's numbers (SSE ids, the web UI)
+
+
+async def test_a_subscriber_from_the_same_run_with_no_events_yet_replays_nothing():
+    bus = EventBus()
+    start = bus.last_sequence
+    sub = bus.subscribe(start, lambda: [])
+    assert sub.snapshot is None and sub.replay == []
+    event = bus.publish(EventType.STARTING, session())
+    got = await sub.next(1.0)
+    assert got is not None and got.sequence == event.sequence == start + 1
