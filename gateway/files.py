@@ -18,12 +18,15 @@ from starlette.types import Message, Receive, Scope, Send
 from gateway.backend import Backend, backend
 from gateway.schemas import check_file_name, check_person
 from servicekit.errors import InvalidArgument, NotFound
+from servicekit.retry import call_idempotent
+from streamrec.v1 import recorder_service_pb2
 
 router = APIRouter(prefix="/streams", tags=["files"])
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREVIEW_FILE = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(m3u8|ts)$")
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
+PLAYLIST = "stream.m3u8"
 _RECORDING_TYPES = {".ts": "video/mp2t", ".mp4": "video/mp4"}
 
 
@@ -42,9 +45,16 @@ def safe_file(root: Path, *parts: str) -> Path:
 async def preview(
     session_id: str, filename: str, be: Annotated[Backend, Depends(backend)]
 ) -> FileResponse:
-    """The rolling HLS playlist (``stream.m3u8``) and segments of a running session."""
+    """The rolling HLS playlist (``stream.m3u8``) and segments of a running session. Each
+    playlist request asks the recorder for the preview (``OpenPreview``), which starts it on
+    first use (``PREVIEW=on_demand``) and keeps it running while a player reloads it."""
     if not _SESSION_ID.fullmatch(session_id) or not _PREVIEW_FILE.fullmatch(filename):
         raise InvalidArgument("bad session id or file name", reason="INVALID_PATH")
+    if filename == PLAYLIST:
+        request = recorder_service_pb2.OpenPreviewRequest(session_id=session_id)
+        await call_idempotent(
+            lambda: be.recorder.OpenPreview(request, timeout=be.settings.rpc_timeout)
+        )
     path = safe_file(be.settings.output_dir / "sessions", session_id, filename)
     return FileResponse(
         path,

@@ -14,6 +14,7 @@ from recorder_service.events import EventBus
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
 from recorder_service.metrics import EventCounters, RecorderCollector, register_collector
+from recorder_service.preview import PreviewManager
 from recorder_service.recording_servicer import RecordingServicer
 from recorder_service.recordings import RecordingIndex
 from recorder_service.resolver_client import GrpcResolver
@@ -60,6 +61,7 @@ async def run(settings: RecorderSettings) -> None:
             "resolver_addr": settings.resolver_addr,
             "hls_time": settings.hls_time,
             "hls_list_size": settings.hls_list_size,
+            "preview": settings.preview,
         },
     )
     store = SqliteStore(settings.db_path)
@@ -114,7 +116,22 @@ async def run(settings: RecorderSettings) -> None:
         backoff_max=settings.autorecord_backoff_max,
     )
     bus.add_listener(autorecorder.on_event)
-    servicer = RecorderServicer(manager, heartbeat_interval=settings.heartbeat_interval)
+    previews = PreviewManager(
+        ffmpeg=ffmpeg,
+        output_dir=settings.output_dir,
+        mode=settings.preview,
+        sessions=manager.get,
+        hls_time=settings.hls_time,
+        hls_list_size=settings.hls_list_size,
+        idle_s=settings.preview_idle,
+    )
+    bus.add_listener(previews.on_event)
+    previews.start()
+    servicer = RecorderServicer(
+        manager,
+        heartbeat_interval=settings.heartbeat_interval,
+        previews=None if settings.preview == "off" else previews,
+    )
     channels = ChannelServicer(
         resolver,
         watchlist,
@@ -166,6 +183,7 @@ async def run(settings: RecorderSettings) -> None:
         for task in pending:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await previews.close()
         # q, then SIGINT, then SIGKILL: the three steps together within 60 % of the grace.
         await manager.shutdown(stop_timeout=min(settings.stop_timeout, grace * 0.2))
         # Finalizations left unfinished are redone at the next start (their TS is kept).

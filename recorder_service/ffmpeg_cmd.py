@@ -66,6 +66,9 @@ class RecordJob:
     audio_live_start_index: int | None = None
     # First part number of a size split (restarts continue the numbering).
     start_number: int = 0
+    # The rolling live preview as a second output of the recording ffmpeg (PREVIEW=always).
+    # Otherwise previews are made on demand by a separate ffmpeg (``preview.py``).
+    preview: bool = True
 
     def part_files(self) -> list[Path]:
         """The recording files written so far, oldest first."""
@@ -154,7 +157,8 @@ def _record_output(job: RecordJob) -> list[str]:
 
 def build_command(ffmpeg: str, job: RecordJob) -> list[str]:
     """The argv of an ffmpeg that records ``job``: stream copy into an MPEG-TS file (readable
-    after a crash) and, from the same input, a rolling HLS preview; progress on stdout."""
+    after a crash) and, with ``job.preview`` (PREVIEW=always), from the same input a rolling
+    HLS preview; progress on stdout."""
     check_input_url(job.media_url)
     if job.audio_url:
         check_input_url(job.audio_url)
@@ -179,22 +183,60 @@ def build_command(ffmpeg: str, job: RecordJob) -> list[str]:
         maps = ["-map", "0:v:0?", "-map", "1:a:0?"]
     else:
         maps = ["-map", "0:v?", "-map", "0:a?"]
-    preview = job.preview_dir
     cmd += [*maps, "-c", "copy", *_record_output(job)]
-    cmd += [
-        *maps,
-        "-c",
-        "copy",
+    if job.preview:
+        cmd += [
+            *maps,
+            "-c",
+            "copy",
+            *preview_output(job.preview_dir, job.hls_time, job.hls_list_size),
+        ]
+    return cmd
+
+
+def preview_output(
+    preview_dir: Path, hls_time: int, hls_list_size: int, start_number: int = 0
+) -> list[str]:
+    """The options of a rolling HLS preview output: ``stream.m3u8`` and ``seg_NNNNNN.ts``."""
+    return [
         "-f",
         "hls",
         "-hls_time",
-        str(job.hls_time),
+        str(hls_time),
         "-hls_list_size",
-        str(job.hls_list_size),
+        str(hls_list_size),
         "-hls_flags",
-        "delete_segments+independent_segments+temp_file",
+        "delete_segments+independent_segments+temp_file"
+        + ("+discont_start" if start_number else ""),
+        "-start_number",
+        str(start_number),
         "-hls_segment_filename",
-        str(preview / "seg_%06d.ts"),
-        str(preview / "stream.m3u8"),
+        str(preview_dir / "seg_%06d.ts"),
+        str(preview_dir / "stream.m3u8"),
     ]
-    return cmd
+
+
+def build_preview_command(
+    ffmpeg: str, preview_dir: Path, hls_time: int, hls_list_size: int, start_number: int
+) -> list[str]:
+    """The argv of an on-demand preview ffmpeg: MPEG-TS (the recording's own bytes, fed by the
+    recorder) on stdin, stream copy into a rolling HLS playlist. A preview that starts again
+    numbers its segments on from ``start_number`` and marks the break as a discontinuity."""
+    return [
+        ffmpeg,
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "repeat+level+warning",
+        "-f",
+        "mpegts",
+        "-i",
+        "pipe:0",
+        "-map",
+        "0:v?",
+        "-map",
+        "0:a?",
+        "-c",
+        "copy",
+        *preview_output(preview_dir, hls_time, hls_list_size, start_number),
+    ]

@@ -52,6 +52,11 @@ class FfmpegProcess:
         return self._ffmpeg_pid
 
     @property
+    def stdin(self) -> asyncio.StreamWriter | None:
+        """ffmpeg's stdin (the media itself for an ffmpeg reading ``pipe:0``)."""
+        return self._proc.stdin if self._proc else None
+
+    @property
     def returncode(self) -> int | None:
         return self._proc.returncode if self._proc else None
 

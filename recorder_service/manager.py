@@ -217,6 +217,7 @@ class SessionManager:
             split_from=_seconds_of_day(now),
             split_bytes=split_bytes,
             part_glob=glob,
+            preview=self._settings.preview == "always",
         )
         target, source, quality = req.target.strip(), req.source_type, req.quality
 

@@ -20,7 +20,8 @@ from recorder_service.convert import (
 )
 from recorder_service.manager import SessionManager, StartRequest
 from recorder_service.model import SessionEvent
-from servicekit.errors import InvalidArgument
+from recorder_service.preview import PreviewManager
+from servicekit.errors import FailedPrecondition, InvalidArgument
 from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc, resolver_service_pb2
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,15 @@ def _source(value: resolver_service_pb2.SourceType.ValueType) -> str:
 
 
 class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
-    def __init__(self, manager: SessionManager, *, heartbeat_interval: float) -> None:
+    def __init__(
+        self,
+        manager: SessionManager,
+        *,
+        heartbeat_interval: float,
+        previews: PreviewManager | None = None,
+    ) -> None:
         self._manager = manager
+        self._previews = previews
         self._heartbeat = heartbeat_interval
         self._event_pbs: collections.OrderedDict[
             int, tuple[SessionEvent, recorder_service_pb2.WatchSessionsResponse]
@@ -83,6 +91,14 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
         return recorder_service_pb2.GetSessionResponse(
             session=session_pb(self._manager.get(request.session_id))
         )
+
+    async def OpenPreview(
+        self, request: recorder_service_pb2.OpenPreviewRequest, context: aio.ServicerContext
+    ) -> recorder_service_pb2.OpenPreviewResponse:
+        if self._previews is None:
+            raise FailedPrecondition("live previews are off", reason="PREVIEW_OFF")
+        path, started = await self._previews.open(request.session_id)
+        return recorder_service_pb2.OpenPreviewResponse(playlist_path=path, started=started)
 
     async def ListSessions(
         self, request: recorder_service_pb2.ListSessionsRequest, context: aio.ServicerContext

@@ -19,6 +19,8 @@ class RecorderSettings:
     ffmpeg_path: str | None = None
     hls_time: int = 4
     hls_list_size: int = 6
+    preview: str = "on_demand"
+    preview_idle: float = 30.0
     progress_interval: float = 2.0
     stop_timeout: float = 10.0
     shutdown_grace: float = 25.0
@@ -66,6 +68,8 @@ class RecorderSettings:
             ffmpeg_path=e.text("FFMPEG_PATH", "") or None,
             hls_time=e.integer("HLS_TIME", d.hls_time, minimum=1),
             hls_list_size=e.integer("HLS_LIST_SIZE", d.hls_list_size, minimum=1),
+            preview=_preview_mode(e.text("PREVIEW", d.preview)),
+            preview_idle=e.number("PREVIEW_IDLE", d.preview_idle, minimum=1.0),
             progress_interval=e.number("PROGRESS_INTERVAL", d.progress_interval, minimum=0.5),
             stop_timeout=e.number("STOP_TIMEOUT", d.stop_timeout, minimum=0.5),
             shutdown_grace=e.number("SHUTDOWN_GRACE", d.shutdown_grace, minimum=1.0),
@@ -105,6 +109,16 @@ class RecorderSettings:
             disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
             tls=TlsConfig.from_env(e),
         )
+
+
+PREVIEW_MODES = ("on_demand", "always", "off")
+
+
+def _preview_mode(value: str) -> str:
+    mode = value.strip().lower().replace("-", "_")
+    if mode not in PREVIEW_MODES:
+        raise SettingsError(f"PREVIEW must be one of {', '.join(PREVIEW_MODES)}, not {value!r}")
+    return mode
 
 
 def _split_size(size: int, e: Env) -> int:

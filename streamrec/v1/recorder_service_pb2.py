@@ -28,7 +28,7 @@ from streamrec.v1 import resolver_service_pb2 as streamrec_dot_v1_dot_resolver__
 from streamrec.v1 import session_pb2 as streamrec_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/v1/recorder_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\x1a#streamrec/v1/resolver_service.proto\x1a\x1astreamrec/v1/session.proto\"\xba\x01\n\x15StartRecordingRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06person\x18\x04 \x01(\t\x12\x30\n\x07quality\x18\x05 \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"@\n\x16StartRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"*\n\x14StopRecordingRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"?\n\x15StopRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"<\n\x12GetSessionResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"S\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rinclude_ended\x18\x03 \x01(\x08\"X\n\x14ListSessionsResponse\x12\'\n\x08sessions\x18\x01 \x03(\x0b\x32\x15.streamrec.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x14WatchSessionsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\"L\n\x0fSessionSnapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\'\n\x08sessions\x18\x02 \x03(\x0b\x32\x15.streamrec.v1.Session\"Q\n\tHeartbeat\x12\x32\n\x0eheartbeat_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\xb0\x01\n\x15WatchSessionsResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.streamrec.v1.SessionEventH\x00\x12\x31\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1d.streamrec.v1.SessionSnapshotH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.streamrec.v1.HeartbeatH\x00\x42\t\n\x07payload2\xcc\x03\n\x0fRecorderService\x12[\n\x0eStartRecording\x12#.streamrec.v1.StartRecordingRequest\x1a$.streamrec.v1.StartRecordingResponse\x12X\n\rStopRecording\x12\".streamrec.v1.StopRecordingRequest\x1a#.streamrec.v1.StopRecordingResponse\x12O\n\nGetSession\x12\x1f.streamrec.v1.GetSessionRequest\x1a .streamrec.v1.GetSessionResponse\x12U\n\x0cListSessions\x12!.streamrec.v1.ListSessionsRequest\x1a\".streamrec.v1.ListSessionsResponse\x12Z\n\rWatchSessions\x12\".streamrec.v1.WatchSessionsRequest\x1a#.streamrec.v1.WatchSessionsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/v1/recorder_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\x1a#streamrec/v1/resolver_service.proto\x1a\x1astreamrec/v1/session.proto\"\xba\x01\n\x15StartRecordingRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06person\x18\x04 \x01(\t\x12\x30\n\x07quality\x18\x05 \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"@\n\x16StartRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"*\n\x14StopRecordingRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"?\n\x15StopRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"<\n\x12GetSessionResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"(\n\x12OpenPreviewRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"=\n\x13OpenPreviewResponse\x12\x15\n\rplaylist_path\x18\x01 \x01(\t\x12\x0f\n\x07started\x18\x02 \x01(\x08\"S\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rinclude_ended\x18\x03 \x01(\x08\"X\n\x14ListSessionsResponse\x12\'\n\x08sessions\x18\x01 \x03(\x0b\x32\x15.streamrec.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x14WatchSessionsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\"L\n\x0fSessionSnapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\'\n\x08sessions\x18\x02 \x03(\x0b\x32\x15.streamrec.v1.Session\"Q\n\tHeartbeat\x12\x32\n\x0eheartbeat_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\xb0\x01\n\x15WatchSessionsResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.streamrec.v1.SessionEventH\x00\x12\x31\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1d.streamrec.v1.SessionSnapshotH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.streamrec.v1.HeartbeatH\x00\x42\t\n\x07payload2\xa0\x04\n\x0fRecorderService\x12[\n\x0eStartRecording\x12#.streamrec.v1.StartRecordingRequest\x1a$.streamrec.v1.StartRecordingResponse\x12X\n\rStopRecording\x12\".streamrec.v1.StopRecordingRequest\x1a#.streamrec.v1.StopRecordingResponse\x12O\n\nGetSession\x12\x1f.streamrec.v1.GetSessionRequest\x1a .streamrec.v1.GetSessionResponse\x12U\n\x0cListSessions\x12!.streamrec.v1.ListSessionsRequest\x1a\".streamrec.v1.ListSessionsResponse\x12Z\n\rWatchSessions\x12\".streamrec.v1.WatchSessionsRequest\x1a#.streamrec.v1.WatchSessionsResponse0\x01\x12R\n\x0bOpenPreview\x12 .streamrec.v1.OpenPreviewRequest\x1a!.streamrec.v1.OpenPreviewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,18 +47,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSESSIONREQUEST']._serialized_end=582
   _globals['_GETSESSIONRESPONSE']._serialized_start=584
   _globals['_GETSESSIONRESPONSE']._serialized_end=644
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=646
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=729
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=731
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=819
-  _globals['_WATCHSESSIONSREQUEST']._serialized_start=821
-  _globals['_WATCHSESSIONSREQUEST']._serialized_end=867
-  _globals['_SESSIONSNAPSHOT']._serialized_start=869
-  _globals['_SESSIONSNAPSHOT']._serialized_end=945
-  _globals['_HEARTBEAT']._serialized_start=947
-  _globals['_HEARTBEAT']._serialized_end=1028
-  _globals['_WATCHSESSIONSRESPONSE']._serialized_start=1031
-  _globals['_WATCHSESSIONSRESPONSE']._serialized_end=1207
-  _globals['_RECORDERSERVICE']._serialized_start=1210
-  _globals['_RECORDERSERVICE']._serialized_end=1670
+  _globals['_OPENPREVIEWREQUEST']._serialized_start=646
+  _globals['_OPENPREVIEWREQUEST']._serialized_end=686
+  _globals['_OPENPREVIEWRESPONSE']._serialized_start=688
+  _globals['_OPENPREVIEWRESPONSE']._serialized_end=749
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=751
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=834
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=836
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=924
+  _globals['_WATCHSESSIONSREQUEST']._serialized_start=926
+  _globals['_WATCHSESSIONSREQUEST']._serialized_end=972
+  _globals['_SESSIONSNAPSHOT']._serialized_start=974
+  _globals['_SESSIONSNAPSHOT']._serialized_end=1050
+  _globals['_HEARTBEAT']._serialized_start=1052
+  _globals['_HEARTBEAT']._serialized_end=1133
+  _globals['_WATCHSESSIONSRESPONSE']._serialized_start=1136
+  _globals['_WATCHSESSIONSRESPONSE']._serialized_end=1312
+  _globals['_RECORDERSERVICE']._serialized_start=1315
+  _globals['_RECORDERSERVICE']._serialized_end=1859
 # @@protoc_insertion_point(module_scope)

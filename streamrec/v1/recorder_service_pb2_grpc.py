@@ -60,6 +60,11 @@ class RecorderServiceStub:
                 request_serializer=streamrec_dot_v1_dot_recorder__service__pb2.WatchSessionsRequest.SerializeToString,
                 response_deserializer=streamrec_dot_v1_dot_recorder__service__pb2.WatchSessionsResponse.FromString,
                 _registered_method=True)
+        self.OpenPreview = channel.unary_unary(
+                '/streamrec.v1.RecorderService/OpenPreview',
+                request_serializer=streamrec_dot_v1_dot_recorder__service__pb2.OpenPreviewRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_recorder__service__pb2.OpenPreviewResponse.FromString,
+                _registered_method=True)
 
 
 class RecorderServiceServicer:
@@ -102,6 +107,17 @@ class RecorderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenPreview(self, request, context):
+        """The live preview of a running session: with PREVIEW=on_demand (the default) the first call
+        starts writing it and returns once its playlist exists; it stops after PREVIEW_IDLE seconds
+        without a call, so players keep it alive by asking on every playlist reload.
+        NOT_FOUND: unknown or ended session; UNAVAILABLE (PREVIEW_NOT_READY): nothing to show yet,
+        retry; FAILED_PRECONDITION (PREVIEW_OFF): previews are turned off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecorderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +145,11 @@ def add_RecorderServiceServicer_to_server(servicer, server):
                     servicer.WatchSessions,
                     request_deserializer=streamrec_dot_v1_dot_recorder__service__pb2.WatchSessionsRequest.FromString,
                     response_serializer=streamrec_dot_v1_dot_recorder__service__pb2.WatchSessionsResponse.SerializeToString,
+            ),
+            'OpenPreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenPreview,
+                    request_deserializer=streamrec_dot_v1_dot_recorder__service__pb2.OpenPreviewRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_recorder__service__pb2.OpenPreviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +288,33 @@ class RecorderService:
             '/streamrec.v1.RecorderService/WatchSessions',
             streamrec_dot_v1_dot_recorder__service__pb2.WatchSessionsRequest.SerializeToString,
             streamrec_dot_v1_dot_recorder__service__pb2.WatchSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenPreview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.RecorderService/OpenPreview',
+            streamrec_dot_v1_dot_recorder__service__pb2.OpenPreviewRequest.SerializeToString,
+            streamrec_dot_v1_dot_recorder__service__pb2.OpenPreviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,13 @@ class RecorderServiceStub:
     """Sessions, newest first."""
     WatchSessions: _grpc.UnaryStreamMultiCallable[_recorder_service_pb2.WatchSessionsRequest, _recorder_service_pb2.WatchSessionsResponse]
     """A snapshot of the current sessions (or a replay from after_sequence), then live events."""
+    OpenPreview: _grpc.UnaryUnaryMultiCallable[_recorder_service_pb2.OpenPreviewRequest, _recorder_service_pb2.OpenPreviewResponse]
+    """The live preview of a running session: with PREVIEW=on_demand (the default) the first call
+    starts writing it and returns once its playlist exists; it stops after PREVIEW_IDLE seconds
+    without a call, so players keep it alive by asking on every playlist reload.
+    NOT_FOUND: unknown or ended session; UNAVAILABLE (PREVIEW_NOT_READY): nothing to show yet,
+    retry; FAILED_PRECONDITION (PREVIEW_OFF): previews are turned off.
+    """
 
 @_typing.type_check_only
 class RecorderServiceAsyncStub(RecorderServiceStub):
@@ -63,6 +70,13 @@ class RecorderServiceAsyncStub(RecorderServiceStub):
     """Sessions, newest first."""
     WatchSessions: _aio.UnaryStreamMultiCallable[_recorder_service_pb2.WatchSessionsRequest, _recorder_service_pb2.WatchSessionsResponse]  # type: ignore[assignment]
     """A snapshot of the current sessions (or a replay from after_sequence), then live events."""
+    OpenPreview: _aio.UnaryUnaryMultiCallable[_recorder_service_pb2.OpenPreviewRequest, _recorder_service_pb2.OpenPreviewResponse]  # type: ignore[assignment]
+    """The live preview of a running session: with PREVIEW=on_demand (the default) the first call
+    starts writing it and returns once its playlist exists; it stops after PREVIEW_IDLE seconds
+    without a call, so players keep it alive by asking on every playlist reload.
+    NOT_FOUND: unknown or ended session; UNAVAILABLE (PREVIEW_NOT_READY): nothing to show yet,
+    retry; FAILED_PRECONDITION (PREVIEW_OFF): previews are turned off.
+    """
 
 class RecorderServiceServicer(metaclass=_abc_1.ABCMeta):
     """Owns ffmpeg sessions: starts, stops, lists them and streams their events."""
@@ -108,5 +122,18 @@ class RecorderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_recorder_service_pb2.WatchSessionsResponse], _abc.AsyncIterator[_recorder_service_pb2.WatchSessionsResponse]]:
         """A snapshot of the current sessions (or a replay from after_sequence), then live events."""
+
+    @_abc_1.abstractmethod
+    def OpenPreview(
+        self,
+        request: _recorder_service_pb2.OpenPreviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recorder_service_pb2.OpenPreviewResponse, _abc.Awaitable[_recorder_service_pb2.OpenPreviewResponse]]:
+        """The live preview of a running session: with PREVIEW=on_demand (the default) the first call
+        starts writing it and returns once its playlist exists; it stops after PREVIEW_IDLE seconds
+        without a call, so players keep it alive by asking on every playlist reload.
+        NOT_FOUND: unknown or ended session; UNAVAILABLE (PREVIEW_NOT_READY): nothing to show yet,
+        retry; FAILED_PRECONDITION (PREVIEW_OFF): previews are turned off.
+        """
 
 def add_RecorderServiceServicer_to_server(servicer: RecorderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -278,7 +278,11 @@ Global___Gap: _TypeAlias = Gap  # noqa: Y015
 
 @_typing.final
 class SessionEvent(_message.Message):
-    """One change of one session, numbered by a recorder-wide increasing sequence."""
+    """One change of one session, numbered by a recorder-wide increasing sequence. The numbers keep
+    increasing across recorder restarts (a run starts at its start time in microseconds since the
+    Unix epoch), so an id from before a restart is always behind the ring: resuming with it gives
+    a snapshot, never a silent wait.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

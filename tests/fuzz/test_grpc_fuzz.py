@@ -182,6 +182,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "StartRecording": {"target": "{dead}/live/fuzz/master.m3u8", "person": "fuzz", "name": "F"},
     "StopRecording": {"sessionId": "0123456789ab"},
     "GetSession": {"sessionId": "0123456789ab"},
+    "OpenPreview": {"sessionId": "0123456789ab"},
     "ListSessions": {"pageSize": 10, "includeEnded": True},
     "WatchSessions": {"afterSequence": "0"},
     "CreateChannel": {"channel": {"username": "fuzzchan", "autoRecord": False}},

@@ -3,7 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from recorder_service.ffmpeg_cmd import PROTOCOL_WHITELIST, RecordJob, build_command
+from recorder_service.ffmpeg_cmd import (
+    PROTOCOL_WHITELIST,
+    RecordJob,
+    build_command,
+    build_preview_command,
+)
 from servicekit.errors import InvalidArgument
 
 
@@ -28,6 +33,24 @@ def test_records_stream_copy_to_mpegts_and_a_rolling_hls_preview():
     assert cmd[cmd.index("-hls_time") + 1] == "4"
     assert cmd[cmd.index("-hls_list_size") + 1] == "6"
     assert cmd[cmd.index("-progress") + 1] == "pipe:1"
+
+
+def test_without_the_preview_output_only_the_recording_is_written():
+    cmd = build_command("ffmpeg", job(preview=False))
+    assert cmd.count("-c") == 1 and cmd[-1] == "/data/records/a/a_1.ts"
+    assert "hls" not in cmd and not any("sessions" in a for a in cmd)
+
+
+def test_an_on_demand_preview_reads_ts_on_stdin_and_numbers_on_after_a_break():
+    cmd = build_preview_command("ffmpeg", Path("/data/sessions/s1"), 2, 4, 0)
+    assert cmd[cmd.index("-i") + 1] == "pipe:0" and cmd[cmd.index("-i") - 1] == "mpegts"
+    assert "-nostdin" not in cmd  # stdin is the media
+    assert cmd[cmd.index("-c") + 1] == "copy" and cmd[-1] == "/data/sessions/s1/stream.m3u8"
+    assert cmd[cmd.index("-hls_time") + 1] == "2" and cmd[cmd.index("-hls_list_size") + 1] == "4"
+    assert "discont_start" not in cmd[cmd.index("-hls_flags") + 1]
+    again = build_preview_command("ffmpeg", Path("/data/sessions/s1"), 2, 4, 17)
+    assert again[again.index("-start_number") + 1] == "17"
+    assert "+discont_start" in again[again.index("-hls_flags") + 1]
 
 
 def test_every_input_is_whitelisted_to_http_protocols():

@@ -311,3 +311,17 @@ def test_tls_settings_are_checked_at_start(env, match):
     with pytest.raises(SettingsError, match=match):
         TlsConfig.from_env(Env(env))
     assert not TlsConfig.from_env(Env({})).enabled
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"), [("on_demand", "on_demand"), ("On-Demand", "on_demand"), ("always", "always")]
+)
+def test_preview_modes(raw, mode):
+    s = RecorderSettings.from_env(Env({"PREVIEW": raw, "PREVIEW_IDLE": "5"}))
+    assert (s.preview, s.preview_idle) == (mode, 5.0)
+
+
+@pytest.mark.parametrize("raw", ["sometimes", "0", "on"])
+def test_an_unknown_preview_mode_is_refused_by_name(raw):
+    with pytest.raises(SettingsError, match="PREVIEW must be one of on_demand, always, off"):
+        RecorderSettings.from_env(Env({"PREVIEW": raw}))
