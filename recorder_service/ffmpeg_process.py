@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -15,11 +16,19 @@ from recorder_service.progress import Progress, ProgressParser
 from servicekit.proc import child_pids, die_with_parent, single_parent_argv
 
 log = logging.getLogger(__name__)
+_STDERR_PIPE_SIZE = 1 << 20
 
 
 class FfmpegProcess:
     """Runs one ffmpeg command. Progress blocks go to ``on_progress``; stderr lines (warnings,
-    errors) go to ``on_stderr`` and into a short tail kept for error messages."""
+    errors) go to ``on_stderr`` and into a short tail kept for error messages.
+
+    With ``stderr_batch_s``, stderr is read in batches instead of line by line: before every
+    progress block, every ``stderr_batch_s`` seconds when no progress comes, and at the exit.
+    ffmpeg writes each log line on its own (at the info level an "Opening" line per playlist
+    reload and per segment), and waking the event loop for each cost more than everything else
+    the recorder does per session (docs/PERFORMANCE.md). The lines are handled in order, only
+    later; their handler must not rely on when it is called."""
 
     def __init__(
         self,
@@ -28,13 +37,18 @@ class FfmpegProcess:
         on_progress: Callable[[Progress], None],
         on_stderr: Callable[[str], None] | None = None,
         log_extra: dict[str, Any] | None = None,
+        stderr_batch_s: float | None = None,
     ) -> None:
         self.argv = list(argv)
         self._on_progress = on_progress
         self._on_stderr = on_stderr
         self._extra = log_extra or {}
+        self._stderr_batch_s = stderr_batch_s
+        self._stderr_fd: int | None = None
+        self._stderr_rest = b""
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
+        self._drainer: asyncio.Task[None] | None = None
         self._wrapped = False
         self._ffmpeg_pid: int | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -64,33 +78,67 @@ class FfmpegProcess:
         """Spawn ffmpeg in its own process group (a Ctrl-C meant for the recorder must not
         reach it before the recorder asks it to finish the file)."""
         spawn, self._wrapped = single_parent_argv(self.argv)
-        self._proc = await asyncio.create_subprocess_exec(
-            *spawn,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            # If the recorder is SIGKILLed, ffmpeg gets SIGTERM (once: see single_parent_argv)
-            # and finalizes its MPEG-TS file instead of running on as an orphan.
-            preexec_fn=die_with_parent,
-        )
-        assert self._proc.stdout is not None and self._proc.stderr is not None
+        stderr, write_end = asyncio.subprocess.PIPE, None
+        if self._stderr_batch_s is not None:
+            # A pipe the event loop does not watch: drained by drain_stderr().
+            self._stderr_fd, write_end = os.pipe()
+            os.set_blocking(self._stderr_fd, False)
+            with contextlib.suppress(OSError):  # room for minutes of warnings between drains
+                fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _STDERR_PIPE_SIZE)
+            stderr = write_end
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *spawn,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,
+                # If the recorder is SIGKILLed, ffmpeg gets SIGTERM (once: see
+                # single_parent_argv) and finalizes its MPEG-TS file instead of running on as
+                # an orphan.
+                preexec_fn=die_with_parent,
+            )
+        except BaseException:
+            self._close_stderr()
+            raise
+        finally:
+            if write_end is not None:
+                os.close(write_end)
+        assert self._proc.stdout is not None
         if self._wrapped:
             # The wrapper forks ffmpeg at once; learn its pid for logs and for escalation.
             for _ in range(100):
                 if self.pid is not None or self._proc.returncode is not None:
                     break
                 await asyncio.sleep(0.005)
-        self._readers = [
-            asyncio.create_task(self._read_progress(self._proc.stdout)),
-            asyncio.create_task(self._read_stderr(self._proc.stderr)),
-        ]
+        self._readers = [asyncio.create_task(self._read_progress(self._proc.stdout))]
+        if self._proc.stderr is not None:
+            self._readers.append(asyncio.create_task(self._read_stderr(self._proc.stderr)))
+        self._drainer = (
+            asyncio.create_task(self._drain_every(self._stderr_batch_s))
+            if self._stderr_batch_s is not None
+            else None
+        )
 
     async def _read_progress(self, stream: asyncio.StreamReader) -> None:
         parser = ProgressParser()
-        async for raw in stream:
-            progress = parser.feed(raw.decode("utf-8", "replace"))
-            if progress is not None:
+        while True:
+            # A block at a time (its dozen lines arrive in one write): two reads, not twelve.
+            try:
+                raw = await stream.readuntil(b"progress=")
+                raw += await stream.readline()
+            except asyncio.IncompleteReadError as exc:
+                raw = exc.partial
+            except asyncio.LimitOverrunError as exc:  # no block end in 64 KiB: not -progress
+                raw = await stream.readexactly(exc.consumed)
+            if not raw:
+                return
+            for line in raw.decode("utf-8", "replace").splitlines():
+                progress = parser.feed(line)
+                if progress is None:
+                    continue
+                # The warnings written before this block come first.
+                self.drain_stderr()
                 try:
                     self._on_progress(progress)
                 except Exception:
@@ -98,15 +146,50 @@ class FfmpegProcess:
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
         async for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if not line:
-                continue
-            self.stderr_tail.append(line)
-            if self._on_stderr is not None:
-                try:
-                    self._on_stderr(line)
-                except Exception:
-                    log.exception("stderr handler failed", extra=self._extra)
+            self._stderr_line(raw)
+
+    def _stderr_line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip()
+        if not line:
+            return
+        self.stderr_tail.append(line)
+        if self._on_stderr is not None:
+            try:
+                self._on_stderr(line)
+            except Exception:
+                log.exception("stderr handler failed", extra=self._extra)
+
+    async def _drain_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.drain_stderr()
+
+    def drain_stderr(self) -> None:
+        """Handle the stderr lines written so far (batched stderr only; see the class)."""
+        fd = self._stderr_fd
+        if fd is None:
+            return
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            if not data:  # every writer has exited
+                self._close_stderr()
+                chunks.append(b"\n")  # the last line, even without its newline
+                break
+            chunks.append(data)
+        if not chunks:
+            return
+        *lines, self._stderr_rest = (self._stderr_rest + b"".join(chunks)).split(b"\n")
+        for raw in lines:
+            self._stderr_line(raw)
+
+    def _close_stderr(self) -> None:
+        if self._stderr_fd is not None:
+            os.close(self._stderr_fd)
+            self._stderr_fd = None
 
     async def wait(self) -> int:
         """Wait for ffmpeg to exit and for its output to be fully read; return the exit code."""
@@ -114,6 +197,13 @@ class FfmpegProcess:
         code = await self._proc.wait()
         if self._readers:
             await asyncio.gather(*self._readers, return_exceptions=True)
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+        # ffmpeg has exited: what it wrote is all in the pipe.
+        self.drain_stderr()
+        self._close_stderr()
         return code
 
     async def _exited_within(self, seconds: float) -> bool:

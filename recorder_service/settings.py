@@ -21,7 +21,7 @@ class RecorderSettings:
     hls_list_size: int = 6
     preview: str = "on_demand"
     preview_idle: float = 30.0
-    progress_interval: float = 2.0
+    progress_interval: float = 5.0
     stop_timeout: float = 10.0
     shutdown_grace: float = 25.0
     event_ring_size: int = 10_000

@@ -121,7 +121,7 @@ INTRO = (
     "The origin is `tools/bench_origin.py` (the fake live CDN of `tests/fakes`, in a process "
     "of its own): one 1280x720 30 fps stream, 2.5 Mbit/s video + 64 kbit/s AAC, 2 s segments, "
     "a 6-segment live window, pre-encoded once and served from memory. Every session records "
-    "that same stream. The stacks run the recorder's defaults (`PROGRESS_INTERVAL` 2 s, "
+    "that same stream. The stacks run the recorder's defaults (`PROGRESS_INTERVAL` 5 s, "
     "`HLS_TIME` 4, `HLS_LIST_SIZE` 6) except where a case says otherwise."
 )
 

@@ -132,3 +132,66 @@ def _running(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+BATCHED = (
+    "import sys, time\n"
+    "for i in range(3): sys.stderr.write(f'early {i}\\n'); sys.stderr.flush()\n"
+    "print('progress=continue', flush=True)\n"
+    "time.sleep(0.3)\n"
+    # far more than a default 64 KiB pipe holds, in one go and without a progress block
+    "for i in range(5000): sys.stderr.write(f'bulk {i:05d} ' + 'x' * 40 + '\\n')\n"
+    "sys.stderr.write('last, without a newline')\n"
+    "sys.stderr.flush()\n"
+    "sys.exit(2)\n"
+)
+
+
+async def test_batched_stderr_keeps_every_line_in_order_and_before_the_progress_after_it():
+    seen: list[str] = []
+
+    def on_progress(progress: Progress) -> None:
+        seen.append(f"progress ended={progress.ended}")
+
+    proc = FfmpegProcess(
+        [sys.executable, "-c", BATCHED],
+        on_progress=on_progress,
+        on_stderr=seen.append,
+        stderr_batch_s=0.1,
+    )
+    await proc.start()
+    assert await proc.wait() == 2
+    # The lines written before the progress block are handled before it.
+    assert seen[:4] == ["early 0", "early 1", "early 2", "progress ended=False"]
+    bulk = [line for line in seen if line.startswith("bulk")]
+    assert bulk == [f"bulk {i:05d} " + "x" * 40 for i in range(5000)]
+    assert seen[-1] == "last, without a newline" and proc.stderr_tail[-1] == seen[-1]
+    assert proc._stderr_fd is None  # closed at the exit
+
+
+async def test_batched_stderr_wakes_only_on_its_timer_not_per_line():
+    """Lines written one by one are picked up together by the next drain."""
+    calls: list[list[str]] = []
+    batch: list[str] = []
+    script = (
+        "import sys, time\n"
+        "for i in range(20): sys.stderr.write(f'l{i}\\n'); sys.stderr.flush(); time.sleep(0.01)\n"
+        "time.sleep(0.6)\n"
+    )
+    proc = FfmpegProcess(
+        [sys.executable, "-c", script],
+        on_progress=lambda p: None,
+        on_stderr=batch.append,
+        stderr_batch_s=0.5,
+    )
+    await proc.start()
+    await asyncio.sleep(0.1)
+    assert batch == []  # written, not yet read
+    while proc.returncode is None:
+        await asyncio.sleep(0.05)
+        if batch:
+            calls.append(list(batch))
+            batch.clear()
+    await proc.wait()
+    assert [line for call in calls for line in call] + batch == [f"l{i}" for i in range(20)]
+    assert calls and len(calls[0]) == 20  # one drain brought them all
