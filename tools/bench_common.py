@@ -31,6 +31,7 @@ log = logging.getLogger("bench")
 
 #: Every stack runs with the recorder's defaults (the test harness sets a 1 s progress interval).
 BASE_ENV: dict[str, str] = {"PROGRESS_INTERVAL": "5"}
+PROGRESS_S = float(BASE_ENV["PROGRESS_INTERVAL"])
 #: For cases that start many sessions at once from one loopback host: the default request
 #: budget (2 requests/s per host) would take a minute to start 128 sessions. It plays no part
 #: once they record (the start-latency and watch-list cases keep the defaults).

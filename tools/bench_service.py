@@ -24,6 +24,7 @@ from tools import bench_measure as m
 from tools.bench_common import (
     BASE_ENV,
     FAST_START_ENV,
+    PROGRESS_S,
     BenchStack,
     CaseReport,
     Context,
@@ -228,7 +229,7 @@ def fanout_case(ctx: Context) -> CaseReport:
     report = CaseReport("fanout", "Event fan-out: WatchSessions subscribers and SSE clients")
     sessions, n_watch, n_sse = (4, 20, 5) if ctx.quick else (32, 500, 100)
     duration = 3.0 if ctx.quick else 30.0
-    spread = 0.5 if ctx.quick else 2.0  # one progress interval
+    spread = 0.5 if ctx.quick else PROGRESS_S  # one progress interval
     run = _fanout(ctx, sessions, n_watch, n_sse, duration, spread)
     rows = []
     for label, got, n in (("WatchSessions (gRPC)", run.watch, n_watch), ("SSE", run.sse, n_sse)):
@@ -249,7 +250,8 @@ def fanout_case(ctx: Context) -> CaseReport:
     notes = [
         f"{sessions} sessions recording, started evenly over {spread:.0f} s (one progress "
         f"interval) as sessions started at different times would be: one PROGRESS event per "
-        f"session every 2 s, about {sessions / 2:.0f} events/s, each to every client. Clients "
+        f"session every {PROGRESS_S:g} s, about {sessions / PROGRESS_S:.0f} events/s, each to "
+        f"every client. Clients "
         f"in 4 processes of `tools/bench_clients.py`; latency = receive time - the event's "
         f"`event_time` (SSE: to the millisecond), over {duration:.0f} s after every client "
         f"connected. CPU over that window: recorder {rec_pct:.0f} %, gateway "
@@ -266,7 +268,8 @@ def fanout_case(ctx: Context) -> CaseReport:
         notes.append(
             "Burst: the same with all sessions started at once, so that every session "
             "reports within the same second and each event goes out while the previous "
-            f"ones are still queued ({sessions} events x {n_watch + n_sse} clients every 2 s); "
+            f"ones are still queued ({sessions} events x {n_watch + n_sse} clients every "
+            f"{PROGRESS_S:g} s); "
             f"recorder {burst.window.cores('recorder') * 100:.0f} %, machine "
             f"{burst.window.system.busy * 100:.0f} % busy."
         )
