@@ -1612,7 +1612,10 @@ def report(
         "COMPLETE or INTERRUPTED), decoded with the recorder's ffmpeg (`tests/media_check.py`): "
         "exit 0, no error, and the decode reaches the duration the recorder gave the file.",
         "- **gaps in ledger**: the `gaps` of the session's recordings (`GET "
-        "/api/recordings/{person}`), and the GAP events.",
+        "/api/recordings/{person}`), and the GAP events. Causes: segments ffmpeg skipped "
+        "(SKIPPED_SEGMENT) or could not fetch (FAILED_FETCH), discontinuities (DISCONTINUITY; "
+        "0 s unless the playlist's PROGRAM-DATE-TIME shows media missing), and media lost "
+        "across a restart (RESTART; also when a restarted ffmpeg starts later than asked).",
         "- **events**: what a client following `GET /api/events` received for the session "
         "(PROGRESS left out).",
         "",

@@ -126,3 +126,56 @@ async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
         await manager.shutdown()
         await manager.finalizer.drain(10)
         manager.store.close()
+
+
+async def test_a_discontinuity_mid_recording_is_in_the_ledger_and_recording_goes_on(
+    origin, tmp_path
+) -> None:
+    name = "wd_discontinuity"
+    origin.add_stream(name, segment_duration=1.0, window=6)
+    manager = make_manager(origin, tmp_path, **WATCHDOG)
+    try:
+        sub = manager.bus.subscribe(0, manager.running)
+        session = await manager.start(StartRequest(target=name))
+        sid = session.session_id
+        await next_event(sub, EventType.RECORDING, sid)
+        await asyncio.sleep(2)
+        # The next published segment restarts the "encoder": #EXT-X-DISCONTINUITY before it
+        # and its timestamps start again (the origin's clock runs on: nothing is missing).
+        origin.stream(name).set_fault("discontinuity")
+        at = origin.stream(name).state()["published"]
+        gap = await next_event(sub, EventType.GAP, sid, within=15)
+        media_then = manager.get(sid).media_seconds
+        await asyncio.sleep(3)
+        running = manager.get(sid)
+        assert running.state is SessionState.RECORDING and running.restarts == 0
+        assert running.media_seconds > media_then + 1  # still recording after the break
+        stopped = await manager.stop(sid)
+        events = [e for e in manager.bus._ring if e.session.session_id == sid]
+        sub.close()
+    except BaseException:
+        await manager.shutdown()
+        manager.store.close()
+        raise
+    try:
+        assert gap.extra["cause"] == "DISCONTINUITY" and gap.extra["duration_s"] == "0.000"
+        assert "timestamps jumped back" in gap.extra["detail"]
+        assert f"#EXT-X-DISCONTINUITY before seg_{at}.ts" in gap.extra["detail"]
+        assert [e.extra["cause"] for e in events if e.type is EventType.GAP] == ["DISCONTINUITY"]
+        [ledger] = [g for rel in stopped.record_paths for g in manager.store.gaps_of(rel)]
+        assert (ledger.cause, ledger.duration_s, ledger.session_id) == ("DISCONTINUITY", 0.0, sid)
+        assert ledger.detail == gap.extra["detail"]
+        assert stopped.gap_seconds == 0 and stopped.completeness == 1.0
+        assert len(stopped.record_paths) == 1  # the same part: no restart
+        assert_contiguous(fetched_segments(origin, name))
+        # Decodes to its end. At the break ffmpeg moves one audio packet on by a tick of its
+        # 90 kHz clock ("Non-monotonic DTS; changing to..."), which a strict decode reports
+        # once the audio is timed in samples; nothing else may be wrong.
+        decoded = decode(tmp_path / stopped.record_paths[0])
+        assert decoded.seconds >= stopped.media_seconds - 1.5, decoded
+        for line in decoded.errors.splitlines():
+            assert "non monotonically increasing dts" in line, decoded.errors
+    finally:
+        await manager.shutdown()
+        await manager.finalizer.drain(10)
+        manager.store.close()
