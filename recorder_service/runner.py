@@ -4,9 +4,14 @@ how the session ends.
 An ffmpeg exit is never taken as "the stream ended" on its exit code alone (ffmpeg exits 0 on
 a playlist 404): the resolver is asked. While the channel is live, the watchdog restarts ffmpeg
 on a freshly resolved URL into a new part, resuming at the first segment not yet recorded when
-the live window still holds it (``-live_start_index``), with capped exponential backoff and a
-budget of restarts without media in between. A stall (no media time and no bytes for
-STALL_TIMEOUT) is handled the same way once ffmpeg has been made to quit.
+the live window still holds it (``-live_start_index``; checked against the first segment the
+new ffmpeg opens), with capped exponential backoff (tenacity) and a budget of restarts without
+media in between. A stall (no media time and no bytes for STALL_TIMEOUT) is handled the same
+way once ffmpeg has been made to quit.
+
+Gaps go to the ledger from ffmpeg's own log: segments it skipped or could not fetch,
+discontinuities (timestamp jumps, measured against the playlist once seen), and media lost
+across a restart.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import collections
 import logging
 import re
 import shutil
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +29,15 @@ from pathlib import Path
 
 import httpx
 
+from recorder_service.backoff import restart_backoff, wait_before
+from recorder_service.discontinuity import (
+    JumpFilter,
+    Measure,
+    TimestampJump,
+    describe,
+    measure,
+    parse_jump,
+)
 from recorder_service.events import EventBus
 from recorder_service.ffmpeg_cmd import RecordJob, build_command
 from recorder_service.ffmpeg_process import FfmpegProcess
@@ -32,6 +45,8 @@ from recorder_service.hls_window import Window, fetch_window, segment_path
 from recorder_service.model import EventType, Session, SessionState
 from recorder_service.ports import ResolvedStream
 from recorder_service.progress import Progress
+from recorder_service.resume_check import ResumePlan, check_resume
+from recorder_service.segment_clock import SegmentClock
 from recorder_service.store import GapRecord
 from servicekit.errors import (
     DomainError,
@@ -46,6 +61,9 @@ log = logging.getLogger(__name__)
 _FIRST_BYTES_POLL_S = 0.05
 _STALL_POLL_S = 0.5
 _STALLED_STOP_STEP_S = 1.0
+# Budget for reading the playlist to measure a discontinuity (and for it to land in the ledger
+# when the session ends meanwhile).
+_MEASURE_S = 3.0
 _OPENING = re.compile(r"Opening '([^']+)' for reading")
 _SKIPPED = re.compile(r"skipping (\d+) segments? ahead, expired from playlists")
 _FAILED_SEGMENT = re.compile(r"Failed to open segment (\d+) of playlist (\d+)")
@@ -60,6 +78,8 @@ class Watchdog:
     max_restarts: int = 10
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    # Up to this much is added to each wait (sessions that lost one CDN together spread out).
+    backoff_jitter: float = 0.25
     # A "not found" from the resolver (a playlist 404) may be a burst: believed once it lasts.
     end_grace: float = 20.0
 
@@ -114,10 +134,16 @@ class SessionRunner:
         # When the current ffmpeg last reported progress (0: not yet).
         self._progress_at = 0.0
         self._last_segment: dict[int, str] = {}
-        self._segment_opened_at: float | None = None
-        self._segment_seconds = 2.0  # until the first interval is observed
-        self._segment_intervals: collections.deque[float] = collections.deque(maxlen=9)
+        # Segment length from media time over segments opened (stderr is read in batches:
+        # when its lines are handled says nothing of the stream's cadence).
+        self._clock = SegmentClock()
         self._warnings: collections.deque[str] = collections.deque(maxlen=5)
+        self._jumps = JumpFilter()
+        self._measuring: set[asyncio.Task[None]] = set()
+        # Set on a restart: where the new ffmpeg should start, checked at its first segment.
+        self._resume_plan: ResumePlan | None = None
+        wd = self._watchdog or Watchdog()
+        self._backoff = restart_backoff(wd.backoff_initial, wd.backoff_max, wd.backoff_jitter)
         self._part = 0
         self.process = self._process(job)
 
@@ -125,12 +151,19 @@ class SessionRunner:
     def record_path(self) -> Path:
         return self.job.record_path
 
+    @property
+    def _segment_seconds(self) -> float:
+        return self._clock.seconds
+
     def _process(self, job: RecordJob) -> FfmpegProcess:
         return FfmpegProcess(
             build_command(self._ffmpeg, job),
             on_progress=self._on_progress,
             on_stderr=self._on_stderr,
             log_extra=self._extra,
+            # ffmpeg's log lines are handled with each progress report, not one wakeup each
+            # (docs/PERFORMANCE.md); without reports (a stall, the start), every two intervals.
+            stderr_batch_s=2 * job.progress_interval,
         )
 
     async def start(self) -> None:
@@ -146,6 +179,7 @@ class SessionRunner:
         self.job.record_path.parent.mkdir(parents=True, exist_ok=True)
         self.job.preview_dir.mkdir(parents=True, exist_ok=True)
         self._out_time = 0.0
+        self._clock.restart()
         self._advanced_at = time.monotonic()
         self._progress_at = 0.0
         await self.process.start()
@@ -219,6 +253,7 @@ class SessionRunner:
         if progress.out_time_s > self._out_time or size > s.bytes_written:
             self._advanced_at = time.monotonic()
         self._out_time = max(self._out_time, progress.out_time_s)
+        self._clock.progress(self._out_time)
         if size > s.bytes_written and s.state in (SessionState.STARTING, SessionState.RECONNECTING):
             self._set_recording(size)
         s.bytes_written = size
@@ -240,13 +275,17 @@ class SessionRunner:
         log.log(level, "ffmpeg: %s", line, extra={**self._extra, "event.action": "ffmpeg.output"})
         if m := _SKIPPED.search(line):
             count = int(m[1])
+            self._jumps.skipped(time.monotonic())
             self._gap(
                 "SKIPPED_SEGMENT",
                 count * self._segment_seconds,
                 f"{count} segment(s) expired from the live window before ffmpeg read them",
             )
         elif m := _FAILED_SEGMENT.search(line):
+            self._jumps.skipped(time.monotonic())
             self._gap("FAILED_FETCH", self._segment_seconds, f"segment {m[1]} could not be read")
+        elif jump := parse_jump(line):
+            self._on_jump(jump)
 
     def _on_info(self, line: str) -> None:
         m = _OPENING.search(line)
@@ -256,17 +295,15 @@ class SessionRunner:
         path = segment_path(url)
         if path.endswith((".m3u8", ".m3u")):
             return
-        self._last_segment[self._input_of(path)] = path
-        now = time.monotonic()
-        if self._segment_opened_at is not None:
-            gap = now - self._segment_opened_at
-            if 0.2 < gap < 30:  # one segment per interval once live; bursts say nothing
-                # The median of the last few: right from the first intervals (an average
-                # seeded with the 2 s default overstated the gaps of a young session), and
-                # one odd interval (the first after a burst is partial) does not move it.
-                self._segment_intervals.append(gap)
-                self._segment_seconds = statistics.median(self._segment_intervals)
-        self._segment_opened_at = now
+        stream = self._input_of(path)
+        self._last_segment[stream] = path
+        plan = self._resume_plan
+        if plan is not None and stream == 0 and plan.is_media(path):
+            self._resume_plan = None
+            if skipped := check_resume(plan, path, self._segment_seconds):
+                self._gap("RESTART", skipped.seconds, skipped.detail)
+        if stream == 0:
+            self._clock.opened()
 
     def _input_of(self, path: str) -> int:
         """0 for the video input, 1 for a separate audio rendition (by the closest folder)."""
@@ -278,13 +315,62 @@ class SessionRunner:
             return 1 if path.startswith(audio + "/") else 0
         return 1 if "audio" in path.rsplit("/", 1)[-1].lower() else 0
 
-    def _gap(self, cause: str, seconds: float, detail: str) -> None:
-        """Note a gap in the ledger and emit a GAP event."""
-        if seconds <= 0:
+    def _on_jump(self, jump: TimestampJump) -> None:
+        """A discontinuity: measured against the playlist in the background, then a gap."""
+        if not self._jumps.accept(jump, time.monotonic(), self._segment_seconds):
+            return
+        url = self.job.media_url
+        if jump.input_index == 1 and self.job.audio_url:
+            url = self.job.audio_url
+        task = asyncio.create_task(
+            self._note_discontinuity(
+                jump,
+                url,
+                dict(self.job.headers),
+                self._last_segment.get(jump.input_index),
+                datetime.now(UTC),
+            )
+        )
+        self._measuring.add(task)
+        task.add_done_callback(self._measuring.discard)
+
+    async def _note_discontinuity(
+        self,
+        jump: TimestampJump,
+        url: str,
+        headers: dict[str, str],
+        segment: str | None,
+        seen: datetime,
+    ) -> None:
+        found = Measure(0.0, "no segment known: media lost across it unknown")
+        try:
+            if segment is not None:
+                found = measure(await fetch_window(url, headers, within=_MEASURE_S), segment)
+        except (httpx.HTTPError, OSError) as exc:
+            found = Measure(0.0, f"playlist unreadable ({exc}): media lost across it unknown")
+        except asyncio.CancelledError:
+            found = Measure(0.0, "not measured before the session ended")
+            raise
+        finally:
+            self._gap("DISCONTINUITY", found.seconds, describe(jump, found), seen)
+
+    async def _settle(self) -> None:
+        """Let discontinuities being measured reach the ledger before the session ends."""
+        if not self._measuring:
+            return
+        _, late = await asyncio.wait(set(self._measuring), timeout=_MEASURE_S)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    def _gap(self, cause: str, seconds: float, detail: str, end: datetime | None = None) -> None:
+        """Note a gap in the ledger and emit a GAP event. A 0 s gap (a discontinuity whose
+        cost is unknown or nil) is noted too: it takes nothing from completeness."""
+        if not seconds >= 0:
             return
         s = self.session
         s.gap_seconds += seconds
-        now = datetime.now(UTC)
+        now = end or datetime.now(UTC)
         part = s.record_paths[-1] if s.record_paths else ""
         gap = GapRecord(
             session_id=s.session_id,
@@ -309,7 +395,7 @@ class SessionRunner:
         self._bus.publish(
             EventType.GAP,
             s,
-            f"{seconds:.1f}s missing: {detail}",
+            f"{seconds:.1f}s missing: {detail}" if seconds else f"{cause}: {detail}",
             extra={
                 "cause": cause,
                 "duration_s": f"{seconds:.3f}",
@@ -379,17 +465,21 @@ class SessionRunner:
         return "stall", code
 
     async def _supervise(self) -> None:
+        code, ending = await self._run()
+        await self._settle()
+        self._finish(code, ending)
+
+    async def _run(self) -> tuple[int, _Ending]:
+        """Attempts and restarts until the session ends: (last exit code, how it ended)."""
         in_a_row = 0
         not_found_since: float | None = None
         while True:
             why, code = await self._attempt()
             self._media_base = self.session.media_seconds
             if self._stop_reason is not None:
-                self._finish(code, _Ending(SessionState.STOPPED, self._stop_reason))
-                return
+                return code, _Ending(SessionState.STOPPED, self._stop_reason)
             if self._watchdog is None:
-                self._finish(code, self._plain_ending(code))
-                return
+                return code, self._plain_ending(code)
             lost_at = self._advanced_at
             if self._out_time > 0:
                 in_a_row = 0
@@ -400,22 +490,16 @@ class SessionRunner:
             )
             resolved, ending, not_found_since = await self._ask_resolver(cause, not_found_since)
             if ending is not None:
-                self._finish(code, ending)
-                return
+                return code, ending
             in_a_row += 1
             self.session.restarts += 1
             if in_a_row > self._watchdog.max_restarts:
-                self._finish(
-                    code,
-                    _Ending(
-                        SessionState.FAILED,
-                        f"gave up after {in_a_row - 1} restarts without media: {cause}",
-                    ),
+                return code, _Ending(
+                    SessionState.FAILED,
+                    f"gave up after {in_a_row - 1} restarts without media: {cause}",
                 )
-                return
             if not await self._restart(resolved, in_a_row, cause, lost_at):
-                self._finish(code, _Ending(SessionState.STOPPED, self._stop_reason or "stopped"))
-                return
+                return code, _Ending(SessionState.STOPPED, self._stop_reason or "stopped")
 
     def _plain_ending(self, code: int) -> _Ending:
         if code == 0:
@@ -474,10 +558,9 @@ class SessionRunner:
     ) -> bool:
         """Back off, then spawn ffmpeg on a new part; False when a stop came first."""
         assert self._watchdog is not None and self._next_job is not None
-        wd = self._watchdog
         s = self.session
         s.state = SessionState.RECONNECTING
-        delay = min(wd.backoff_max, wd.backoff_initial * 2 ** (in_a_row - 1))
+        delay = wait_before(self._backoff, in_a_row)
         log.warning(
             "restarting ffmpeg in %.1fs (restart %d): %s",
             delay,
@@ -507,26 +590,35 @@ class SessionRunner:
         self, stream: ResolvedStream, lost_at: float
     ) -> tuple[int | None, int | None]:
         """live_start_index values that resume after the last recorded segment; a RESTART gap
-        when the window has moved past it."""
+        when the window has moved past it. Leaves the plan the new ffmpeg is checked against."""
+        self._resume_plan = None
         last = self._last_segment.get(0)
         if last is None:
             return None, None
         try:
             window: Window = await fetch_window(stream.media_url, stream.headers)
         except (httpx.HTTPError, OSError) as exc:  # the new ffmpeg will meet it and say so
+            # Mid-outage (a 404 burst) the read fails, and the outage may end before ffmpeg's
+            # own read: started at its default (three segments from the live edge) it would
+            # skip what was published meanwhile. From the window's start it repeats a few
+            # segments at the start of the new part instead of losing them.
             log.warning(
-                "could not read the live window to resume: %s",
+                "could not read the live window to resume (%s): the new part starts at the "
+                "window's first segment",
                 exc,
                 extra={**self._extra, "event.action": "session.resume"},
             )
-            return None, None
+            self._resume_plan = ResumePlan.blind(last)
+            return 0, 0 if stream.audio_url else None
         index = window.resume_index(last)
         if index is not None:
             # Start on the last recorded segment itself: ffmpeg loads the playlist again a
             # moment later, and if a segment was published in between the window's start has
             # moved and its index points one segment further on (a silent loss). One segment
-            # of overlap, at the start of a new part, is the safe side of that race.
+            # of overlap, at the start of a new part, is the safe side of that race; a window
+            # that slid further is caught at the first segment the new ffmpeg opens.
             index = max(0, index - 1)
+            self._resume_plan = ResumePlan(window, index)
         if index is None:
             outage = time.monotonic() - lost_at
             self._gap(

@@ -66,6 +66,12 @@ class FakeRecorder(recorder_service_pb2_grpc.RecorderServiceServicer):
         await self._enter("GetSession", request, context)
         raise NotFound(f"no session {request.session_id!r}", reason="SESSION_NOT_FOUND")
 
+    async def OpenPreview(
+        self, request: recorder_service_pb2.OpenPreviewRequest, context: aio.ServicerContext
+    ) -> recorder_service_pb2.OpenPreviewResponse:
+        await self._enter("OpenPreview", request, context)
+        raise NotFound(f"no session {request.session_id!r}", reason="SESSION_NOT_FOUND")
+
     async def ListSessions(
         self, request: recorder_service_pb2.ListSessionsRequest, context: aio.ServicerContext
     ) -> recorder_service_pb2.ListSessionsResponse:

@@ -49,6 +49,9 @@ class KitServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
     async def ListSessions(self, request, context):
         return recorder_service_pb2.ListSessionsResponse()
 
+    async def OpenPreview(self, request, context):
+        raise NotFound("no such session", reason="SESSION_NOT_FOUND")
+
     async def WatchSessions(self, request, context):
         handler_log.info("watch started")
         for sequence in range(1, STREAM_MESSAGES):
