@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -64,6 +65,64 @@ def summary_table(reports: list[CaseReport]) -> str:
         for metric in report.metrics:
             rows.append([metric.case, metric.name, metric.value, metric.target, metric.status])
     return m.render_table(["case", "measure", "result", "target", ""], rows)
+
+
+def _case_sections(text: str) -> dict[str, str]:
+    """The per-case sections of a written document, by case key."""
+    body = text.split(KEEP_MARKER, 1)[0]
+    sections: dict[str, str] = {}
+    for part in re.split(r"\n(?=## )", body):
+        found = re.match(r"## .*\(`--only (\w+)`\)", part)
+        if found:
+            sections[found[1]] = part.rstrip() + "\n"
+    return sections
+
+
+def _summary_rows(text: str) -> list[list[str]]:
+    """The rows of a written document's summary table."""
+    body = text.split("## Results", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in body.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or cells[0] == "case" or not cells[0].strip("-"):
+            continue  # the header and the rule under it
+        rows.append(cells)
+    return rows
+
+
+def merge_doc(path: Path, reports: list[CaseReport], command: str, began: datetime) -> None:
+    """Put the cases of a partial run (``--only``) into the document of an earlier full run,
+    replacing only their summary rows and sections, and say so under "How it was measured"."""
+    text = path.read_text(encoding="utf-8")
+    keys = {r.key for r in reports}
+    fresh = summary_table(reports)
+    rows = [r for r in _summary_rows(text) if r[0] not in keys]
+    new_rows = _summary_rows("## Results\n\n" + fresh)
+    order = list(CASES)
+    merged = sorted(
+        rows + new_rows, key=lambda r: order.index(r[0]) if r[0] in order else len(order)
+    )
+    table = m.render_table(["case", "measure", "result", "target", ""], merged)
+    start = text.index("## Results")
+    end = text.index("\n## ", start + 3)
+    text = text[:start] + "## Results\n\n" + table + "\n" + text[end:]
+    sections = _case_sections(text)
+    for report in reports:
+        lines = [f"## {report.title} (`--only {report.key}`)", ""]
+        lines += [detail + "\n" for detail in report.details]
+        lines += [f"- {note}" for note in report.notes]
+        lines.append(f"- the case took {report.seconds:.0f} s; rerun on its own: `{command}`")
+        new = "\n".join(lines).rstrip() + "\n"
+        old = sections.get(report.key)
+        text = (
+            text.replace(old, new) if old else text.replace(KEEP_MARKER, new + "\n" + KEEP_MARKER)
+        )
+    note = (
+        f"- rerun {began.strftime('%Y-%m-%d %H:%M UTC')}: `{command}` "
+        f"(replaces {', '.join(sorted(keys))})"
+    )
+    text = text.replace("\n\n## Results", "\n" + note + "\n\n## Results", 1)
+    path.write_text(text, encoding="utf-8")
 
 
 def write_doc(
@@ -132,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(CASES), action="append", metavar="CASE")
     parser.add_argument("--out", type=Path, default=None, help="write the document here")
     parser.add_argument("--tmp", type=Path, default=None, help="parent of the work directory")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace those cases in the existing --out document",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = args.out or (None if args.quick or args.only else DEFAULT_OUT)
@@ -164,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(table)
     wall = clock()
     sys.stdout.write(f"\n{command}: {wall / 60:.1f} min\n")
-    if out is not None:
+    if out is not None and args.merge and out.exists():
+        merge_doc(out, reports, command, began)
+        log.info("merged %s into %s", ", ".join(r.key for r in reports), out)
+    elif out is not None:
         write_doc(
             out,
             reports,

@@ -246,3 +246,35 @@ def test_write_doc_keeps_the_hand_written_part(tmp_path: Path) -> None:
     assert "old numbers" not in text and "| table |" in text and "- a note" in text
     assert text.count(KEEP_MARKER) == 1
     assert text.rstrip().endswith("## Analysis\n\nkept text")
+
+
+def test_a_partial_rerun_replaces_only_its_cases_in_the_document(tmp_path: Path) -> None:
+    from tools.bench import KEEP_MARKER, merge_doc, write_doc
+    from tools.bench_common import CaseReport
+
+    def report(key: str, value: str, detail: str) -> CaseReport:
+        r = CaseReport(key, f"The {key} case")
+        r.add(f"{key} measure", value, "< 1", True)
+        r.details.append(detail)
+        r.notes.append(f"{key} note {value}")
+        return r
+
+    doc = tmp_path / "PERF.md"
+    began = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    full = [report("cost", "1", "cost table v1"), report("ceiling", "32", "ceiling table v1")]
+    from tools.bench import summary_table
+
+    load = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    write_doc(doc, full, summary_table(full), {"cores": "2"}, "bench", began, 60, load, "intro")
+    doc.write_text(doc.read_text() + "hand-written analysis\n")
+    merge_doc(doc, [report("ceiling", "128", "ceiling table v2")], "bench --only ceiling", began)
+    text = doc.read_text()
+    assert "ceiling table v2" in text and "ceiling table v1" not in text
+    assert "cost table v1" in text and "cost note 1" in text
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()]
+    assert ["ceiling", "ceiling measure", "128", "< 1", "met"] in rows
+    assert not [r for r in rows if r[:1] == ["ceiling"] and "32" in r]
+    assert sum(1 for line in text.splitlines() if line.startswith("|-")) == 1
+    assert text.index("cost measure") < text.index("ceiling measure")  # case order kept
+    assert "rerun 2026-11-21 10:00 UTC: `bench --only ceiling`" in text
+    assert text.split(KEEP_MARKER)[1].strip() == "hand-written analysis"
