@@ -18,6 +18,7 @@ from recorder_service.preview import PreviewManager
 from recorder_service.recording_servicer import RecordingServicer
 from recorder_service.recordings import RecordingIndex
 from recorder_service.resolver_client import GrpcResolver
+from recorder_service.resume import resume_sessions
 from recorder_service.retention import Policy, Retention, retention_loop
 from recorder_service.servicer import RecorderServicer
 from recorder_service.settings import RecorderSettings
@@ -158,6 +159,7 @@ async def run(settings: RecorderSettings) -> None:
     stop = asyncio.Event()
     background = [
         asyncio.create_task(autorecorder.run(stop), name="autorecord"),
+        asyncio.create_task(resume_sessions(manager, store, settings.resume_window), name="resume"),
         asyncio.create_task(
             retention_loop(retention, settings.retention_interval, stop), name="retention"
         ),

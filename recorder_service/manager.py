@@ -8,9 +8,10 @@ import logging
 import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from recorder_service.events import EventBus
 from recorder_service.ffmpeg_cmd import RecordJob
@@ -50,6 +51,16 @@ class StartRequest:
     request_id: str = ""
     # The watch-list channel starting it (auto-record); "" for a manual start.
     channel: str = ""
+
+
+def resume_spec(req: StartRequest) -> dict[str, Any]:
+    """What starting ``req`` again after a recorder restart takes (``Session.resume``)."""
+    return {
+        "target": req.target.strip(),
+        "source_type": req.source_type,
+        "name": req.name,
+        "quality": asdict(req.quality),
+    }
 
 
 def _new_session_id() -> str:
@@ -201,6 +212,7 @@ class SessionManager:
             variant=resolved.variant,
             separate_audio=bool(resolved.audio_url),
             channel=req.channel,
+            resume=None if req.channel else resume_spec(req),
         )
         job = RecordJob(
             media_url=resolved.media_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 
 class SessionState(enum.Enum):
@@ -81,6 +82,10 @@ class Session:
     channel: str = ""
     # Seconds of media missing (the gap ledger's total for this session).
     gap_seconds: float = 0.0
+    # How to start a manual session again after a recorder restart (``resume.py``): the target
+    # as given (unredacted: kept in the store only, never in logs, events or the API), its
+    # source type, name and quality wish. None for watch-list sessions and once resumed.
+    resume: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def completeness(self) -> float:

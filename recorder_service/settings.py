@@ -21,6 +21,7 @@ class RecorderSettings:
     hls_list_size: int = 6
     preview: str = "on_demand"
     preview_idle: float = 30.0
+    resume_window: float = 600.0
     progress_interval: float = 5.0
     stop_timeout: float = 10.0
     shutdown_grace: float = 25.0
@@ -70,6 +71,7 @@ class RecorderSettings:
             hls_list_size=e.integer("HLS_LIST_SIZE", d.hls_list_size, minimum=1),
             preview=_preview_mode(e.text("PREVIEW", d.preview)),
             preview_idle=e.number("PREVIEW_IDLE", d.preview_idle, minimum=1.0),
+            resume_window=e.number("RESUME_WINDOW", d.resume_window, minimum=0.0),
             progress_interval=e.number("PROGRESS_INTERVAL", d.progress_interval, minimum=0.5),
             stop_timeout=e.number("STOP_TIMEOUT", d.stop_timeout, minimum=0.5),
             shutdown_grace=e.number("SHUTDOWN_GRACE", d.shutdown_grace, minimum=1.0),

@@ -1571,14 +1571,13 @@ def findings(results: list[CaseResult]) -> list[str]:
     resnap = [r for r in results if any("snapshots" in n for n in r.notes)]
     if resnap:
         out.append(
-            "**Event ids start again after a recorder restart** ("
+            "**A client following events across a recorder restart gets a snapshot** ("
             + ", ".join(r.title for r in resnap)
-            + "). As documented, a client whose last id is ahead of the restarted recorder gets "
-            "a snapshot, so the new session's first events (STARTING, RECORDING) reach it only "
-            "as session state. Not measured here, from reading the code: a client whose last id "
-            "is *behind* the new recorder's sequence (it reconnects after more events than it "
-            "had seen) gets a replay from that id and silently misses the new recorder's events "
-            "before it; an epoch (recorder start id) in the event id would close this."
+            + "). The restarted recorder numbers its events above every number the previous "
+            "run handed out (a run starts at its start time in microseconds), so a client's "
+            "last id is always behind the new ring and it gets a snapshot of the sessions: the "
+            "new session's first events (STARTING, RECORDING) reach it only as session state, "
+            "and nothing after the snapshot is missed (`tests/recorder_service/test_events.py`)."
         )
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +65,60 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _wait_session(
+    client: httpx.Client, person: str, exclude: set[str], timeout: float
+) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            sessions = client.get("/api/status").json()
+        except httpx.HTTPError:
+            sessions = []
+        for s in sessions if isinstance(sessions, list) else []:
+            if s["person"] == person and s["session_id"] not in exclude and s["bytes_written"]:
+                found: dict[str, Any] = s
+                return found
+        time.sleep(0.3)
+    raise AssertionError(f"no new session of {person} within {timeout:.0f} s")
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_a_manual_session_goes_on_after_a_recorder_restart(
+    stack: Stack, origin: HlsOrigin, how: str
+) -> None:
+    """Started by hand with a tokenized URL, cut by a shutdown or a crash: the restarted
+    recorder starts it again (once), for the same person, without the token in any log."""
+    name = f"manual_{how}"
+    origin.add_stream(name)
+    target = origin.url(name) + "?token=sekrit-123"
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        first = client.post("/api/start", json={"target": target, "person": name})
+        assert first.status_code == 201, first.text
+        old = first.json()["session_id"]
+        _wait_session(client, name, set(), 20)
+        recorder = stack.services["recorder_service"]
+        if how == "sigterm":
+            recorder.proc.send_signal(signal.SIGTERM)
+            assert recorder.proc.wait(GRACE + 10) == 0
+        else:
+            recorder.kill()
+        stack.restart_recorder()
+        resumed = _wait_session(client, name, {old}, 30)
+        assert resumed["target"].endswith("token=***") or "sekrit" not in resumed["target"]
+        ended = client.get(f"/api/sessions/{old}").json()
+        assert ended["state"] == ("STOPPED" if how == "sigterm" else "INTERRUPTED")
+        # A second restart resumes the new session, never the first one again.
+        stack.services["recorder_service"].proc.send_signal(signal.SIGTERM)
+        assert stack.services["recorder_service"].proc.wait(GRACE + 10) == 0
+        stack.restart_recorder()
+        again = _wait_session(client, name, {old, resumed["session_id"]}, 30)
+        running = [s for s in client.get("/api/status").json() if s["person"] == name]
+        assert [s["session_id"] for s in running] == [again["session_id"]]
+        assert client.post(f"/api/stop/{again['session_id']}").status_code == 200
+    logs = stack.services["recorder_service"].log_records()
+    resumes = [r for r in logs if r.get("event.action") == "session.resume_after_restart"]
+    assert resumes and all(r["person"] == name for r in resumes)
+    for service in stack.services.values():
+        assert "sekrit-123" not in service.log_path.read_text()
