@@ -139,6 +139,10 @@ class SessionRunner:
         self._clock = SegmentClock()
         self._warnings: collections.deque[str] = collections.deque(maxlen=5)
         self._jumps = JumpFilter()
+        # Segments ffmpeg failed to fetch, not yet known lost: ffmpeg skips a failed segment
+        # only if it goes on; if it exits instead, the restart resumes at it (or notes the
+        # window's loss as a RESTART gap), so counting it would count it twice.
+        self._failed_fetches: list[str] = []
         self._measuring: set[asyncio.Task[None]] = set()
         # Set on a restart: where the new ffmpeg should start, checked at its first segment.
         self._resume_plan: ResumePlan | None = None
@@ -283,7 +287,7 @@ class SessionRunner:
             )
         elif m := _FAILED_SEGMENT.search(line):
             self._jumps.skipped(time.monotonic())
-            self._gap("FAILED_FETCH", self._segment_seconds, f"segment {m[1]} could not be read")
+            self._failed_fetches.append(m[1])
         elif jump := parse_jump(line):
             self._on_jump(jump)
 
@@ -297,6 +301,8 @@ class SessionRunner:
             return
         stream = self._input_of(path)
         self._last_segment[stream] = path
+        if stream == 0 and self._failed_fetches:
+            self._note_failed_fetches()  # ffmpeg went on past them: they are lost
         plan = self._resume_plan
         if plan is not None and stream == 0 and plan.is_media(path):
             self._resume_plan = None
@@ -464,8 +470,14 @@ class SessionRunner:
         await waiter
         return "stall", code
 
+    def _note_failed_fetches(self) -> None:
+        for number in self._failed_fetches:
+            self._gap("FAILED_FETCH", self._segment_seconds, f"segment {number} could not be read")
+        self._failed_fetches.clear()
+
     async def _supervise(self) -> None:
         code, ending = await self._run()
+        self._note_failed_fetches()  # no restart will fetch them again
         await self._settle()
         self._finish(code, ending)
 
@@ -558,6 +570,15 @@ class SessionRunner:
     ) -> bool:
         """Back off, then spawn ffmpeg on a new part; False when a stop came first."""
         assert self._watchdog is not None and self._next_job is not None
+        if self._failed_fetches:
+            # The new ffmpeg resumes at the last segment opened, the failed one, or the
+            # window has moved past it and the resume notes a RESTART gap for it.
+            log.info(
+                "segment(s) %s failed before the restart: fetched again or counted by it",
+                ", ".join(self._failed_fetches),
+                extra={**self._extra, "event.action": "session.resume"},
+            )
+            self._failed_fetches.clear()
         s = self.session
         s.state = SessionState.RECONNECTING
         delay = wait_before(self._backoff, in_a_row)
