@@ -131,7 +131,7 @@ async def run(settings: RecorderSettings) -> None:
     servicer = RecorderServicer(
         manager,
         heartbeat_interval=settings.heartbeat_interval,
-        previews=None if settings.preview == "off" else previews,
+        previews=previews,  # refuses with PREVIEW_OFF itself when previews are off
     )
     channels = ChannelServicer(
         resolver,
