@@ -55,6 +55,7 @@ from servicekit.errors import (
     NotFound,
     PermissionDenied,
 )
+from servicekit.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -508,7 +509,8 @@ class SessionRunner:
             if in_a_row > self._watchdog.max_restarts:
                 return code, _Ending(
                     SessionState.FAILED,
-                    f"gave up after {in_a_row - 1} restarts without media: {cause}",
+                    f"gave up after {in_a_row - 1} restarts without media: {cause}"
+                    f" ({self._last_words()})",
                 )
             if not await self._restart(resolved, in_a_row, cause, lost_at):
                 return code, _Ending(SessionState.STOPPED, self._stop_reason or "stopped")
@@ -516,8 +518,12 @@ class SessionRunner:
     def _plain_ending(self, code: int) -> _Ending:
         if code == 0:
             return _Ending(SessionState.STOPPED, "stream ended")
-        tail = " | ".join(list(self._warnings)[-3:]) or "no output"
-        return _Ending(SessionState.FAILED, f"ffmpeg exited with code {code}: {tail}")
+        return _Ending(SessionState.FAILED, f"ffmpeg exited with code {code}: {self._last_words()}")
+
+    def _last_words(self) -> str:
+        """ffmpeg's last three warnings or errors, for a reason that says what went wrong (CDN
+        tokens in the URLs it names removed: the reason is stored and shown)."""
+        return redact_text(" | ".join(list(self._warnings)[-3:])) or "no output"
 
     async def _ask_resolver(
         self, cause: str, not_found_since: float | None

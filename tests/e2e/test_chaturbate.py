@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,3 +157,36 @@ def test_bad_usernames_never_start_anything(client: httpx.Client, site, target: 
     response = client.post("/api/start", json={"target": target, "source_type": "chaturbate"})
     assert response.status_code in (400, 422), response.text
     assert site.request_count() == 0
+
+
+def test_a_cdn_that_keeps_refusing_ends_the_session_as_failed_with_the_reason(
+    client: httpx.Client, site: FakeChaturbate, origin: HlsOrigin, stack: Stack
+) -> None:
+    """A 403 that a fresh token does not cure (the CDN refuses this viewer): the restart's
+    re-resolve hears the refusal, so the session fails at once with the reason instead of
+    restarting until its budget is spent, and what was recorded is kept and plays."""
+    name = "hana_refused"
+    origin.add_stream(name, token="t0k", window=6)
+    site.add_room(name, hls_url=origin.url(name), viewers=5)
+    session = client.post("/api/start", json={"target": name}).json()
+    sid = session["session_id"]
+    wait_recording(client, sid)
+    time.sleep(2)
+    origin.stream(name).set_fault("http_error", status=403, target="all")
+    end = time.monotonic() + 30
+    while (current := client.get(f"/api/sessions/{sid}").json())["state"] not in (
+        "FAILED",
+        "STOPPED",
+    ):
+        assert time.monotonic() < end, current
+        time.sleep(0.3)
+    assert current["state"] == "FAILED", current
+    assert "403" in current["end_reason"] and "refused" in current["end_reason"], current
+    assert current["restarts"] == 0, current
+    assert site.request_count("ajax") == 2  # the start, and the one re-resolve
+    path = stack.output_dir / current["record_path"]
+    result = decode(path)
+    assert result.ok, result.errors
+    assert result.seconds >= 2
+    ffmpegs = [Path(f"/proc/{pid}/cmdline") for pid in stack.services["recorder_service"].descendants()]
+    assert not [c for c in ffmpegs if c.exists() and name.encode() in c.read_bytes()]

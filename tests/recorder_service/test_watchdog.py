@@ -179,3 +179,34 @@ async def test_a_discontinuity_mid_recording_is_in_the_ledger_and_recording_goes
         await manager.shutdown()
         await manager.finalizer.drain(10)
         manager.store.close()
+
+
+async def test_an_origin_failing_for_good_ends_the_session_when_the_restart_budget_is_spent(
+    origin, tmp_path
+) -> None:
+    name = "wd_budget"
+    origin.add_stream(name, segment_duration=1.0, window=6, token="s3cr3t")
+    manager = make_manager(origin, tmp_path, **{**WATCHDOG, "restart_limit": 2})
+    try:
+        sub = manager.bus.subscribe(0, manager.running)
+        session = await manager.start(StartRequest(target=name))
+        sid = session.session_id
+        await next_event(sub, EventType.RECORDING, sid)
+        await asyncio.sleep(2)
+        # Every request fails while the channel stays live: each restart gets no media.
+        origin.stream(name).set_fault("http_error", status=500, target="all")
+        failed = await next_event(sub, EventType.FAILED, sid, within=40)
+        events = [e for e in manager.bus._ring if e.session.session_id == sid]
+        sub.close()
+    finally:
+        await manager.shutdown()
+        await manager.finalizer.drain(10)
+        manager.store.close()
+    ended = failed.session
+    assert ended.state is SessionState.FAILED and ended.restarts == 3
+    assert ended.end_reason.startswith("gave up after 2 restarts without media: ffmpeg exited")
+    # ffmpeg's own last words say why, without the CDN token of the URLs they name.
+    assert "5XX Server Error" in ended.end_reason, ended.end_reason
+    assert "token=[REDACTED]" in ended.end_reason and "s3cr3t" not in ended.end_reason
+    assert [e.type for e in events].count(EventType.RECONNECTING) == 2
+    assert decode(tmp_path / ended.record_paths[0]).ok
