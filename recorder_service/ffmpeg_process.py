@@ -245,4 +245,8 @@ class FfmpegProcess:
             self._escalate(signal.SIGINT, "q")
             if not await self._exited_within(grace):
                 self._escalate(signal.SIGKILL, "SIGINT")
+                code = await self.wait()
+                # Killed, whichever of ffmpeg and its wrapper the kill reached first: a
+                # wrapper that sees its child killed exits with the signal's number.
+                return -signal.SIGKILL if code == signal.SIGKILL else code
         return await self.wait()

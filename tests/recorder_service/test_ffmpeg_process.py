@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from recorder_service.ffmpeg_process import FfmpegProcess
 from recorder_service.progress import Progress
 
@@ -34,6 +36,17 @@ async def test_a_process_that_ignores_quit_is_killed():
     code = await proc.stop(0.3)
     assert code == -9
     assert time.monotonic() - started < 3
+
+
+async def test_a_kill_that_reaches_ffmpeg_before_its_wrapper_is_still_a_kill(monkeypatch):
+    """Under load the wrapper may reap the killed ffmpeg before its own SIGKILL lands; it then
+    exits with the signal's number (9), which is still reported as killed (-9)."""
+    proc = FfmpegProcess([sys.executable, "-c", IGNORES_EVERYTHING], on_progress=lambda p: None)
+    await proc.start()
+    if proc.pid == proc._proc.pid:
+        pytest.skip("no setsid/setpriv wrapper on this machine")
+    monkeypatch.setattr(proc._proc, "send_signal", lambda sig: None)  # only ffmpeg is killed
+    assert await proc.stop(0.3) == -9
 
 
 async def test_q_on_stdin_is_enough_for_a_cooperative_process():
