@@ -43,9 +43,11 @@ async def test_a_kill_that_reaches_ffmpeg_before_its_wrapper_is_still_a_kill(mon
     exits with the signal's number (9), which is still reported as killed (-9)."""
     proc = FfmpegProcess([sys.executable, "-c", IGNORES_EVERYTHING], on_progress=lambda p: None)
     await proc.start()
-    if proc.pid == proc._proc.pid:
+    wrapper = proc._proc
+    assert wrapper is not None
+    if proc.pid == wrapper.pid:
         pytest.skip("no setsid/setpriv wrapper on this machine")
-    monkeypatch.setattr(proc._proc, "send_signal", lambda sig: None)  # only ffmpeg is killed
+    monkeypatch.setattr(wrapper, "send_signal", lambda sig: None)  # only ffmpeg is killed
     assert await proc.stop(0.3) == -9
 
 
