@@ -190,6 +190,7 @@ def test_a_cdn_that_keeps_refusing_ends_the_session_as_failed_with_the_reason(
         time.sleep(0.3)
     assert current["state"] == "FAILED", current
     assert "403" in current["end_reason"] and "refused" in current["end_reason"], current
+    assert "t0k" not in current["end_reason"]  # the CDN token never reaches the API
     assert current["restarts"] == 0, current
     assert site.request_count("ajax") == 2  # the start, and the one re-resolve
     path = stack.output_dir / current["record_path"]
