@@ -1,4 +1,6 @@
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -68,13 +70,23 @@ def make_manager(origin, tmp_path, **overrides):
     return SessionManager(settings, OriginResolver(origin), bus, ffmpeg, store, finalizer=finalizer)
 
 
+@contextlib.asynccontextmanager
+async def managed(origin, tmp_path, **overrides) -> AsyncIterator[SessionManager]:
+    """``make_manager``'s manager; on exit it is shut down, its files finalized and its store
+    closed."""
+    mgr = make_manager(origin, tmp_path, **overrides)
+    try:
+        yield mgr
+    finally:
+        await mgr.shutdown()
+        await mgr.finalizer.drain(10)
+        mgr.store.close()
+
+
 @pytest.fixture
 async def manager(origin, tmp_path):
-    mgr = make_manager(origin, tmp_path)
-    yield mgr
-    await mgr.shutdown()
-    await mgr.finalizer.drain(10)
-    mgr.store.close()
+    async with managed(origin, tmp_path) as mgr:
+        yield mgr
 
 
 async def next_event(

@@ -17,18 +17,15 @@ from recorder_service.paths import parse_record_name
 from recorder_service.store import RecordingState
 from tests.fakes.media import LOW_VARIANT
 from tests.media_check import decode
-from tests.recorder_service.conftest import make_manager, next_event
+from tests.recorder_service.conftest import managed, next_event
 
 
 @pytest.fixture
 async def split_manager(
     request: pytest.FixtureRequest, origin: Any, tmp_path: Path
 ) -> AsyncIterator[SessionManager]:
-    manager = make_manager(origin, tmp_path, **request.param)
-    yield manager
-    await manager.shutdown()
-    await manager.finalizer.drain(10)
-    manager.store.close()
+    async with managed(origin, tmp_path, **request.param) as manager:
+        yield manager
 
 
 def started(rel: str, session: Session) -> datetime:

@@ -14,7 +14,7 @@ import pytest
 from recorder_service.manager import StartRequest
 from recorder_service.model import EventType, SessionState
 from tests.media_check import decode
-from tests.recorder_service.conftest import make_manager, next_event
+from tests.recorder_service.conftest import managed, next_event
 
 _SEGMENT = re.compile(r"seg_(\d+)\.ts$")
 WATCHDOG = {"stall_timeout": 3.0, "end_grace": 30.0, "restart_backoff_max": 1.0}
@@ -36,37 +36,32 @@ def assert_contiguous(numbers: list[int]) -> None:
     assert not missing, f"segments never fetched: {missing}"
 
 
-async def record_through(origin: Any, tmp_path: Any, name: str, fault: dict[str, Any]) -> Any:
-    manager = make_manager(origin, tmp_path, **WATCHDOG)
-    try:
-        sub = manager.bus.subscribe(0, manager.running)
-        session = await manager.start(StartRequest(target=name))
-        sid = session.session_id
-        await next_event(sub, EventType.RECORDING, sid)
-        await asyncio.sleep(2)
-        origin.stream(name).set_fault(**fault)
-        await next_event(sub, EventType.RECONNECTING, sid, within=30)
-        # recording again after the fault, and for a few segments more
-        await next_event(sub, EventType.RECORDING, sid, within=30)
-        await asyncio.sleep(4)
-        stopped = await manager.stop(sid)
-        events = [e for e in manager.bus._ring if e.session.session_id == sid]
-        sub.close()
-        return manager, stopped, events
-    except BaseException:
-        await manager.shutdown()
-        manager.store.close()
-        raise
+async def record_through(manager: Any, origin: Any, name: str, fault: dict[str, Any]) -> Any:
+    """Record ``name``, inject ``fault``, record on once it recovered; (stopped, its events)."""
+    sub = manager.bus.subscribe(0, manager.running)
+    session = await manager.start(StartRequest(target=name))
+    sid = session.session_id
+    await next_event(sub, EventType.RECORDING, sid)
+    await asyncio.sleep(2)
+    origin.stream(name).set_fault(**fault)
+    await next_event(sub, EventType.RECONNECTING, sid, within=30)
+    # recording again after the fault, and for a few segments more
+    await next_event(sub, EventType.RECORDING, sid, within=30)
+    await asyncio.sleep(4)
+    stopped = await manager.stop(sid)
+    events = [e for e in manager.bus._ring if e.session.session_id == sid]
+    sub.close()
+    return stopped, events
 
 
 async def test_a_404_burst_shorter_than_the_window_loses_no_segment(origin, tmp_path) -> None:
     name = "wd_404"
     origin.add_stream(name, segment_duration=1.0, window=15)
     # Longer than ffmpeg's default restart point (3 segments from the live edge) would cover.
-    manager, stopped, events = await record_through(
-        origin, tmp_path, name, {"fault": "http_error", "status": 404, "duration": 7.0}
-    )
-    try:
+    async with managed(origin, tmp_path, **WATCHDOG) as manager:
+        stopped, events = await record_through(
+            manager, origin, name, {"fault": "http_error", "status": 404, "duration": 7.0}
+        )
         assert stopped.state is SessionState.STOPPED and stopped.restarts >= 1
         assert len(stopped.record_paths) >= 2  # a new part after the restart
         assert_contiguous(fetched_segments(origin, name))
@@ -75,29 +70,21 @@ async def test_a_404_burst_shorter_than_the_window_loses_no_segment(origin, tmp_
         assert not [e for e in events if e.type is EventType.GAP]
         assert manager.store.gaps_of(stopped.record_paths[0]) == []
         assert stopped.completeness == 1.0
-    finally:
-        await manager.shutdown()
-        await manager.finalizer.drain(10)
-        manager.store.close()
 
 
 async def test_a_stall_is_detected_and_recording_resumes_where_it_stopped(origin, tmp_path) -> None:
     name = "wd_stall"
     origin.add_stream(name, segment_duration=1.0, window=12)
-    manager, stopped, events = await record_through(
-        origin, tmp_path, name, {"fault": "stall", "duration": 5.0}
-    )
-    try:
+    async with managed(origin, tmp_path, **WATCHDOG) as manager:
+        stopped, events = await record_through(
+            manager, origin, name, {"fault": "stall", "duration": 5.0}
+        )
         kinds = [e.type for e in events]
         assert EventType.STALLED in kinds and EventType.RECONNECTING in kinds
         assert stopped.state is SessionState.STOPPED and stopped.restarts >= 1
         assert_contiguous(fetched_segments(origin, name))
         for rel in stopped.record_paths:
             assert decode(tmp_path / rel).ok, rel
-    finally:
-        await manager.shutdown()
-        await manager.finalizer.drain(10)
-        manager.store.close()
 
 
 async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
@@ -106,10 +93,10 @@ async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
     name = "wd_gap"
     origin.add_stream(name, segment_duration=1.0, window=4)
     # 404s for longer than the window: the segments published meanwhile are gone for good.
-    manager, stopped, events = await record_through(
-        origin, tmp_path, name, {"fault": "http_error", "status": 404, "duration": 9.0}
-    )
-    try:
+    async with managed(origin, tmp_path, **WATCHDOG) as manager:
+        stopped, events = await record_through(
+            manager, origin, name, {"fault": "http_error", "status": 404, "duration": 9.0}
+        )
         gaps = [e for e in events if e.type is EventType.GAP]
         assert gaps, [e.type for e in events]
         assert gaps[0].extra["cause"] == "RESTART" and float(gaps[0].extra["duration_s"]) > 1
@@ -122,10 +109,6 @@ async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
             stopped.media_seconds / (stopped.media_seconds + lost), abs=0.001
         )
         assert 0 < stopped.completeness < 1
-    finally:
-        await manager.shutdown()
-        await manager.finalizer.drain(10)
-        manager.store.close()
 
 
 async def test_a_discontinuity_mid_recording_is_in_the_ledger_and_recording_goes_on(
@@ -133,8 +116,7 @@ async def test_a_discontinuity_mid_recording_is_in_the_ledger_and_recording_goes
 ) -> None:
     name = "wd_discontinuity"
     origin.add_stream(name, segment_duration=1.0, window=6)
-    manager = make_manager(origin, tmp_path, **WATCHDOG)
-    try:
+    async with managed(origin, tmp_path, **WATCHDOG) as manager:
         sub = manager.bus.subscribe(0, manager.running)
         session = await manager.start(StartRequest(target=name))
         sid = session.session_id
@@ -153,11 +135,6 @@ async def test_a_discontinuity_mid_recording_is_in_the_ledger_and_recording_goes
         stopped = await manager.stop(sid)
         events = [e for e in manager.bus._ring if e.session.session_id == sid]
         sub.close()
-    except BaseException:
-        await manager.shutdown()
-        manager.store.close()
-        raise
-    try:
         assert gap.extra["cause"] == "DISCONTINUITY" and gap.extra["duration_s"] == "0.000"
         assert "timestamps jumped back" in gap.extra["detail"]
         assert f"#EXT-X-DISCONTINUITY before seg_{at}.ts" in gap.extra["detail"]
@@ -175,10 +152,6 @@ async def test_a_discontinuity_mid_recording_is_in_the_ledger_and_recording_goes
         assert decoded.seconds >= stopped.media_seconds - 1.5, decoded
         for line in decoded.errors.splitlines():
             assert "non monotonically increasing dts" in line, decoded.errors
-    finally:
-        await manager.shutdown()
-        await manager.finalizer.drain(10)
-        manager.store.close()
 
 
 async def test_an_origin_failing_for_good_ends_the_session_when_the_restart_budget_is_spent(
@@ -186,8 +159,7 @@ async def test_an_origin_failing_for_good_ends_the_session_when_the_restart_budg
 ) -> None:
     name = "wd_budget"
     origin.add_stream(name, segment_duration=1.0, window=6, token="s3cr3t")
-    manager = make_manager(origin, tmp_path, **{**WATCHDOG, "restart_limit": 2})
-    try:
+    async with managed(origin, tmp_path, **{**WATCHDOG, "restart_limit": 2}) as manager:
         sub = manager.bus.subscribe(0, manager.running)
         session = await manager.start(StartRequest(target=name))
         sid = session.session_id
@@ -198,10 +170,6 @@ async def test_an_origin_failing_for_good_ends_the_session_when_the_restart_budg
         failed = await next_event(sub, EventType.FAILED, sid, within=40)
         events = [e for e in manager.bus._ring if e.session.session_id == sid]
         sub.close()
-    finally:
-        await manager.shutdown()
-        await manager.finalizer.drain(10)
-        manager.store.close()
     ended = failed.session
     assert ended.state is SessionState.FAILED and ended.restarts == 3
     assert ended.end_reason.startswith("gave up after 2 restarts without media: ffmpeg exited")
