@@ -88,6 +88,22 @@ class Subscription:
         self.last_sequence = event.sequence
         return event
 
+    def ready(self, limit: int) -> list[SessionEvent]:
+        """Up to ``limit`` live events already queued, without waiting (none once the
+        subscription has ended)."""
+        out: list[SessionEvent] = []
+        while len(out) < limit:
+            try:
+                event = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if event is None:  # the end: `closed` is already set
+                break
+            out.append(event)
+        if out:
+            self.last_sequence = out[-1].sequence
+        return out
+
     def close(self) -> None:
         """Stop receiving events (idempotent)."""
         self._bus._unsubscribe(self)

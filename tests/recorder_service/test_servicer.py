@@ -1,10 +1,12 @@
 """RecorderService over a real gRPC server on loopback (real ffmpeg, fake origin)."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 
+from recorder_service.model import EventType, Session
 from recorder_service.servicer import RecorderServicer
 from servicekit import correlation
 from servicekit.grpc_errors import parse_rpc_error
@@ -21,6 +23,19 @@ async def stub(manager):
         "streamrec.v1.RecorderService",
     ) as channel:
         yield recorder_service_pb2_grpc.RecorderServiceStub(channel)
+
+
+def a_session(sid: str) -> Session:
+    return Session(
+        session_id=sid,
+        person=sid,
+        name=sid,
+        target=sid,
+        source_type="hls",
+        start_time=datetime.now(UTC),
+        correlation_id="c",
+        preview_path="",
+    )
 
 
 async def next_event(stream, wanted, within=15.0):
@@ -113,3 +128,50 @@ async def test_errors_come_back_with_codes_and_reasons(origin, stub):
             await call
         parsed = parse_rpc_error(err.value)
         assert (parsed.code, parsed.reason) == (code, reason)
+
+
+async def read_events(stream, count, within=5.0):
+    """The next ``count`` events of ``stream`` and the payload kinds that brought them."""
+    events: list[session_pb2.SessionEvent] = []
+    kinds: list[str] = []
+    async with asyncio.timeout(within):
+        while len(events) < count:
+            message = await stream.read()
+            kind = message.WhichOneof("payload")
+            if kind == "event":
+                events.append(message.event)
+            elif kind == "batch":
+                events += message.batch.events
+            else:
+                continue
+            kinds.append(kind)
+    return events, kinds
+
+
+async def test_events_waiting_together_come_as_one_batch_when_the_client_allows_it(manager, stub):
+    plain = stub.WatchSessions(pb.WatchSessionsRequest())
+    batched = stub.WatchSessions(pb.WatchSessionsRequest(allow_batches=True))
+    for stream in (plain, batched):
+        assert (await stream.read()).WhichOneof("payload") == "snapshot"
+    # 100 sessions report in the same moment: the subscribers wake once for all of them.
+    reports = [manager.bus.publish(EventType.PROGRESS, a_session(f"s{i:03d}")) for i in range(100)]
+    wanted = [e.sequence for e in reports]
+    events, kinds = await read_events(plain, 100)
+    assert [e.sequence for e in events] == wanted and set(kinds) == {"event"}
+    events, kinds = await read_events(batched, 100)
+    assert [e.sequence for e in events] == wanted
+    assert kinds == ["batch", "batch"]  # the one that woke it and 63 waiting, then 36
+    assert [e.session.session_id for e in events] == [f"s{i:03d}" for i in range(100)]
+    # Nothing waiting: a lone event is an event, not a batch of one.
+    lone = manager.bus.publish(EventType.PROGRESS, a_session("s100"))
+    events, kinds = await read_events(batched, 1)
+    assert [e.sequence for e in events] == [lone.sequence] and kinds == ["event"]
+    # Resuming, the replay comes in batches of at most 64, in order, none missing.
+    resumed = stub.WatchSessions(
+        pb.WatchSessionsRequest(after_sequence=wanted[0] - 1, allow_batches=True)
+    )
+    events, kinds = await read_events(resumed, 101)
+    assert [e.sequence for e in events] == [*wanted, lone.sequence]
+    assert kinds == ["batch", "batch"]
+    for stream in (plain, batched, resumed):
+        stream.cancel()
