@@ -21,7 +21,7 @@ from grpc import aio
 from gateway.backend import Backend, backend
 from gateway.schemas import event_json, session_json
 from servicekit.errors import InvalidArgument
-from streamrec.v1 import recorder_service_pb2
+from streamrec.v1 import recorder_service_pb2, session_pb2
 
 router = APIRouter(prefix="/api", tags=["events"])
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ _RETRY_MS = 2000
 _RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 # Frames of recent events by their wire bytes: every SSE client gets each event from its own
 # gRPC stream, and the same bytes always make the same frame.
-_FRAMES: collections.OrderedDict[bytes, tuple[bytes, int | None]] = collections.OrderedDict()
+_FRAMES: collections.OrderedDict[bytes, tuple[bytes, int]] = collections.OrderedDict()
 _FRAMES_KEPT = 256
 
 
@@ -40,29 +40,31 @@ def _frame(event: str, data: dict[str, Any], sequence: int | None) -> bytes:
 
 
 def to_sse(message: recorder_service_pb2.WatchSessionsResponse) -> tuple[bytes, int | None]:
-    """One WatchSessions message as an SSE frame, with the sequence it brings us to. An event's
-    frame is made once for all the clients it goes to."""
-    if message.WhichOneof("payload") != "event":
-        return _to_sse(message)
-    key = message.SerializeToString(deterministic=True)
-    found = _FRAMES.get(key)
-    if found is None:
-        found = _FRAMES[key] = _to_sse(message)
-        if len(_FRAMES) > _FRAMES_KEPT:
-            _FRAMES.popitem(last=False)
-    return found
-
-
-def _to_sse(message: recorder_service_pb2.WatchSessionsResponse) -> tuple[bytes, int | None]:
+    """One WatchSessions message as SSE frames (a batch of events is one frame each, written
+    together), with the sequence it brings us to."""
     kind = message.WhichOneof("payload")
     if kind == "event":
-        data = event_json(message.event)
-        return _frame(data["type"].lower(), data, message.event.sequence), message.event.sequence
+        return _event_frame(message.event)
+    if kind == "batch":
+        frames = [_event_frame(e) for e in message.batch.events]
+        return b"".join(f for f, _ in frames), frames[-1][1] if frames else None
     if kind == "snapshot":
         snap = message.snapshot
         data = {"sequence": snap.sequence, "sessions": [session_json(s) for s in snap.sessions]}
         return _frame("snapshot", data, snap.sequence), snap.sequence
     return f": heartbeat {message.heartbeat.sequence}\n\n".encode(), None
+
+
+def _event_frame(event: session_pb2.SessionEvent) -> tuple[bytes, int]:
+    """An event's frame, made once for all the clients it goes to."""
+    key = event.SerializeToString(deterministic=True)
+    found = _FRAMES.get(key)
+    if found is None:
+        data = event_json(event)
+        found = _FRAMES[key] = _frame(data["type"].lower(), data, event.sequence), event.sequence
+        if len(_FRAMES) > _FRAMES_KEPT:
+            _FRAMES.popitem(last=False)
+    return found
 
 
 def _parse_after(last_event_id: str | None, after: int | None) -> int:
@@ -106,7 +108,7 @@ async def _stream(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
             call = be.recorder.WatchSessions(
-                recorder_service_pb2.WatchSessionsRequest(after_sequence=last)
+                recorder_service_pb2.WatchSessionsRequest(after_sequence=last, allow_batches=True)
             )
             message = aio.EOF
             try:
@@ -128,7 +130,7 @@ async def events(
     that sequence), then every session event live, with ``: heartbeat`` comments."""
     after_seq = _parse_after(last_event_id, after)
     call = be.recorder.WatchSessions(
-        recorder_service_pb2.WatchSessionsRequest(after_sequence=after_seq)
+        recorder_service_pb2.WatchSessionsRequest(after_sequence=after_seq, allow_batches=True)
     )
     first = await call.read()  # a recorder that is down fails here, as a 503, not mid-stream
     return StreamingResponse(
