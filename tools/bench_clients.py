@@ -2,6 +2,8 @@
 ``python -m tools.bench_clients KIND --target T --n N --start-at UNIX_TIME --duration S``.
 
 - ``watch``: N ``WatchSessions`` subscribers (grpc.aio) on the recorder at ``T``;
+  ``watch-batched`` the same with ``allow_batches`` (events waiting together come as one
+  message);
 - ``sse``: N ``GET /api/events`` clients (bare sockets) at the gateway URL ``T``;
 - ``http``: N concurrent loops of ``GET T`` (httpx);
 - ``grpc-list``: N concurrent loops of ``ListSessions`` on the recorder at ``T``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import re
 import sys
@@ -61,8 +64,8 @@ class Result:
         }
 
 
-async def _watch_one(stub: Any, result: Result) -> None:
-    call = stub.WatchSessions(recorder_service_pb2.WatchSessionsRequest())
+async def _watch_one(stub: Any, result: Result, batches: bool) -> None:
+    call = stub.WatchSessions(recorder_service_pb2.WatchSessionsRequest(allow_batches=batches))
     try:
         first = True
         async for message in call:
@@ -70,21 +73,29 @@ async def _watch_one(stub: Any, result: Result) -> None:
                 result.connected += 1
                 first = False
             now = time.time()
-            if message.WhichOneof("payload") != "event":
+            kind = message.WhichOneof("payload")
+            if kind == "event":
+                events = [message.event]
+            elif kind == "batch":
+                events = list(message.batch.events)
+            else:
                 continue
-            result.received += 1
+            result.received += len(events)
             if result.inside(now):
-                sent = message.event.event_time.ToNanoseconds() / 1e9
-                result.samples_ms.append((now - sent) * 1000)
+                for event in events:
+                    sent = event.event_time.ToNanoseconds() / 1e9
+                    result.samples_ms.append((now - sent) * 1000)
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             result.errors[exc.code().name] += 1
 
 
-async def watch(target: str, n: int, result: Result) -> None:
+async def watch(target: str, n: int, result: Result, *, batches: bool = False) -> None:
     channels = [aio.insecure_channel(target) for _ in range((n + PER_CHANNEL - 1) // PER_CHANNEL)]
     stubs = [recorder_service_pb2_grpc.RecorderServiceStub(c) for c in channels]
-    tasks = [asyncio.create_task(_watch_one(stubs[i // PER_CHANNEL], result)) for i in range(n)]
+    tasks = [
+        asyncio.create_task(_watch_one(stubs[i // PER_CHANNEL], result, batches)) for i in range(n)
+    ]
     await _until(result.end_at, tasks)
     for channel in channels:
         await channel.close()
@@ -191,6 +202,7 @@ async def _until(end_at: float, tasks: list[asyncio.Task[None]]) -> None:
 
 KINDS: dict[str, Callable[[str, int, Result], Coroutine[Any, Any, None]]] = {
     "watch": watch,
+    "watch-batched": functools.partial(watch, batches=True),
     "sse": sse,
     "http": http_load,
     "grpc-list": grpc_list,
