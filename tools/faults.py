@@ -1094,8 +1094,9 @@ def _autorecord_case(lab: Lab, short: bool, *, case: str, title: str, kill: bool
     if len(snapshots) > 1:
         result.notes.append(
             f"the /api/events client got {len(snapshots)} snapshots: the restarted recorder "
-            "numbers its events from 1 again, so the gateway's resume after the old last id "
-            "gets a snapshot instead of the new session's first events"
+            "numbers its events above every id of the old run (from its start time in "
+            "microseconds), so the gateway's resume after the old last id gets a snapshot, "
+            "which carries the new session, instead of its first events"
         )
     if result.media_lost_s == 0:
         result.notes.append(
