@@ -1,25 +1,11 @@
 """WatchSessions messages as SSE frames: a batch of events is one frame per event, in order."""
 
-from datetime import UTC, datetime
-
 from gateway.events import to_sse
 from recorder_service.convert import event_pb
 from recorder_service.events import EventBus
-from recorder_service.model import EventType, Session
+from recorder_service.model import EventType
 from streamrec.v1 import recorder_service_pb2 as pb
-
-
-def session(sid: str) -> Session:
-    return Session(
-        session_id=sid,
-        person=sid,
-        name=sid,
-        target=sid,
-        source_type="hls",
-        start_time=datetime.now(UTC),
-        correlation_id="c",
-        preview_path="",
-    )
+from tests.recorder_service.conftest import bare_session
 
 
 def frames(data: bytes) -> list[list[str]]:
@@ -29,9 +15,9 @@ def frames(data: bytes) -> list[list[str]]:
 def test_a_batch_is_one_frame_per_event_and_ends_at_its_last_sequence() -> None:
     bus = EventBus(first_sequence=0)
     events = [
-        bus.publish(EventType.RECORDING, session("a")),
-        bus.publish(EventType.PROGRESS, session("b")),
-        bus.publish(EventType.STOPPED, session("c"), "stopped by request"),
+        bus.publish(EventType.RECORDING, bare_session("a")),
+        bus.publish(EventType.PROGRESS, bare_session("b")),
+        bus.publish(EventType.STOPPED, bare_session("c"), "stopped by request"),
     ]
     wire = [event_pb(e).event for e in events]
     data, last = to_sse(pb.WatchSessionsResponse(batch=pb.EventBatch(events=wire)))

@@ -1,13 +1,14 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
 from recorder_service.events import EventBus, Subscription
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
-from recorder_service.model import EventType, SessionEvent
+from recorder_service.model import EventType, Session, SessionEvent
 from recorder_service.ports import QualityWish, ResolvedStream
 from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
@@ -100,3 +101,17 @@ async def next_event(
         if event is not None and event.type is kind and event.session.session_id == session_id:
             return event
     raise AssertionError(f"no {kind.value} event for {session_id} within {within}s")
+
+
+def bare_session(sid: str) -> Session:
+    """A session that only exists to be published about (no ffmpeg, no store row)."""
+    return Session(
+        session_id=sid,
+        person=sid,
+        name=sid,
+        target=sid,
+        source_type="hls",
+        start_time=datetime.now(UTC),
+        correlation_id="c",
+        preview_path="",
+    )

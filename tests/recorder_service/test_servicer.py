@@ -1,18 +1,18 @@
 """RecorderService over a real gRPC server on loopback (real ffmpeg, fake origin)."""
 
 import asyncio
-from datetime import UTC, datetime
 
 import grpc
 import pytest
 
-from recorder_service.model import EventType, Session
+from recorder_service.model import EventType
 from recorder_service.servicer import RecorderServicer
 from servicekit import correlation
 from servicekit.grpc_errors import parse_rpc_error
 from streamrec.v1 import recorder_service_pb2 as pb
 from streamrec.v1 import recorder_service_pb2_grpc, session_pb2
 from tests.grpc_util import serving
+from tests.recorder_service.conftest import bare_session
 
 
 @pytest.fixture
@@ -23,19 +23,6 @@ async def stub(manager):
         "streamrec.v1.RecorderService",
     ) as channel:
         yield recorder_service_pb2_grpc.RecorderServiceStub(channel)
-
-
-def a_session(sid: str) -> Session:
-    return Session(
-        session_id=sid,
-        person=sid,
-        name=sid,
-        target=sid,
-        source_type="hls",
-        start_time=datetime.now(UTC),
-        correlation_id="c",
-        preview_path="",
-    )
 
 
 async def next_event(stream, wanted, within=15.0):
@@ -154,7 +141,9 @@ async def test_events_waiting_together_come_as_one_batch_when_the_client_allows_
     for stream in (plain, batched):
         assert (await stream.read()).WhichOneof("payload") == "snapshot"
     # 100 sessions report in the same moment: the subscribers wake once for all of them.
-    reports = [manager.bus.publish(EventType.PROGRESS, a_session(f"s{i:03d}")) for i in range(100)]
+    reports = [
+        manager.bus.publish(EventType.PROGRESS, bare_session(f"s{i:03d}")) for i in range(100)
+    ]
     wanted = [e.sequence for e in reports]
     events, kinds = await read_events(plain, 100)
     assert [e.sequence for e in events] == wanted and set(kinds) == {"event"}
@@ -163,7 +152,7 @@ async def test_events_waiting_together_come_as_one_batch_when_the_client_allows_
     assert kinds == ["batch", "batch"]  # the one that woke it and 63 waiting, then 36
     assert [e.session.session_id for e in events] == [f"s{i:03d}" for i in range(100)]
     # Nothing waiting: a lone event is an event, not a batch of one.
-    lone = manager.bus.publish(EventType.PROGRESS, a_session("s100"))
+    lone = manager.bus.publish(EventType.PROGRESS, bare_session("s100"))
     events, kinds = await read_events(batched, 1)
     assert [e.sequence for e in events] == [lone.sequence] and kinds == ["event"]
     # Resuming, the replay comes in batches of at most 64, in order, none missing.
