@@ -22,10 +22,11 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -188,6 +189,8 @@ class SessionRunner:
         self._advanced_at = time.monotonic()
         self._progress_at = 0.0
         await self.process.start()
+        if self._clock.declared is None:
+            self._background(self._learn_segment_length(self.job.media_url, dict(self.job.headers)))
         log.info(
             "ffmpeg started for %s",
             self.session.person,
@@ -329,7 +332,7 @@ class SessionRunner:
         url = self.job.media_url
         if jump.input_index == 1 and self.job.audio_url:
             url = self.job.audio_url
-        task = asyncio.create_task(
+        self._background(
             self._note_discontinuity(
                 jump,
                 url,
@@ -338,8 +341,28 @@ class SessionRunner:
                 datetime.now(UTC),
             )
         )
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a playlist read in the background; the session's end waits for it (_settle)."""
+        task = asyncio.create_task(work)
         self._measuring.add(task)
         task.add_done_callback(self._measuring.discard)
+
+    async def _learn_segment_length(self, url: str, headers: dict[str, str]) -> None:
+        """Take the segment length from the playlist (gaps counted in segments use it); the
+        estimate from media time stays when it cannot be read."""
+        try:
+            self._declare(await fetch_window(url, headers, within=_MEASURE_S))
+        except (httpx.HTTPError, OSError) as exc:
+            log.info(
+                "could not read the playlist's segment length (%s); estimating it",
+                exc,
+                extra={**self._extra, "event.action": "session.segment_length"},
+            )
+
+    def _declare(self, window: Window) -> None:
+        if window.durations:
+            self._clock.declare(window.seconds / len(window.durations))
 
     async def _note_discontinuity(
         self,
@@ -486,6 +509,7 @@ class SessionRunner:
         """Attempts and restarts until the session ends: (last exit code, how it ended)."""
         in_a_row = 0
         not_found_since: float | None = None
+        lost_at: float | None = None  # when media last advanced
         while True:
             why, code = await self._attempt()
             self._media_base = self.session.media_seconds
@@ -493,7 +517,9 @@ class SessionRunner:
                 return code, _Ending(SessionState.STOPPED, self._stop_reason)
             if self._watchdog is None:
                 return code, self._plain_ending(code)
-            lost_at = self._advanced_at
+            if self._out_time > 0 or lost_at is None:
+                # An attempt that got no media (a restart mid-outage) leaves it where it was.
+                lost_at = self._advanced_at
             if self._out_time > 0:
                 in_a_row = 0
             cause = (
@@ -637,6 +663,7 @@ class SessionRunner:
             )
             self._resume_plan = ResumePlan.blind(last)
             return 0, 0 if stream.audio_url else None
+        self._declare(window)
         index = window.resume_index(last)
         if index is not None:
             # Start on the last recorded segment itself: ffmpeg loads the playlist again a

@@ -44,3 +44,22 @@ def test_no_media_or_too_few_segments_leave_the_default():
     clock.opened()
     clock.progress(0.0)
     assert clock.seconds == 3.0
+
+
+def test_the_length_the_playlist_declares_wins_over_the_estimate():
+    clock = SegmentClock()
+    # Early in a recording: ffmpeg opened a burst ahead of what it muxed, so the few reports
+    # seen so far make a poor estimate.
+    for _ in range(4):
+        clock.opened()
+    clock.progress(0.1)
+    for _ in range(3):
+        clock.opened()
+    clock.progress(1.9)
+    assert abs(clock.seconds - 0.6) < 0.01
+    clock.declare(1.0)
+    assert clock.seconds == 1.0
+    clock.declare(0.0)  # a playlist without durations says nothing
+    clock.restart()
+    feed(clock, segment_s=1.0, report_s=5.0, seconds=30)
+    assert clock.seconds == 1.0 and clock.declared == 1.0

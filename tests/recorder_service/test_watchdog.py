@@ -100,6 +100,10 @@ async def test_a_window_that_moves_past_the_recording_is_a_gap_in_the_ledger(
         gaps = [e for e in events if e.type is EventType.GAP]
         assert gaps, [e.type for e in events]
         assert gaps[0].extra["cause"] == "RESTART" and float(gaps[0].extra["duration_s"]) > 1
+        # The gap counts from when media stopped, not from the last restart that got none.
+        seen = set(fetched_segments(origin, name))
+        never = set(range(min(seen), max(seen))) - seen
+        assert abs(float(gaps[0].extra["duration_s"]) - len(never)) <= 1.5, (gaps[0].extra, never)
         ledger = [g for rel in stopped.record_paths for g in manager.store.gaps_of(rel)]
         assert [g.cause for g in ledger] == [e.extra["cause"] for e in gaps]
         assert stopped.session_id == gaps[0].session.session_id
@@ -178,3 +182,25 @@ async def test_an_origin_failing_for_good_ends_the_session_when_the_restart_budg
     assert "token=[REDACTED]" in ended.end_reason and "s3cr3t" not in ended.end_reason
     assert [e.type for e in events].count(EventType.RECONNECTING) == 2
     assert decode(tmp_path / ended.record_paths[0]).ok
+
+
+@pytest.mark.parametrize("segment_s", [1.0, 2.0])
+async def test_segments_expiring_early_in_a_recording_are_counted_at_the_playlists_length(
+    origin, tmp_path, segment_s
+) -> None:
+    """Seconds after the start, media time over segments opened says little about the
+    segment length; the gap is counted at the length the playlist declares."""
+    name = f"wd_early_jump_{segment_s:g}"
+    origin.add_stream(name, segment_duration=segment_s, window=4)
+    async with managed(origin, tmp_path, **WATCHDOG) as manager:
+        sub = manager.bus.subscribe(0, manager.running)
+        session = await manager.start(StartRequest(target=name))
+        sid = session.session_id
+        await next_event(sub, EventType.RECORDING, sid)
+        origin.stream(name).set_fault("window_jump", segments=8)
+        gap = await next_event(sub, EventType.GAP, sid, within=20)
+        await manager.stop(sid)
+        sub.close()
+    assert gap.extra["cause"] == "SKIPPED_SEGMENT", gap.extra
+    count = int(gap.extra["detail"].split(" ", 1)[0])
+    assert count >= 1 and float(gap.extra["duration_s"]) == pytest.approx(count * segment_s)
