@@ -127,16 +127,12 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
     ) -> AsyncIterator[recorder_service_pb2.WatchSessionsResponse]:
         bus = self._manager.bus
         sub = bus.subscribe(request.after_sequence, self._manager.running)
-        batches = request.allow_batches
+        batch = _BATCH_MAX if request.allow_batches else 1
         try:
             if sub.snapshot is not None:
                 yield snapshot_pb(sub.snapshot)
-            if batches:
-                for start in range(0, len(sub.replay), _BATCH_MAX):
-                    yield self._batch_pb(sub.replay[start : start + _BATCH_MAX])
-            else:
-                for event in sub.replay:
-                    yield self._event_pb(event)
+            for start in range(0, len(sub.replay), batch):
+                yield self._batch_pb(sub.replay[start : start + batch])
             while not sub.closed:
                 live = await sub.next(self._heartbeat)
                 if live is None:
@@ -149,12 +145,10 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
                             heartbeat_time=now, sequence=bus.last_sequence
                         )
                     )
-                elif batches:
+                else:
                     # Events that came while this one waited for its turn (many sessions
                     # reporting at once) go with it: one message, one wakeup of the client.
-                    yield self._batch_pb([live, *sub.ready(_BATCH_MAX - 1)])
-                else:
-                    yield self._event_pb(live)
+                    yield self._batch_pb([live, *sub.ready(batch - 1)])
         finally:
             # Runs on cancellation too; CancelledError itself propagates untouched.
             sub.close()
