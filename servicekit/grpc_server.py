@@ -14,9 +14,9 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from servicekit.grpc_interceptors import ServerInterceptor
+from servicekit.reflection import enable_reflection
 
 log = logging.getLogger("servicekit.server")
 
@@ -66,7 +66,8 @@ def build_server(
     credentials: grpc.ServerCredentials | None = None,
 ) -> GrpcApp:
     """Create an aio server on ``host:port`` (port 0 picks a free one) with the house
-    interceptors, health checking and reflection, and ``register`` adding the servicers."""
+    interceptors, health checking and reflection (v1 and v1alpha), and ``register`` adding
+    the servicers."""
     server = aio.server(
         interceptors=[ServerInterceptor()],
         options=[
@@ -79,13 +80,8 @@ def build_server(
     register(server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        (
-            *service_names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+    enable_reflection(
+        server, (*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     )
     address = f"{host}:{port}"
     if credentials is None:
