@@ -120,6 +120,10 @@ def channel_json(c: channel_service_pb2.Channel) -> dict[str, Any]:
         ),
         "lastCheckAt": iso_time(c.last_check_time, c.HasField("last_check_time")),
         "lastError": c.last_error or None,
+        "lastTitle": c.last_title,
+        "lastViewers": c.last_viewers if c.HasField("last_viewers") else None,
+        "lastRoomStatus": c.last_room_status,
+        "lastMessage": c.last_message,
     }
 
 

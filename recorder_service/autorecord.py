@@ -25,7 +25,8 @@ from recorder_service.metrics import (
     AUTORECORD_STARTS,
 )
 from recorder_service.model import EventType, Session, SessionEvent
-from recorder_service.ports import StatusChecker
+from recorder_service.ports import ChannelCheck, StatusChecker
+from recorder_service.site_text import site_text
 from recorder_service.store import Channel
 from recorder_service.watchlist import WatchList
 from servicekit import correlation
@@ -49,13 +50,40 @@ class Starter(Protocol):
 
 @dataclass
 class ChannelRuntime:
-    """What the scheduler knows of one channel between cycles (not persisted)."""
+    """What the scheduler knows of one channel between cycles (not persisted).
+
+    The ``last_*`` fields other than ``last_error`` describe one observation: the last status
+    check, or the start after it that found the channel no longer online (``went``). Text from
+    the site is kept cleaned (``site_text``), never interpreted."""
 
     last_availability: str = ""
     last_check_at: datetime | None = None
+    last_title: str = ""
+    last_viewers: int | None = None
+    last_room_status: str = ""
+    last_message: str = ""
     last_error: str = ""
     failures: int = 0
     retry_at: float = 0.0
+
+    def saw(self, check: ChannelCheck) -> None:
+        """Keep what a status check said of the room."""
+        self.last_availability = check.availability
+        self.last_check_at = check.checked_at or datetime.now(UTC)
+        self.last_title = site_text(check.title)
+        self.last_viewers = check.viewers
+        self.last_room_status = site_text(check.room_status)
+        self.last_message = site_text(check.message)
+
+    def went(self, availability: str, message: str) -> None:
+        """The start that followed a check found the channel ``availability`` instead (offline,
+        private...): the check's viewers and room status described the online room, so they go
+        (unknown now); the title is the room's whatever its state, so it stays."""
+        self.last_availability = availability
+        self.last_check_at = datetime.now(UTC)
+        self.last_viewers = None
+        self.last_room_status = ""
+        self.last_message = site_text(message)
 
 
 @dataclass
@@ -187,9 +215,7 @@ class AutoRecorder:
                     )
                     continue
                 for channel, check in zip(page, checks, strict=True):
-                    state = self.runtime.setdefault(channel.username, ChannelRuntime())
-                    state.last_availability = check.availability
-                    state.last_check_at = check.checked_at or datetime.now(UTC)
+                    self.runtime.setdefault(channel.username, ChannelRuntime()).saw(check)
                     stats.checked += 1
                     if check.is_online:
                         stats.online += 1
@@ -229,7 +255,7 @@ class AutoRecorder:
                 if exc.reason.startswith("CHANNEL_"):
                     # Went offline (or private) between the status check and the resolve:
                     # not the channel's fault, no backoff.
-                    state.last_availability = exc.reason.removeprefix("CHANNEL_")
+                    state.went(exc.reason.removeprefix("CHANNEL_"), exc.message)
                     return
                 self._failed(channel, state, stats, exc.message, extra)
                 return

@@ -130,6 +130,7 @@ def snapshot_pb(snap: Snapshot) -> recorder_service_pb2.WatchSessionsResponse:
 
 
 _AVAILABILITY_PREFIX = "CHANNEL_AVAILABILITY_"
+_UINT32_MAX = 2**32 - 1
 
 
 def channel_check_from_pb(pb: resolver_service_pb2.ChannelStatus) -> ChannelCheck:
@@ -235,13 +236,17 @@ def channel_pb(
         session_id=session_id,
     )
     if runtime is not None:
-        if runtime.last_availability:
-            pb.last_availability = resolver_service_pb2.ChannelAvailability.Value(
-                _AVAILABILITY_PREFIX + runtime.last_availability
-            )
+        availability = _AVAILABILITY_PREFIX + runtime.last_availability
+        if availability in resolver_service_pb2.ChannelAvailability.keys():
+            pb.last_availability = resolver_service_pb2.ChannelAvailability.Value(availability)
         if runtime.last_check_at is not None:
             pb.last_check_time.FromDatetime(runtime.last_check_at)
         pb.last_error = runtime.last_error
+        pb.last_title = runtime.last_title
+        if runtime.last_viewers is not None:
+            pb.last_viewers = min(max(runtime.last_viewers, 0), _UINT32_MAX)
+        pb.last_room_status = runtime.last_room_status
+        pb.last_message = runtime.last_message
     return pb
 
 

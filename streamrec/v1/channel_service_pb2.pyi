@@ -43,6 +43,10 @@ class Channel(_message.Message):
     LAST_AVAILABILITY_FIELD_NUMBER: _builtins.int
     LAST_CHECK_TIME_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    LAST_TITLE_FIELD_NUMBER: _builtins.int
+    LAST_VIEWERS_FIELD_NUMBER: _builtins.int
+    LAST_ROOM_STATUS_FIELD_NUMBER: _builtins.int
+    LAST_MESSAGE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     """The key: a Chaturbate username ([A-Za-z0-9_], at most 64), stored in lower case. It is also
     the recording folder (records/{username}/).
@@ -66,6 +70,22 @@ class Channel(_message.Message):
     """Output only: what the auto-record scheduler saw last (empty before its first check)."""
     last_error: _builtins.str
     """Output only: why the last automatic start failed, while the channel is backing off."""
+    last_title: _builtins.str
+    """Output only: the room's title (subject) at the last check, as the site wrote it: plain
+    text, at most 300 characters, control characters removed; never markup.
+    """
+    last_viewers: _builtins.int
+    """Output only: viewers at the last check; unset when the site did not say, or when the
+    channel was found no longer online at the start that followed the check.
+    """
+    last_room_status: _builtins.str
+    """Output only: the site's own word for the room's state at the last check ("public",
+    "private", ...); empty when unknown. Cleaned like last_title.
+    """
+    last_message: _builtins.str
+    """Output only: the detail of the last check (why it is not online, or what failed). Cleaned
+    like last_title.
+    """
     @_builtins.property
     def quality(self) -> _quality_pb2.QualityPreference: ...
     @_builtins.property
@@ -98,12 +118,18 @@ class Channel(_message.Message):
         last_availability: _resolver_service_pb2.ChannelAvailability.ValueType = ...,
         last_check_time: _timestamp_pb2.Timestamp | None = ...,
         last_error: _builtins.str = ...,
+        last_title: _builtins.str = ...,
+        last_viewers: _builtins.int | None = ...,
+        last_room_status: _builtins.str = ...,
+        last_message: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_check_time", b"last_check_time", "quality", b"quality", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers", "create_time", b"create_time", "last_check_time", b"last_check_time", "last_viewers", b"last_viewers", "quality", b"quality", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_record", b"auto_record", "create_time", b"create_time", "last_availability", b"last_availability", "last_check_time", b"last_check_time", "last_error", b"last_error", "max_bytes", b"max_bytes", "max_count", b"max_count", "name", b"name", "quality", b"quality", "retention_days", b"retention_days", "session_id", b"session_id", "source_type", b"source_type", "target", b"target", "update_time", b"update_time", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers", "auto_record", b"auto_record", "create_time", b"create_time", "last_availability", b"last_availability", "last_check_time", b"last_check_time", "last_error", b"last_error", "last_message", b"last_message", "last_room_status", b"last_room_status", "last_title", b"last_title", "last_viewers", b"last_viewers", "max_bytes", b"max_bytes", "max_count", b"max_count", "name", b"name", "quality", b"quality", "retention_days", b"retention_days", "session_id", b"session_id", "source_type", b"source_type", "target", b"target", "update_time", b"update_time", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__last_viewers: _TypeAlias = _typing.Literal["last_viewers"]  # noqa: Y015
+    _WhichOneofArgType__last_viewers: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_viewers) -> _WhichOneofReturnType__last_viewers | None: ...
 
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 

@@ -246,8 +246,12 @@ def test_channel_recording_and_retention_json_match_the_gateway() -> None:
         quality=quality_pb2.QualityPreference(height=720, policy=quality_pb2.QUALITY_POLICY_EXACT),
         create_time=ts("2025-06-01T12:00:00Z"),
         last_availability=resolver_service_pb2.CHANNEL_AVAILABILITY_OFFLINE,
+        last_title="back soon",
+        last_viewers=0,
+        last_room_status="offline",
     )
     assert shapes.channel_json(channel) == gw_models.channel_json(channel)
+    assert shapes.channel_json(channel)["lastViewers"] == 0
     recording = recording_service_pb2.Recording(
         person="bob", file_name="b.ts", path="records/bob/b.ts", size_bytes=10, parts=1
     )

@@ -79,7 +79,8 @@ def test_online_starts_within_one_interval_offline_ends_finalized_and_listed(
     client: httpx.Client, site: FakeChaturbate, origin: HlsOrigin, stack: Stack
 ) -> None:
     origin.add_stream("erin", window=6)
-    site.add_room("erin", room_status="offline")
+    # The title as a broadcaster might type it: markup stays text, the line break a space.
+    site.add_room("erin", room_status="offline", title="Erin's\nroom <b>soon</b>")
     created = client.post("/api/models", json={"username": "Erin", "autoRecord": True})
     assert created.status_code == 201, created.text
     assert created.json()["username"] == "erin" and created.json()["recording"] is False
@@ -89,14 +90,24 @@ def test_online_starts_within_one_interval_offline_ends_finalized_and_listed(
     assert session_of(client, "erin") is None
     model = client.get("/api/models/erin").json()
     assert model["lastAvailability"] == "OFFLINE" and model["lastCheckAt"]
+    assert (model["lastTitle"], model["lastRoomStatus"]) == ("Erin's room <b>soon</b>", "offline")
 
-    site.set_room("erin", room_status="public", hls_url=origin.url("erin"))
+    site.set_room(
+        "erin", room_status="public", hls_url=origin.url("erin"), title="live now", viewers=17
+    )
     went_online = time.monotonic()
     session = wait_for("an automatic start", lambda: session_of(client, "erin"))
     # One interval, plus the resolve and ffmpeg's start.
     assert time.monotonic() - went_online < INTERVAL + 3
     assert session["channel"] == "erin"  # started by the watch list, not by hand
-    assert client.get("/api/models/erin").json()["sessionId"] == session["session_id"]
+    model = client.get("/api/models/erin").json()
+    assert model["sessionId"] == session["session_id"]
+    # What the check that found it online saw of the room, from the fake site.
+    assert (model["lastTitle"], model["lastViewers"], model["lastRoomStatus"]) == (
+        "live now",
+        17,
+        "public",
+    )
     listed = recordings(client, "erin")
     assert [r["state"] for r in listed] == ["WRITING"] and listed[0]["endTime"] is None
 

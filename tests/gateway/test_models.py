@@ -30,6 +30,10 @@ CHANNEL_KEYS = {
     "lastAvailability",
     "lastCheckAt",
     "lastError",
+    "lastTitle",
+    "lastViewers",
+    "lastRoomStatus",
+    "lastMessage",
 }
 
 
@@ -52,6 +56,10 @@ def full_channel(username: str = "alice") -> ch.Channel:
         last_availability=resolver_service_pb2.CHANNEL_AVAILABILITY_ONLINE,
         last_check_time=ts("2025-06-02T09:00:00.5Z"),
         last_error="resolver timed out",
+        last_title="Sunday stream <3",
+        last_viewers=42,
+        last_room_status="public",
+        last_message="",
     )
 
 
@@ -78,6 +86,10 @@ async def test_get_one_channel_shows_every_field_in_camel_case(
         "lastAvailability": "ONLINE",
         "lastCheckAt": "2025-06-02T09:00:00.500Z",
         "lastError": "resolver timed out",
+        "lastTitle": "Sunday stream <3",
+        "lastViewers": 42,
+        "lastRoomStatus": "public",
+        "lastMessage": "",
     }
     assert fakes.channels.seen.methods() == ["GetChannel"]
     assert fakes.channels.seen.calls[0].request.username == "alice"
@@ -89,10 +101,25 @@ async def test_unset_fields_are_null(client: httpx.AsyncClient, fakes: Fakes) ->
     assert set(body) == CHANNEL_KEYS
     assert body["quality"] == {"height": 0, "policy": "best", "fps": 0.0, "fallback": True}
     assert body["sourceType"] == "auto" and body["recording"] is False
-    for key in ("sessionId", "lastAvailability", "lastCheckAt", "lastError", "createdAt"):
+    for key in (
+        "sessionId",
+        "lastAvailability",
+        "lastCheckAt",
+        "lastError",
+        "createdAt",
+        "lastViewers",
+    ):
         assert body[key] is None, key
+    # like the status route's title and message: text, empty when the site gave none
+    assert (body["lastTitle"], body["lastRoomStatus"], body["lastMessage"]) == ("", "", "")
     fakes.channels.add(ch.Channel(username="carol"))
     assert (await client.get("/api/models/carol")).json()["quality"] is None
+
+
+async def test_zero_viewers_is_zero_not_unknown(client: httpx.AsyncClient, fakes: Fakes) -> None:
+    fakes.channels.add(ch.Channel(username="bob", last_viewers=0, last_room_status="private"))
+    body = (await client.get("/api/models")).json()[0]
+    assert (body["lastViewers"], body["lastRoomStatus"]) == (0, "private")
 
 
 async def test_list_walks_every_page(client: httpx.AsyncClient, fakes: Fakes) -> None:

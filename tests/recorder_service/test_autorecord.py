@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,8 @@ NOW = datetime(2026, 11, 21, tzinfo=UTC)
 class Status:
     def __init__(self) -> None:
         self.availability: dict[str, str] = {}
+        # target -> more ChannelCheck fields (title, viewers, room_status, message...)
+        self.rooms: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[list[str], str]] = []
         self.down = False
 
@@ -38,7 +41,13 @@ class Status:
         if self.down:
             raise Unavailable("resolver down", reason="RESOLVER_UNAVAILABLE")
         return [
-            ChannelCheck(t, source_type, self.availability.get(t, "OFFLINE"), checked_at=NOW)
+            ChannelCheck(
+                t,
+                source_type,
+                self.availability.get(t, "OFFLINE"),
+                checked_at=NOW,
+                **self.rooms.get(t, {}),
+            )
             for t in targets
         ]
 
@@ -172,6 +181,73 @@ async def test_going_offline_between_check_and_start_is_not_a_failure(parts) -> 
     starter.fail["alice"] = AlreadyExists("busy", reason="PERSON_ALREADY_RECORDING")
     stats = await auto.cycle()
     assert stats.failed == 0 and stats.already_recording == 1
+
+
+async def test_each_check_keeps_the_rooms_title_viewers_status_and_message(parts) -> None:
+    watchlist, status, _starter, _, auto = parts
+    add(watchlist, "alice")
+    add(watchlist, "bob")
+    status.availability = {"alice": "ONLINE", "bob": "PRIVATE"}
+    status.rooms = {
+        "alice": {"title": "Sunday stream #art", "viewers": 42, "room_status": "public"},
+        "bob": {"title": "back soon", "room_status": "private", "message": "bob is in private"},
+    }
+    await auto.cycle()
+    alice, bob = auto.runtime["alice"], auto.runtime["bob"]
+    assert (alice.last_title, alice.last_viewers, alice.last_room_status, alice.last_message) == (
+        "Sunday stream #art",
+        42,
+        "public",
+        "",
+    )
+    assert (bob.last_availability, bob.last_title, bob.last_viewers, bob.last_room_status) == (
+        "PRIVATE",
+        "back soon",
+        None,  # the site did not say
+        "private",
+    )
+    assert bob.last_message == "bob is in private" and bob.last_check_at == NOW
+    # The next check replaces every field, including with "unknown".
+    status.rooms["bob"] = {"viewers": 0, "room_status": "private"}
+    await auto.cycle()
+    assert (bob.last_title, bob.last_viewers, bob.last_message) == ("", 0, "")
+
+
+async def test_site_text_is_kept_cleaned_and_capped_never_interpreted(parts) -> None:
+    watchlist, status, _starter, _, auto = parts
+    add(watchlist, "alice")
+    status.rooms = {
+        "alice": {
+            "title": "<b>hi</b>\x1b[31m\nred\u202e &amp; " + "x" * 1000,
+            "room_status": "off\x00line",
+            "message": "line one\r\nline two\x7f",
+        }
+    }
+    await auto.cycle()
+    state = auto.runtime["alice"]
+    assert state.last_title.startswith("<b>hi</b>[31m red &amp; xxx")
+    assert len(state.last_title) == 300
+    assert state.last_room_status == "offline"
+    assert state.last_message == "line one line two"
+
+
+async def test_a_channel_found_offline_at_its_start_keeps_one_consistent_picture(parts) -> None:
+    watchlist, status, starter, _, auto = parts
+    add(watchlist, "alice")
+    status.availability = {"alice": "ONLINE"}
+    status.rooms = {"alice": {"title": "hello", "viewers": 12, "room_status": "public"}}
+    starter.fail["alice"] = FailedPrecondition("alice went private\x07", reason="CHANNEL_PRIVATE")
+    await auto.cycle()
+    state = auto.runtime["alice"]
+    assert state.last_availability == "PRIVATE"
+    # the check's viewers and room status were of the public room: unknown now, not stale
+    assert state.last_viewers is None and state.last_room_status == ""
+    assert state.last_message == "alice went private"
+    assert state.last_title == "hello"  # the room's title, whatever its state
+    # ...learnt at the start, not at the check
+    assert state.last_check_at is not None
+    assert abs(state.last_check_at - datetime.now(UTC)) < timedelta(seconds=5)
+    assert state.last_error == "" and state.failures == 0
 
 
 async def test_a_resolver_outage_costs_a_cycle_not_the_scheduler(parts, caplog) -> None:
