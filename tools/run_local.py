@@ -4,7 +4,10 @@ Starts each service as a child process, in order, and waits until it is ready be
 the next one. Ctrl-C or SIGTERM stops them in reverse order (gateway, recorder, resolver, then
 the demo's fakes) by sending SIGTERM to each child's PID, and SIGKILLs a child that outlives its
 budget. The children run in their own sessions, so a terminal's Ctrl-C reaches only this
-launcher, which decides the order.
+launcher, which decides the order. The launcher never loads grpc: it forks every child, and a
+fork in a process with gRPC in it can hang (grpc/grpc#37259), so the gRPC services' readiness
+is asked by ``python -m servicekit.healthcheck`` and the children get
+``GRPC_ENABLE_FORK_SUPPORT=false``.
 
 ``--demo`` first starts ``python -m tests.fakes``: a synthetic live HLS origin and a fake
 chaturbate.com whose public room ``demo`` streams from it. The services get
@@ -16,9 +19,17 @@ whole path: site lookup, CDN playlist, ffmpeg.
 
 from __future__ import annotations
 
+import os
+
+# First, before anything that could load grpc: its C core reads this once, when it loads, and
+# with fork support on it installs fork handlers that can hang a fork for good
+# (grpc/grpc#37259; ``make run`` hung in 1 start of 13 while this module imported grpc before
+# servicekit could set it). The launcher no longer loads grpc at all (see grpc_ready); this
+# keeps any later import from bringing the handlers back.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
 import argparse
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -28,9 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from servicekit.logs import setup_logging
 from servicekit.proc import die_with_parent
@@ -54,18 +63,25 @@ class Child:
     stop_budget: float = 10.0
 
 
-def grpc_ready(addr: str) -> Callable[[], bool]:
-    """A probe that is true once the gRPC health service at ``addr`` answers SERVING."""
+def grpc_ready(addr: str, env: Mapping[str, str]) -> Callable[[], bool]:
+    """A probe that is true once the gRPC health service at ``addr`` answers SERVING.
+
+    It asks through ``python -m servicekit.healthcheck`` (about 0.1 s a probe), in a process
+    of its own: a gRPC channel in the launcher would leave gRPC's threads running here, and
+    every child is started with a real fork (``preexec_fn`` rules out vfork), which is where
+    grpc/grpc#37259 hangs. Without grpc the launcher is single-threaded when it forks. The
+    check reads ``env``'s GRPC_TLS_* settings, so it speaks TLS when the services do.
+    """
+    argv = [sys.executable, "-m", "servicekit.healthcheck", "--timeout", "1", "grpc", addr]
 
     def probe() -> bool:
-        with grpc.insecure_channel(addr) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=1
-                )
-            except grpc.RpcError:
-                return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        try:
+            checked = subprocess.run(
+                argv, env=dict(env), cwd=ROOT, capture_output=True, timeout=5, check=False
+            )
+        except subprocess.TimeoutExpired:  # run() has killed it
+            return False
+        return checked.returncode == 0
 
     return probe
 
@@ -195,6 +211,9 @@ def local_env(base: Mapping[str, str]) -> dict[str, str]:
     env.setdefault("GATEWAY_HOST", "127.0.0.1")
     env.setdefault("GATEWAY_PORT", "8080")
     env.setdefault("OUTPUT_DIR", str(ROOT / "data"))
+    # Always off for the children, even over a value of the caller's: they fork only to exec
+    # (ffmpeg, with a preexec_fn), which gRPC's fork handlers can hang (grpc/grpc#37259).
+    env["GRPC_ENABLE_FORK_SUPPORT"] = "false"
     return env
 
 
@@ -267,8 +286,8 @@ def service_children(env: Mapping[str, str], demo: Demo | None = None) -> list[C
     recorder_addr = f"127.0.0.1:{env['RECORDER_PORT']}"
     return [
         *children,
-        Child("resolver", [py, "-m", "resolver_service"], grpc_ready(resolver_addr)),
-        Child("recorder", [py, "-m", "recorder_service"], grpc_ready(recorder_addr), grace),
+        Child("resolver", [py, "-m", "resolver_service"], grpc_ready(resolver_addr, env)),
+        Child("recorder", [py, "-m", "recorder_service"], grpc_ready(recorder_addr, env), grace),
         Child("gateway", [py, "-m", "gateway"], http_ready(f"{gateway_url(env)}/readyz")),
     ]
 

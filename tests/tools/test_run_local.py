@@ -25,7 +25,15 @@ import httpx
 import pytest
 
 from tests.harness import free_port
-from tools.run_local import ROOT, Demo, announce, demo_env, local_env, service_children
+from tools.run_local import (
+    ROOT,
+    Demo,
+    announce,
+    demo_env,
+    grpc_ready,
+    local_env,
+    service_children,
+)
 
 # A stand-in service: argv is name, events file, seconds until ready, mode. It appends
 # "<name> start <pid>", "<name> ready" and "<name> term" (on SIGTERM) to the events file, and
@@ -263,6 +271,20 @@ def test_local_env_sets_defaults_only_where_unset() -> None:
     assert env["LOG_FORMAT"] == "json"
 
 
+def test_local_env_turns_grpc_fork_support_off_for_the_children_even_over_a_set_value() -> None:
+    assert local_env({})["GRPC_ENABLE_FORK_SUPPORT"] == "false"
+    assert local_env({"GRPC_ENABLE_FORK_SUPPORT": "1"})["GRPC_ENABLE_FORK_SUPPORT"] == "false"
+
+
+def test_grpc_readiness_is_asked_by_a_probe_process_and_is_false_while_nothing_serves() -> None:
+    # The launcher itself must never load grpc (its forks would meet gRPC's fork handlers);
+    # servicekit.healthcheck does the asking.
+    probe = grpc_ready(f"127.0.0.1:{free_port()}", local_env({}))
+    assert probe() is False
+    code = "import sys, tools.run_local; sys.exit('grpc' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
+
+
 def test_service_children_are_resolver_recorder_gateway_with_the_demo_origin_first() -> None:
     env = local_env({"SHUTDOWN_GRACE": "10"})
     plain = service_children(env)
@@ -376,13 +398,9 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-@pytest.mark.e2e
-def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
-    tmp_path: Path,
-) -> None:
-    """``python -m tools.run_local --demo``: fake origin and site, the three services, and a
-    recording started by username; SIGTERM stops every process it started and exits 0."""
-    ports = {name: free_port() for name in ("resolver", "recorder", "gateway", "origin", "site")}
+def _launcher_env(ports: dict[str, int], output_dir: Path) -> dict[str, str]:
+    """The environment of a real ``python -m tools.run_local`` on the given free ports, writing
+    under ``output_dir`` and logging JSON (so its records can be read back)."""
     env = {
         **os.environ,
         "LOG_FORMAT": "json",
@@ -391,13 +409,108 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
         "RECORDER_PORT": str(ports["recorder"]),
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(ports["gateway"]),
-        "OUTPUT_DIR": str(tmp_path / "data"),
-        "DEMO_ORIGIN_PORT": str(ports["origin"]),
-        "CHATURBATE_BASE_URL": "http://127.0.0.1:9",  # the demo must replace it
+        "OUTPUT_DIR": str(output_dir),
         "PYTHONUNBUFFERED": "1",
     }
-    for name in ("RESOLVER_ADDR", "RECORDER_ADDR", "LOG_FILE", "DEMO_SITE_PORT"):
+    for name in ("RESOLVER_ADDR", "RECORDER_ADDR", "LOG_FILE"):
         env.pop(name, None)
+    return env
+
+
+def _child_pids(log_path: Path) -> dict[str, int]:
+    """The launcher's children by name, from its ``launcher.child_start`` records."""
+    started = [
+        r["message"] for r in _records(log_path) if r.get("event.action") == "launcher.child_start"
+    ]
+    return {
+        m.removeprefix("started ").split(" (pid")[0]: int(m.rsplit("pid ", 1)[1].rstrip(")"))
+        for m in started
+    }
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
+
+
+STARTS = 10
+START_TIMEOUT = 30.0  # a start that hangs fails here instead of hanging the suite
+
+
+@pytest.mark.e2e
+def test_the_real_launcher_starts_and_stops_cleanly_again_and_again_without_grpc_in_it(
+    tmp_path: Path,
+) -> None:
+    """``make run`` hung in 1 start of 13, the launcher deadlocked forking a child inside
+    gRPC's fork handlers (grpc/grpc#37259). Ten starts of ``python -m tools.run_local``, each
+    until the gateway is ready, then SIGTERM and exit 0 with every child gone; and in each the
+    launcher holds no gRPC (not mapped, one thread) and hands its children fork support off,
+    even when the caller's environment turns it on. The last two fail at once on a launcher
+    that loads grpc; the loop shows nothing is left that hangs."""
+    for start in range(STARTS):
+        ports = {name: free_port() for name in ("resolver", "recorder", "gateway")}
+        env = {
+            **_launcher_env(ports, tmp_path / f"data{start}"),
+            "RESOLVER_METRICS_PORT": "0",
+            "RECORDER_METRICS_PORT": "0",
+            "GRPC_ENABLE_FORK_SUPPORT": "true",  # the launcher must not let it through
+        }
+        log_path = tmp_path / f"launcher{start}.log"
+        with log_path.open("wb") as out:
+            launcher = subprocess.Popen(
+                [sys.executable, "-m", "tools.run_local"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        pids: dict[str, int] = {}
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            with httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=1) as http:
+                while True:
+                    assert launcher.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline, f"start {start} hung:\n" + (
+                        log_path.read_text()
+                    )
+                    try:
+                        if http.get("/readyz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    time.sleep(0.1)
+            pids = _child_pids(log_path)
+            assert list(pids) == ["resolver", "recorder", "gateway"]
+            grpc_loaded = "cygrpc" in Path(f"/proc/{launcher.pid}/maps").read_text()
+            assert not grpc_loaded
+            assert len(list(Path(f"/proc/{launcher.pid}/task").iterdir())) == 1
+            for pid in pids.values():
+                assert _environ(pid)["GRPC_ENABLE_FORK_SUPPORT"] == "false"
+            launcher.send_signal(signal.SIGTERM)
+            assert launcher.wait(timeout=START_TIMEOUT) == 0, log_path.read_text()
+            assert not any(_alive(pid) for pid in pids.values())
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.wait()
+            for pid in pids.values():
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.e2e
+def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """``python -m tools.run_local --demo``: fake origin and site, the three services, and a
+    recording started by username; SIGTERM stops every process it started and exits 0."""
+    ports = {name: free_port() for name in ("resolver", "recorder", "gateway", "origin", "site")}
+    env = {
+        **_launcher_env(ports, tmp_path / "data"),
+        "DEMO_ORIGIN_PORT": str(ports["origin"]),
+        "CHATURBATE_BASE_URL": "http://127.0.0.1:9",  # the demo must replace it
+    }
+    env.pop("DEMO_SITE_PORT", None)
     site = f"http://127.0.0.1:{ports['site']}"
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     log_path = tmp_path / "launcher.log"
