@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from gateway.backend import PAGE_SIZE, Backend, all_pages, backend
+from gateway.playback import playback_url
 from gateway.schemas import (
     PERSON_RE,
     check_file_name,
@@ -64,6 +65,7 @@ def recording_json(r: recording_service_pb2.Recording) -> dict[str, Any]:
         "file": r.file_name,
         "path": r.path,
         "url": f"/streams/records/{quote(r.person)}/{quote(r.file_name)}",
+        "playbackUrl": playback_url(r.person, r.file_name),
         "size": r.size_bytes,
         "duration": seconds(r.media_duration),
         "startTime": iso_time(r.start_time, r.HasField("start_time")),
