@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api, channels, events, files, models, recordings
+from gateway import api, channels, events, files, models, recordings, system
 from gateway.auth import TokenAuthMiddleware
 from gateway.backend import Backend
 from gateway.errors import domain_error_response, error_response, rpc_error_response
@@ -154,6 +154,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(recordings.router)
+    app.include_router(system.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the gateway process answers")
     async def healthz() -> dict[str, str]:

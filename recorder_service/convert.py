@@ -11,6 +11,7 @@ from recorder_service.events import Snapshot
 from recorder_service.model import EventType, Session, SessionEvent, VariantInfo, completeness
 from recorder_service.ports import ChannelCheck, QualityWish
 from recorder_service.recordings import RecordingView
+from recorder_service.storage import Storage
 from recorder_service.store import Channel, GapRecord
 from servicekit.errors import InvalidArgument
 from streamrec.v1 import (
@@ -283,4 +284,15 @@ def gap_pb(g: GapRecord) -> session_pb2.Gap:
         duration=length,
         cause=session_pb2.GapCause.Value(cause if known else "GAP_CAUSE_UNSPECIFIED"),
         detail=g.detail,
+    )
+
+
+def storage_pb(s: Storage) -> recording_service_pb2.GetStorageResponse:
+    return recording_service_pb2.GetStorageResponse(
+        total_bytes=s.total_bytes,
+        used_bytes=s.used_bytes,
+        free_bytes=s.free_bytes,
+        recordings_bytes=s.recordings_bytes,
+        min_free_bytes=s.min_free_bytes,
+        level=recording_service_pb2.StorageLevel.Value(f"STORAGE_LEVEL_{s.level.value}"),
     )

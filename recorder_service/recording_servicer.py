@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from grpc import aio
 
-from recorder_service.convert import recording_pb
+from recorder_service.convert import recording_pb, storage_pb
 from recorder_service.recordings import RecordingIndex, check_person
 from recorder_service.retention import Retention
 from servicekit.errors import InvalidArgument
@@ -70,3 +72,9 @@ class RecordingServicer(recording_service_pb2_grpc.RecordingServiceServicer):
                 for c in report.per_channel
             ],
         )
+
+    async def GetStorage(
+        self, request: recording_service_pb2.GetStorageRequest, context: aio.ServicerContext
+    ) -> recording_service_pb2.GetStorageResponse:
+        # A walk of records/: off the event loop (see storage.tree_bytes for its cost).
+        return storage_pb(await asyncio.to_thread(self._retention.storage))

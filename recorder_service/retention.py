@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from recorder_service.metrics import RETENTION_BYTES, RETENTION_FILES
+from recorder_service.storage import Storage, measure_storage
 from recorder_service.store import Channel, Recording, Store
 from servicekit import correlation
 from servicekit.errors import ResourceExhausted
@@ -218,6 +219,10 @@ class Retention:
     def check_free_space(self) -> None:
         """Raise ResourceExhausted when OUTPUT_DIR is below the free-space watermark."""
         check_free_space(self._output_dir, self.min_free_bytes)
+
+    def storage(self) -> Storage:
+        """Disk usage of OUTPUT_DIR against this watermark (no store access: safe in a thread)."""
+        return measure_storage(self._output_dir, self.min_free_bytes)
 
     def _file_of(self, rec: Recording) -> Path | None:
         """The recording's file, or None when its names could point outside OUTPUT_DIR/records."""

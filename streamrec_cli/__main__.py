@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = leaf(rec, "cleanup", commands.recordings_cleanup, "apply the retention settings now")
     sub.add_argument("--person", help="only this person's recordings")
     sub.add_argument("--dry-run", action="store_true", help="only report what would go")
+
+    leaf(top, "disk", commands.disk, "disk usage of the recordings' file system")
     return parser
 
 

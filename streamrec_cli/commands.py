@@ -184,6 +184,15 @@ async def recordings_cleanup(client: Client, args: argparse.Namespace, out: Outp
     return EXIT_OK
 
 
+async def disk(client: Client, args: argparse.Namespace, out: Output) -> int:
+    request = recording_service_pb2.GetStorageRequest()
+    reply: recording_service_pb2.GetStorageResponse = await client.retried(
+        lambda t: client.recordings.GetStorage(request, timeout=t)
+    )
+    out.emit(shapes.disk_json(reply), render.disk_text(reply))
+    return EXIT_OK
+
+
 # -- watch -----------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from streamrec.v1 import channel_service_pb2, recording_service_pb2, session_pb2
 from streamrec_cli.shapes import (
     SOURCE_NAMES,
     channel_availability,
+    disk_json,
     quality_json,
     recording_state,
     seconds,
@@ -254,3 +255,19 @@ def retention_text(r: recording_service_pb2.RunRetentionResponse) -> str:
         out.extend(f"    {name}\n" for name in c.files)
     out.append(f"free space: {format_size(r.free_bytes)}\n")
     return "".join(out)
+
+
+# -- disk ------------------------------------------------------------------------------------
+
+
+def disk_text(s: recording_service_pb2.GetStorageResponse) -> str:
+    d = disk_json(s)
+    return details(
+        [
+            ("level", d["level"]),
+            ("free", format_size(s.free_bytes)),
+            ("used", f"{format_size(s.used_bytes)} of {format_size(s.total_bytes)}"),
+            ("recordings", format_size(s.recordings_bytes)),
+            ("watermark", _limit(s.min_free_bytes, format_size(s.min_free_bytes))),
+        ]
+    )

@@ -215,3 +215,15 @@ def retention_json(r: recording_service_pb2.RunRetentionResponse) -> dict[str, A
             for c in r.channels
         ],
     }
+
+
+def disk_json(s: recording_service_pb2.GetStorageResponse) -> dict[str, Any]:
+    level = enum_name(recording_service_pb2.StorageLevel.Name, s.level, "STORAGE_LEVEL_")
+    return {
+        "totalBytes": s.total_bytes,
+        "usedBytes": s.used_bytes,
+        "freeBytes": s.free_bytes,
+        "recordingsBytes": s.recordings_bytes,
+        "minFreeBytes": s.min_free_bytes,
+        "level": level or "UNSPECIFIED",
+    }

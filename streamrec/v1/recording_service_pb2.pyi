@@ -53,6 +53,36 @@ RECORDING_STATE_INTERRUPTED: RecordingState.ValueType  # 4
 """Was being written when the recorder died; recovered and finalized on restart."""
 Global___RecordingState: _TypeAlias = RecordingState  # noqa: Y015
 
+class _StorageLevel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StorageLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StorageLevel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STORAGE_LEVEL_UNSPECIFIED: _StorageLevel.ValueType  # 0
+    STORAGE_LEVEL_OK: _StorageLevel.ValueType  # 1
+    """At least twice the watermark is free, or there is no watermark (MIN_FREE_BYTES=0)."""
+    STORAGE_LEVEL_LOW: _StorageLevel.ValueType  # 2
+    """Less than twice the watermark is free."""
+    STORAGE_LEVEL_CRITICAL: _StorageLevel.ValueType  # 3
+    """Less than 1.25 times the watermark is free: new recordings are refused below the watermark
+    itself, and the disk guard then stops the running ones.
+    """
+
+class StorageLevel(_StorageLevel, metaclass=_StorageLevelEnumTypeWrapper):
+    """How close free space is to the watermark (MIN_FREE_BYTES)."""
+
+STORAGE_LEVEL_UNSPECIFIED: StorageLevel.ValueType  # 0
+STORAGE_LEVEL_OK: StorageLevel.ValueType  # 1
+"""At least twice the watermark is free, or there is no watermark (MIN_FREE_BYTES=0)."""
+STORAGE_LEVEL_LOW: StorageLevel.ValueType  # 2
+"""Less than twice the watermark is free."""
+STORAGE_LEVEL_CRITICAL: StorageLevel.ValueType  # 3
+"""Less than 1.25 times the watermark is free: new recordings are refused below the watermark
+itself, and the disk guard then stops the running ones.
+"""
+Global___StorageLevel: _TypeAlias = StorageLevel  # noqa: Y015
+
 @_typing.final
 class Recording(_message.Message):
     """One recording file (a session writes one, or several parts when split or restarted)."""
@@ -408,3 +438,59 @@ class RunRetentionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunRetentionResponse: _TypeAlias = RunRetentionResponse  # noqa: Y015
+
+@_typing.final
+class GetStorageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStorageRequest: _TypeAlias = GetStorageRequest  # noqa: Y015
+
+@_typing.final
+class GetStorageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    USED_BYTES_FIELD_NUMBER: _builtins.int
+    FREE_BYTES_FIELD_NUMBER: _builtins.int
+    RECORDINGS_BYTES_FIELD_NUMBER: _builtins.int
+    MIN_FREE_BYTES_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    total_bytes: _builtins.int
+    """Size of the file system holding OUTPUT_DIR."""
+    used_bytes: _builtins.int
+    """Bytes in use on it (by anything). used + free can be less than total: blocks reserved for
+    the superuser count as neither.
+    """
+    free_bytes: _builtins.int
+    """Bytes free to the recorder (unprivileged), the figure the watermark is compared with."""
+    recordings_bytes: _builtins.int
+    """Bytes of the files under OUTPUT_DIR/records (growing files at their current size)."""
+    min_free_bytes: _builtins.int
+    """The watermark (MIN_FREE_BYTES); 0 when there is none."""
+    level: Global___StorageLevel.ValueType
+    def __init__(
+        self,
+        *,
+        total_bytes: _builtins.int = ...,
+        used_bytes: _builtins.int = ...,
+        free_bytes: _builtins.int = ...,
+        recordings_bytes: _builtins.int = ...,
+        min_free_bytes: _builtins.int = ...,
+        level: Global___StorageLevel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_bytes", b"free_bytes", "level", b"level", "min_free_bytes", b"min_free_bytes", "recordings_bytes", b"recordings_bytes", "total_bytes", b"total_bytes", "used_bytes", b"used_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStorageResponse: _TypeAlias = GetStorageResponse  # noqa: Y015

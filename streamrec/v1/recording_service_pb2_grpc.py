@@ -60,6 +60,11 @@ class RecordingServiceStub:
                 request_serializer=streamrec_dot_v1_dot_recording__service__pb2.RunRetentionRequest.SerializeToString,
                 response_deserializer=streamrec_dot_v1_dot_recording__service__pb2.RunRetentionResponse.FromString,
                 _registered_method=True)
+        self.GetStorage = channel.unary_unary(
+                '/streamrec.v1.RecordingService/GetStorage',
+                request_serializer=streamrec_dot_v1_dot_recording__service__pb2.GetStorageRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_recording__service__pb2.GetStorageResponse.FromString,
+                _registered_method=True)
 
 
 class RecordingServiceServicer:
@@ -101,6 +106,14 @@ class RecordingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStorage(self, request, context):
+        """Disk usage of the file system holding the recordings, and how close its free space is to
+        the watermark (MIN_FREE_BYTES) under which new recordings are refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +141,11 @@ def add_RecordingServiceServicer_to_server(servicer, server):
                     servicer.RunRetention,
                     request_deserializer=streamrec_dot_v1_dot_recording__service__pb2.RunRetentionRequest.FromString,
                     response_serializer=streamrec_dot_v1_dot_recording__service__pb2.RunRetentionResponse.SerializeToString,
+            ),
+            'GetStorage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStorage,
+                    request_deserializer=streamrec_dot_v1_dot_recording__service__pb2.GetStorageRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_recording__service__pb2.GetStorageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +284,33 @@ class RecordingService:
             '/streamrec.v1.RecordingService/RunRetention',
             streamrec_dot_v1_dot_recording__service__pb2.RunRetentionRequest.SerializeToString,
             streamrec_dot_v1_dot_recording__service__pb2.RunRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStorage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.RecordingService/GetStorage',
+            streamrec_dot_v1_dot_recording__service__pb2.GetStorageRequest.SerializeToString,
+            streamrec_dot_v1_dot_recording__service__pb2.GetStorageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class RecordingServiceStub:
     """Delete a recording file. FAILED_PRECONDITION while it is being written."""
     RunRetention: _grpc.UnaryUnaryMultiCallable[_recording_service_pb2.RunRetentionRequest, _recording_service_pb2.RunRetentionResponse]
     """Apply the retention policy now and report what it deleted."""
+    GetStorage: _grpc.UnaryUnaryMultiCallable[_recording_service_pb2.GetStorageRequest, _recording_service_pb2.GetStorageResponse]
+    """Disk usage of the file system holding the recordings, and how close its free space is to
+    the watermark (MIN_FREE_BYTES) under which new recordings are refused.
+    """
 
 @_typing.type_check_only
 class RecordingServiceAsyncStub(RecordingServiceStub):
@@ -59,6 +63,10 @@ class RecordingServiceAsyncStub(RecordingServiceStub):
     """Delete a recording file. FAILED_PRECONDITION while it is being written."""
     RunRetention: _aio.UnaryUnaryMultiCallable[_recording_service_pb2.RunRetentionRequest, _recording_service_pb2.RunRetentionResponse]  # type: ignore[assignment]
     """Apply the retention policy now and report what it deleted."""
+    GetStorage: _aio.UnaryUnaryMultiCallable[_recording_service_pb2.GetStorageRequest, _recording_service_pb2.GetStorageResponse]  # type: ignore[assignment]
+    """Disk usage of the file system holding the recordings, and how close its free space is to
+    the watermark (MIN_FREE_BYTES) under which new recordings are refused.
+    """
 
 class RecordingServiceServicer(metaclass=_abc_1.ABCMeta):
     """The finished and growing recording files under records/, and the retention policy over them."""
@@ -102,5 +110,15 @@ class RecordingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_recording_service_pb2.RunRetentionResponse, _abc.Awaitable[_recording_service_pb2.RunRetentionResponse]]:
         """Apply the retention policy now and report what it deleted."""
+
+    @_abc_1.abstractmethod
+    def GetStorage(
+        self,
+        request: _recording_service_pb2.GetStorageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recording_service_pb2.GetStorageResponse, _abc.Awaitable[_recording_service_pb2.GetStorageResponse]]:
+        """Disk usage of the file system holding the recordings, and how close its free space is to
+        the watermark (MIN_FREE_BYTES) under which new recordings are refused.
+        """
 
 def add_RecordingServiceServicer_to_server(servicer: RecordingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

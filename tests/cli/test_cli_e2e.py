@@ -152,6 +152,24 @@ def test_channels_round_trip(stack: Stack) -> None:
     assert_one_error_line(streamrec(stack, "channels", "rm", "cliuser"), 4, "CHANNEL_NOT_FOUND")
 
 
+def test_disk_usage_from_the_recorder(stack: Stack) -> None:
+    (stack.output_dir / "records" / "clidisk").mkdir(parents=True, exist_ok=True)
+    (stack.output_dir / "records" / "clidisk" / "planted.ts").write_bytes(b"G" * 4321)
+    disk = ok_json(stack, "disk")
+    assert set(disk) == {
+        "totalBytes",
+        "usedBytes",
+        "freeBytes",
+        "recordingsBytes",
+        "minFreeBytes",
+        "level",
+    }
+    assert 0 < disk["freeBytes"] <= disk["totalBytes"] and disk["usedBytes"] > 0
+    assert disk["recordingsBytes"] >= 4321 and disk["level"] in ("OK", "LOW", "CRITICAL")
+    text = streamrec(stack, "disk")
+    assert text.returncode == 0 and text.stdout.startswith("level ")
+
+
 def test_an_unknown_session_exits_4(stack: Stack) -> None:
     done = streamrec(stack, "--request-id", "cli-e2e-unknown", "stop", "deadbeef0000")
     assert_one_error_line(done, 4, "SESSION_NOT_FOUND")

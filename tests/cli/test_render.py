@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway import models as gw_models
 from gateway import recordings as gw_recordings
 from gateway import schemas as gw_schemas
+from gateway import system as gw_system
 from streamrec.v1 import (
     channel_service_pb2,
     quality_pb2,
@@ -260,6 +261,28 @@ def test_channel_recording_and_retention_json_match_the_gateway() -> None:
     assert shapes.recording_json(recording) == theirs
     report = recording_service_pb2.RunRetentionResponse(files_deleted=1, bytes_freed=5)
     assert shapes.retention_json(report) == gw_recordings.retention_json(report)
+
+
+def test_disk_text_and_json_match_the_gateway() -> None:
+    disk = recording_service_pb2.GetStorageResponse(
+        total_bytes=500 * 2**30,
+        used_bytes=480 * 2**30,
+        free_bytes=15 * 2**30,
+        recordings_bytes=400 * 2**30,
+        min_free_bytes=10 * 2**30,
+        level=recording_service_pb2.STORAGE_LEVEL_LOW,
+    )
+    assert render.disk_text(disk) == (
+        "level       LOW\n"
+        "free        15.0 GiB\n"
+        "used        480.0 GiB of 500.0 GiB\n"
+        "recordings  400.0 GiB\n"
+        "watermark   10.0 GiB\n"
+    )
+    assert shapes.disk_json(disk) == gw_system.disk_json(disk)
+    none = recording_service_pb2.GetStorageResponse(level=recording_service_pb2.STORAGE_LEVEL_OK)
+    assert "watermark   -\n" in render.disk_text(none)
+    assert shapes.disk_json(none) == gw_system.disk_json(none)
 
 
 def test_unknown_enum_values_from_a_newer_recorder_do_not_break_the_output() -> None:

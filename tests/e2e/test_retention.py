@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recorder_service.storage import storage_level
 from tests.harness import Stack
 
 pytestmark = pytest.mark.e2e
@@ -136,3 +137,17 @@ def test_cleanup_of_one_person_leaves_the_others_alone(
     bad = client.post("/api/cleanup", json={"person": "../gina"})
     assert bad.status_code == 400
     assert names["h29"] in on_disk(stack, "hank")
+
+
+def test_disk_counts_the_recordings_and_names_the_watermark(
+    client: httpx.Client, planted: tuple[Stack, dict[str, str]]
+) -> None:
+    stack = planted[0]
+    response = client.get("/api/disk")
+    assert response.status_code == 200, response.text
+    disk = response.json()
+    records = stack.output_dir / "records"
+    assert disk["recordingsBytes"] == sum(p.stat().st_size for p in records.rglob("*.ts"))
+    assert disk["minFreeBytes"] == 1 << 30  # MIN_FREE_BYTES' default
+    assert 0 < disk["freeBytes"] < disk["totalBytes"] and disk["usedBytes"] > 0
+    assert disk["level"] == storage_level(disk["freeBytes"], disk["minFreeBytes"]).value

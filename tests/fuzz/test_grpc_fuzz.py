@@ -202,6 +202,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "DeleteRecording": {"person": "fuzz", "fileName": RECORDING},
     "RunRetention": {"person": "fuzz", "dryRun": True},
+    "GetStorage": {},
     "Resolve": {"target": "{dead}/live/fuzz/master.m3u8", "quality": {"height": 720}},
     "GetChannelStatus": {"target": "fuzzchan"},
     "BatchGetChannelStatus": {"targets": ["fuzzchan", "{dead}/live/fuzz/master.m3u8"]},

@@ -128,6 +128,7 @@ class FakeRecordings(rec_grpc.RecordingServiceServicer):
         self.seen = Recorder()
         self.recordings: dict[tuple[str, str], rec.Recording] = {}
         self.retention = rec.RunRetentionResponse()
+        self.storage = rec.GetStorageResponse()
 
     def add(self, recording: rec.Recording) -> rec.Recording:
         self.recordings[(recording.person, recording.file_name)] = recording
@@ -168,6 +169,10 @@ class FakeRecordings(rec_grpc.RecordingServiceServicer):
         reply.CopyFrom(self.retention)
         reply.dry_run = request.dry_run
         return reply
+
+    async def GetStorage(self, request: Any, context: Any) -> rec.GetStorageResponse:
+        await self.seen.enter("GetStorage", request, context)
+        return self.storage
 
 
 @dataclass
