@@ -5,9 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
+NODE_STAMP := node_modules/.installed
+WEB_STAMP := gateway/web/dist/.built
+WEB_SRC := $(wildcard gateway/web/src/*) gateway/web/build.mjs
 PROTOS := $(wildcard protos/streamrec/v1/*.proto)
 
-.PHONY: help setup run demo test test-fast faults bench lint format proto proto-check clean
+.PHONY: help setup web run demo test test-fast faults bench lint format proto proto-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,21 +23,29 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install streamrec with its dev tools
 
-$(BUF): package.json
-	npm install --no-audit --no-fund --loglevel=error
-	touch $(BUF)
+# Node packages exactly as package-lock.json pins them (esbuild, hls.js, Buf).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-run: $(STAMP) ## start resolver, recorder and gateway (http://127.0.0.1:8080); Ctrl-C stops all
+$(WEB_STAMP): $(NODE_STAMP) $(WEB_SRC)
+	npm run --silent build
+	touch $(WEB_STAMP)
+
+web: $(WEB_STAMP) ## build the dashboard's assets (gateway/web/dist)
+
+run: $(STAMP) $(WEB_STAMP) ## start resolver, recorder and gateway (http://127.0.0.1:8080); Ctrl-C stops all
 	$(PY) -m tools.run_local
 
-demo: $(STAMP) ## as run, plus a fake site + live stream; records the username "demo"
+demo: $(STAMP) $(WEB_STAMP) ## as run, plus a fake site + live stream; records the username "demo"
 	$(PY) -m tools.run_local --demo
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) $(WEB_STAMP) ## run the whole test suite
 	tools/ensure_promtool.sh
+	tools/ensure_chromium.sh
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP) ## unit and integration tests, without the end-to-end ones
+test-fast: $(STAMP) $(WEB_STAMP) ## unit and integration tests, without the end-to-end ones
 	$(PY) -m pytest -q -m "not e2e"
 
 faults: $(STAMP) ## run the fault suite and write docs/RELIABILITY.md
@@ -46,7 +57,7 @@ bench: $(STAMP) ## run the benchmarks and write docs/PERFORMANCE.md
 proto: $(STAMP) ## regenerate the Python stubs from protos/
 	$(PY) -m tools.genproto
 
-lint: $(STAMP) $(BUF) ## ruff, mypy and buf lint
+lint: $(STAMP) $(NODE_STAMP) ## ruff, mypy and buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy servicekit resolver_service recorder_service gateway tools tests streamrec_cli
@@ -57,4 +68,4 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 
 clean: ## remove the virtualenv, node tools and caches (not recordings)
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules gateway/web/dist .mypy_cache .ruff_cache .pytest_cache

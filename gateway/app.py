@@ -19,9 +19,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api, channels, events, files, models, recordings, system
-from gateway.auth import TokenAuthMiddleware
+from gateway import (
+    api,
+    channels,
+    dashboard,
+    events,
+    files,
+    models,
+    playback,
+    recordings,
+    system,
+)
+from gateway.auth import AuthConfig, TokenAuthMiddleware
 from gateway.backend import Backend
+from gateway.cors import CorsMiddleware
 from gateway.errors import domain_error_response, error_response, rpc_error_response
 from gateway.middleware import RequestContextMiddleware
 from gateway.settings import GatewaySettings
@@ -128,8 +139,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redirect_slashes=False,
     )
     # Added first, so it runs inside the correlation middleware (a 401 carries the id).
-    app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
+    auth = AuthConfig(token=settings.api_token, session_ttl=settings.session_ttl)
+    app.state.auth = auth
+    app.add_middleware(TokenAuthMiddleware, config=auth)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(CorsMiddleware, allow_origins=settings.cors_allow_origins)
 
     @app.exception_handler(grpc.RpcError)
     async def on_rpc_error(_request: Request, exc: grpc.RpcError) -> JSONResponse:
@@ -155,6 +169,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(models.router)
     app.include_router(recordings.router)
     app.include_router(system.router)
+    app.include_router(playback.router)
+    dashboard.mount(app, dashboard.Pages(settings.web_dir))
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the gateway process answers")
     async def healthz() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.cors import parse_allow_origins
 from servicekit.settings import Env, SettingsError
 from servicekit.tls import TlsConfig
 
@@ -21,6 +22,13 @@ class GatewaySettings:
     build_time: str = ""
     # Required on every /api and /streams request when set (never logged).
     api_token: str = ""
+    # How long a dashboard sign-in lasts (seconds).
+    session_ttl: int = 7 * 24 * 3600
+    # The dashboard's built assets (gateway/web/dist and the pages).
+    web_dir: Path = Path(__file__).resolve().parent / "web"
+    # Origins whose pages may read the previews, recordings and read-only API (gateway.cors);
+    # none by default.
+    cors_allow_origins: tuple[str, ...] = ()
 
     tls: TlsConfig = field(default_factory=TlsConfig)
 
@@ -44,6 +52,9 @@ class GatewaySettings:
             build_commit=e.text("BUILD_COMMIT", ""),
             build_time=e.text("BUILD_TIME", ""),
             api_token=_token(e.text("API_TOKEN", "")),
+            session_ttl=e.integer("SESSION_TTL", d.session_ttl, minimum=60),
+            web_dir=Path(e.text("WEB_DIR", str(d.web_dir))),
+            cors_allow_origins=parse_allow_origins(e.text("CORS_ALLOW_ORIGINS", "")),
             tls=TlsConfig.from_env(e),
         )
 

@@ -94,9 +94,9 @@ export function patchCard(card, view, recentEvents, nowMs) {
     parts.check.setAttribute("aria-label", `Select ${view.name}`);
     parts.details.setAttribute("aria-label", `Details of ${view.name}`);
   }
-  if (prev.viewers !== view.viewers) {
-    setText(parts.viewers, view.viewers === null ? "" : `${fmt.count(view.viewers)} viewers`);
-  }
+  const live = view.running || view.badge.group === "online";
+  const viewers = view.viewers === null || (!live && !view.viewers) ? "" : `${fmt.count(view.viewers)} viewers`;
+  setText(parts.viewers, viewers);
   if (prev.title !== view.title) {
     setText(parts.title, view.title);
     parts.title.title = view.title;
