@@ -48,6 +48,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+_SECURITY = tuple(SECURITY_HEADERS.items())
 # A failed sign-in waits this long before it answers: guessing is slow even from one browser.
 FAILED_LOGIN_DELAY_S = 0.5
 _MISSING_ASSETS = (
@@ -91,9 +92,7 @@ class Pages:
 
 
 def _page(pages: Pages, name: str) -> HTMLResponse:
-    return HTMLResponse(
-        pages.html(name), headers={**SECURITY_HEADERS, "Cache-Control": "no-store"}
-    )
+    return HTMLResponse(pages.html(name), headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
 
 def _config(request: Request) -> AuthConfig:
@@ -149,9 +148,7 @@ async def login(request: Request) -> Response:
     config = _config(request)
     token, from_form = await _given_token(request)
     if not config.required:
-        return error_response(
-            404, "sign-in is off: API_TOKEN is not set", "AUTH_NOT_REQUIRED"
-        )
+        return error_response(404, "sign-in is off: API_TOKEN is not set", "AUTH_NOT_REQUIRED")
     if not token or not hmac.compare_digest(token.encode(), config.token.encode()):
         log.warning(
             "dashboard sign-in refused: %s token",
@@ -214,7 +211,7 @@ class Assets(StaticFiles):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 headers.append((b"cache-control", b"no-cache"))
-                headers.extend((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                headers.extend((k.lower().encode(), v.encode()) for k, v in _SECURITY)
                 message = {**message, "headers": headers}
             await send(message)
 

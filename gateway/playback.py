@@ -57,7 +57,7 @@ def _playlist_text(path: Path, url: str, growing: bool) -> str | None:
         return None if index is None else playlist(index, path, url, growing=growing)
 
 
-@router.get("/playback/{person}/{filename}", summary="A .ts recording as an HLS playlist")
+@router.get("/playback/{person}/{filename:path}", summary="A .ts recording as an HLS playlist")
 async def ts_playback(
     person: str, filename: str, be: Annotated[Backend, Depends(backend)]
 ) -> Response:

@@ -16,6 +16,7 @@ incrementally: the next request scans only what was added.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
@@ -96,9 +97,7 @@ def pes_pts(packet: bytes) -> int | None:
     if len(pes) < 14 or pes[:3] != b"\x00\x00\x01" or not pes[7] & 0x80:
         return None
     p = pes[9:14]
-    return (
-        ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
-    )
+    return ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
 
 
 def _is_keyframe(packet: bytes, pid: int) -> bool:
@@ -199,7 +198,7 @@ def playlist(index: TsIndex, path: Path, url: str, *, growing: bool) -> str:
     size -= size % PACKET
     spans: list[tuple[float, int, int]] = []
     cuts = index.cuts
-    for here, after in zip(cuts, cuts[1:], strict=False):
+    for here, after in itertools.pairwise(cuts):
         spans.append((((after.pts - here.pts) % _PTS_WRAP) / 90_000, here.offset, after.offset))
     if cuts and not growing and size > cuts[-1].offset:
         with path.open("rb") as f:

@@ -117,7 +117,7 @@ def test_badges_follow_the_site_and_a_card_turns_recording_without_a_reload(
     assert time.monotonic() - went_online < INTERVAL + 8
     assert page.evaluate("window.__sameDocument") is True  # patched, not reloaded
     expect(page.locator("#count-recording")).to_have_text("1")
-    expect(card(page, "anna").locator(".size")).not_to_have_text("–", timeout=10_000)
+    expect(card(page, "anna").locator(".size")).not_to_have_text("\u2013", timeout=10_000)
     screenshot(page, "dashboard-desktop-recording")
 
     # The live preview of the running session plays in the page.
@@ -279,8 +279,9 @@ def test_a_room_title_with_markup_shows_as_text(
 def test_a_phone_sized_screen_has_no_horizontal_scrolling_and_details_in_a_sheet(
     page: Page, stack: Stack, site: FakeChaturbate, api: httpx.Client
 ) -> None:
-    site.add_room("a_very_long_username_for_a_small_screen_indeed", room_status="offline",
-                  title="A" * 300)
+    site.add_room(
+        "a_very_long_username_for_a_small_screen_indeed", room_status="offline", title="A" * 300
+    )
     watch(api, "a_very_long_username_for_a_small_screen_indeed")
     page.set_viewport_size({"width": 390, "height": 844})
     open_dashboard(page, stack)

@@ -93,7 +93,8 @@ def test_a_wrong_token_is_refused_and_the_right_one_gives_a_safe_cookie(
     page.locator("#add-form").get_by_role("button", name="Add").click()
     expect(page.locator('.card[data-key="signed_in_user"]')).to_be_visible()
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    assert httpx.get(f"{stack.base_url}/api/models/signed_in_user", headers=bearer).status_code == 200
+    seen = httpx.get(f"{stack.base_url}/api/models/signed_in_user", headers=bearer)
+    assert seen.status_code == 200
 
     # The cookie alone does not change anything: the CSRF token must come with it.
     status = page.evaluate(

@@ -275,7 +275,7 @@ class Fuzzer:
         message a FieldMask refers to (UpdateX(x=..., update_mask=...))."""
         cls = message_factory.GetMessageClass(descriptor)
         if descriptor.full_name == "google.protobuf.FieldMask":
-            return field_mask_paths(sibling).map(lambda paths: cls(paths=paths))
+            return field_mask_paths(sibling).map(lambda paths: cls(paths=paths))  # type: ignore[call-arg]
         target = next((f.message_type for f in descriptor.fields if f.message_type), None)
         fields = {
             f.name: self.values(f, depth, target)

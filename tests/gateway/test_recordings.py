@@ -18,6 +18,7 @@ RECORDING_KEYS = {
     "file",
     "path",
     "url",
+    "playbackUrl",
     "size",
     "duration",
     "startTime",
@@ -71,6 +72,7 @@ async def test_get_one_recording(client: httpx.AsyncClient, fakes: Fakes) -> Non
         "file": "alice_2025-06-01_12-00-00.mp4",
         "path": "records/alice/alice_2025-06-01_12-00-00.mp4",
         "url": "/streams/records/alice/alice_2025-06-01_12-00-00.mp4",
+        "playbackUrl": "/streams/records/alice/alice_2025-06-01_12-00-00.mp4",
         "size": 123_456_789,
         "duration": 3600.123,
         "startTime": "2025-06-01T12:00:00.000Z",
@@ -233,6 +235,8 @@ async def test_good_odd_names_pass(client: httpx.AsyncClient, fakes: Fakes) -> N
     response = await client.get("/api/recordings/X-Y_Z/a_b-c.d.ts")
     assert response.status_code == 200, response.text
     assert response.json()["url"] == "/streams/records/x-y_z/a_b-c.d.ts"
+    # A .ts plays in a browser through its byte-range playlist.
+    assert response.json()["playbackUrl"] == "/streams/playback/x-y_z/a_b-c.d.ts"
     longest = "x" * 197 + ".ts"  # 200 characters: the limit
     assert_error(await client.get(f"/api/recordings/alice/{longest}"), 404, "RECORDING_NOT_FOUND")
 
