@@ -16,6 +16,15 @@
 #     --build-arg BUILD_TIME="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- web: the dashboard's assets, built from package-lock.json (esbuild, hls.js) ---------------
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY gateway/web/ gateway/web/
+RUN npm run build
 
 # --- build: a virtualenv with streamrec and its dependencies ----------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -33,13 +42,15 @@ COPY servicekit/ servicekit/
 COPY resolver_service/ resolver_service/
 COPY recorder_service/ recorder_service/
 COPY gateway/ gateway/
+COPY --from=web /src/gateway/web/dist/ gateway/web/dist/
 COPY streamrec_cli/ streamrec_cli/
 
 # The image runs Debian's ffmpeg (FFMPEG_PATH below): drop the copy bundled in the
 # imageio-ffmpeg wheel (~80 MB) that would only be a fallback.
 RUN /opt/streamrec/bin/pip install . \
  && find /opt/streamrec/lib -path '*/imageio_ffmpeg/binaries/ffmpeg-*' -type f -delete \
- && /opt/streamrec/bin/python -c "import gateway, recorder_service, resolver_service, servicekit.healthcheck, streamrec.v1"
+ && /opt/streamrec/bin/python -c "import gateway, recorder_service, resolver_service, servicekit.healthcheck, streamrec.v1" \
+ && /opt/streamrec/bin/python -c "import pathlib, gateway; d = pathlib.Path(gateway.__file__).parent / 'web'; assert (d / 'dist/app.js').is_file() and (d / 'pages/index.html').is_file(), 'dashboard assets missing'"
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

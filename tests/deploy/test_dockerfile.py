@@ -112,6 +112,10 @@ def final_stage(instructions: list[Instruction]) -> int:
 def test_bases_are_pinned_slim_python_3_11_bookworm(instructions: list[Instruction]) -> None:
     for image in base_images(instructions):
         name, _, tag = image.partition(":")
+        if name == "node":
+            # Only the dashboard's build stage; nothing of it but the built assets is kept.
+            assert tag.startswith("20-bookworm-slim"), tag
+            continue
         assert name == "python"
         assert tag and tag != "latest"
         assert tag.startswith("3.11-slim"), tag
@@ -120,14 +124,26 @@ def test_bases_are_pinned_slim_python_3_11_bookworm(instructions: list[Instructi
 
 def test_multi_stage_build_copies_the_virtualenv(instructions: list[Instruction]) -> None:
     froms = of(instructions, "FROM")
-    assert len(froms) >= 2
-    assert " AS build" in froms[0].value
+    assert len(froms) >= 3
+    assert " AS web" in froms[0].value and " AS build" in froms[1].value
     copies = [c for c in of(instructions, "COPY") if c.stage == final_stage(instructions)]
     assert [flags_and_args(c.value) for c in copies] == [
         ({"from": "build"}, ["/opt/streamrec", "/opt/streamrec"])
     ]
-    installs = [r.value for r in of(instructions, "RUN") if r.stage == 0]
+    installs = [r.value for r in of(instructions, "RUN") if r.stage == 1]
     assert any("/opt/streamrec/bin/pip install ." in run for run in installs)
+
+
+def test_the_dashboard_assets_are_built_from_the_lockfile_and_packaged(
+    instructions: list[Instruction],
+) -> None:
+    web = [r.value for r in of(instructions, "RUN") if r.stage == 0]
+    assert any(run.startswith("npm ci") for run in web), "npm ci: exactly the lockfile"
+    assert any("npm run build" in run for run in web)
+    copies = [flags_and_args(c.value) for c in of(instructions, "COPY") if c.stage == 1]
+    assert ({"from": "web"}, ["/src/gateway/web/dist/", "gateway/web/dist/"]) in copies
+    checks = [r.value for r in of(instructions, "RUN") if r.stage == 1]
+    assert any("dashboard assets missing" in run for run in checks)
 
 
 def test_runtime_installs_ffmpeg_tini_and_util_linux(instructions: list[Instruction]) -> None:
