@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.browser.conftest import screenshot
 from tests.fakes.chaturbate_site import FakeChaturbate
@@ -300,3 +300,102 @@ def test_a_phone_sized_screen_has_no_horizontal_scrolling_and_details_in_a_sheet
     screenshot(page, "dashboard-phone-390-sheet")
     page.keyboard.press("Escape")
     expect(page.locator("#sheet")).to_be_hidden()
+
+
+def test_live_updates_resume_where_they_stopped_after_the_gateway_restarts(
+    page: Page, stack: Stack, origin: HlsOrigin, api: httpx.Client
+) -> None:
+    origin.add_stream("resume_me", window=6)
+    started = api.post(
+        "/api/start", json={"target": origin.url("resume_me"), "person": "resume_me"}
+    )
+    assert started.status_code == 201, started.text
+    requests: list[Request] = []
+    page.on("request", lambda r: requests.append(r) if "/api/events" in r.url else None)
+    open_dashboard(page, stack)
+    page.evaluate("window.__sameDocument = true")
+    size = card(page, "resume_me").locator(".size")
+    expect(card(page, "resume_me").locator(".badge")).to_have_text("RECORDING", timeout=20_000)
+    before = wait_for("a size", lambda: (t := size.text_content()) != "\u2013" and t)
+
+    stack.services["gateway"].stop()
+    expect(page.locator("#connection")).to_have_attribute("data-status", "reconnecting")
+    stack.start_service("gateway")
+    stack.wait_http_ready()
+    expect(page.locator("#connection")).to_have_attribute("data-status", "live", timeout=30_000)
+    wait_for("progress after the restart", lambda: size.text_content() != before, 30)
+    assert page.evaluate("window.__sameDocument") is True
+    resumed = [{"url": r.url, **r.all_headers()} for r in requests[1:]]
+    assert resumed, requests
+    # The browser resumed from the last event it had: Last-Event-ID (or ?after=) is set.
+    assert any(r.get("last-event-id") or "after=" in r["url"] for r in resumed), resumed
+    assert api.post(f"/api/stop/{started.json()['session_id']}").status_code == 200
+
+
+def relative_luminance(rgb: tuple[float, ...]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(page: Page, selector: str) -> float:
+    """Contrast ratio of an element's text against the first opaque background behind it."""
+    fg, bg = page.evaluate(
+        """(selector) => {
+            const el = document.querySelector(selector);
+            const rgb = (s) => s.match(/[\\d.]+/g).map(Number);
+            let node = el, bg = null;
+            while (node && node.nodeType === 1) {
+                const c = rgb(getComputedStyle(node).backgroundColor);
+                if (c.length < 4 || c[3] > 0.9) { bg = c; break; }
+                node = node.parentElement;
+            }
+            return [rgb(getComputedStyle(el).color), bg || [255, 255, 255]];
+        }""",
+        selector,
+    )
+    light, dark = sorted((relative_luminance(fg), relative_luminance(bg)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_keyboard_use_visible_focus_and_enough_contrast(
+    page: Page, stack: Stack, api: httpx.Client
+) -> None:
+    watch(api, "keyboard_user", autoRecord=False)
+    open_dashboard(page, stack)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "add-btn"
+    outline = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+    )
+    assert outline[0] != "none" and outline[1] >= 2, outline
+    page.keyboard.press("Enter")
+    expect(page.locator("#dlg-add")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "add-targets"
+    page.keyboard.press("Escape")
+    expect(page.locator("#dlg-add")).not_to_be_visible()
+    # Every control of a card is a real button reachable by Tab, with a name.
+    buttons = card(page, "keyboard_user").locator("button")
+    assert buttons.count() >= 4
+    for i in range(buttons.count()):
+        assert buttons.nth(i).get_attribute("aria-label") or buttons.nth(i).text_content()
+    card(page, "keyboard_user").get_by_role(
+        "button", name="Resume auto-record of keyboard_user"
+    ).focus()
+    page.keyboard.press("Enter")
+    expect(card(page, "keyboard_user").locator(".badge")).not_to_have_text("PAUSED")
+    for selector in (
+        "body",
+        ".counts dt",
+        '.card[data-key="keyboard_user"] .name',
+        '.card[data-key="keyboard_user"] .badge',
+        "#add-btn",
+    ):
+        assert contrast(page, selector) >= 4.5, selector
+    assert api.delete("/api/models/keyboard_user").status_code == 200

@@ -25,7 +25,8 @@ TOKEN = "browser-test-token-0123456789"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {"API_TOKEN": TOKEN, "SESSION_TTL": "3600"}
+    # A watermark above what any test machine has free: the header's disk bar must go red.
+    env = {"API_TOKEN": TOKEN, "SESSION_TTL": "3600", "MIN_FREE_BYTES": str(1 << 50)}
     with Stack(tmp_path_factory.mktemp("signin"), env_extra=env) as running:
         yield running
 
@@ -81,6 +82,8 @@ def test_a_wrong_token_is_refused_and_the_right_one_gives_a_safe_cookie(
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("body[data-ready=true]")).to_be_attached()
     expect(page.locator("#connection")).to_have_attribute("data-status", "live")
+    expect(page.locator("#disk")).to_have_attribute("data-level", "critical")
+    expect(page.locator("#disk-level")).to_have_text("disk almost full")
     (cookie,) = page.context.cookies()
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
     assert time.time() < cookie["expires"] <= time.time() + 3600 + 5
