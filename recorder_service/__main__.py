@@ -117,6 +117,10 @@ async def run(settings: RecorderSettings) -> None:
         backoff_max=settings.autorecord_backoff_max,
     )
     bus.add_listener(autorecorder.on_event)
+    # The channel timeline's online spans: every change of what the site says, kept 8 days.
+    autorecorder.availability_listeners.append(
+        lambda username, _before, now, at: store.add_availability(username, at, now)
+    )
     previews = PreviewManager(
         ffmpeg=ffmpeg,
         output_dir=settings.output_dir,

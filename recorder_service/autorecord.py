@@ -127,6 +127,23 @@ class AutoRecorder:
         self._clock = clock
         self._rng = rng
         self.runtime: dict[str, ChannelRuntime] = {}
+        #: Called as ``listener(username, before, now, at)`` when what the site says of a
+        #: channel changes (``before`` is "" at the first check since the recorder started).
+        self.availability_listeners: list[Callable[[str, str, str, datetime], None]] = []
+
+    def _observed(self, username: str, before: str, state: ChannelRuntime) -> None:
+        now = state.last_availability
+        if not now or now == before:
+            return
+        at = state.last_check_at or datetime.now(UTC)
+        for listener in self.availability_listeners:
+            try:
+                listener(username, before, now, at)
+            except Exception:
+                log.exception(
+                    "availability listener failed",
+                    extra={"event.action": "autorecord.error", "channel": username},
+                )
 
     def next_delay(self) -> float:
         """The interval, spread by +/- jitter so many recorders do not poll in step."""
@@ -215,7 +232,10 @@ class AutoRecorder:
                     )
                     continue
                 for channel, check in zip(page, checks, strict=True):
-                    self.runtime.setdefault(channel.username, ChannelRuntime()).saw(check)
+                    state = self.runtime.setdefault(channel.username, ChannelRuntime())
+                    before = state.last_availability
+                    state.saw(check)
+                    self._observed(channel.username, before, state)
                     stats.checked += 1
                     if check.is_online:
                         stats.online += 1
@@ -255,7 +275,9 @@ class AutoRecorder:
                 if exc.reason.startswith("CHANNEL_"):
                     # Went offline (or private) between the status check and the resolve:
                     # not the channel's fault, no backoff.
+                    before = state.last_availability
                     state.went(exc.reason.removeprefix("CHANNEL_"), exc.message)
+                    self._observed(channel.username, before, state)
                     return
                 self._failed(channel, state, stats, exc.message, extra)
                 return

@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS gaps (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS gaps_by_path ON gaps (path);
+CREATE TABLE IF NOT EXISTS availability (
+    username TEXT NOT NULL,
+    time TEXT NOT NULL,
+    availability TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS availability_by_channel ON availability (username, time);
 """
 
 
@@ -368,6 +374,45 @@ class SqliteStore:
                     gap.detail,
                 ),
             )
+
+    def add_availability(self, username: str, at: datetime, availability: str) -> None:
+        """Note a change of what the site says of a channel (the timeline's online spans)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO availability (username, time, availability) VALUES (?,?,?)",
+                (username, _iso(at), availability),
+            )
+
+    def availability_since(self, username: str, since: datetime) -> list[tuple[datetime, str]]:
+        """The changes since ``since``, oldest first, with the last one before it (the state
+        the channel was in when the window opens)."""
+        before = self._db.execute(
+            "SELECT time, availability FROM availability WHERE username = ? AND time < ?"
+            " ORDER BY time DESC LIMIT 1",
+            (username, _iso(since)),
+        ).fetchall()
+        after = self._db.execute(
+            "SELECT time, availability FROM availability WHERE username = ? AND time >= ?"
+            " ORDER BY time",
+            (username, _iso(since)),
+        ).fetchall()
+        out = []
+        for row in [*before, *after]:
+            at = _dt(row["time"])
+            assert at is not None
+            out.append((at, str(row["availability"])))
+        return out
+
+    def prune_availability(self, before: datetime) -> int:
+        """Forget changes older than ``before`` (keeping each channel's latest one)."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM availability WHERE time < ? AND rowid NOT IN"
+                " (SELECT rowid FROM availability a WHERE a.time ="
+                " (SELECT MAX(time) FROM availability b WHERE b.username = a.username))",
+                (_iso(before),),
+            )
+            return cursor.rowcount
 
     def gaps_of(self, path: str) -> Sequence[GapRecord]:
         rows = self._db.execute(

@@ -170,4 +170,16 @@ class Store(Protocol):
         """Oldest first."""
         ...
 
+    def add_availability(self, username: str, at: datetime, availability: str) -> None:
+        """Note that what the site says of a channel changed at ``at``."""
+        ...
+
+    def availability_since(self, username: str, since: datetime) -> list[tuple[datetime, str]]:
+        """Changes since ``since`` (oldest first), led by the last one before it."""
+        ...
+
+    def prune_availability(self, before: datetime) -> int:
+        """Forget changes older than ``before``, keeping each channel's latest."""
+        ...
+
     def close(self) -> None: ...

@@ -377,3 +377,25 @@ async def test_manual_sessions_do_not_touch_the_schedule(parts) -> None:
     event.session.channel = ""
     auto.on_event(event)
     assert "alice" not in auto.runtime
+
+
+async def test_availability_listeners_hear_each_change_once(parts) -> None:
+    watchlist, status, starter, _, auto = parts
+    add(watchlist, "alice")
+    heard: list[tuple[str, str, str]] = []
+    auto.availability_listeners.append(lambda u, before, now, _at: heard.append((u, before, now)))
+    status.availability = {"alice": "OFFLINE"}
+    await auto.cycle()
+    await auto.cycle()  # the same answer again: no change
+    status.availability = {"alice": "PRIVATE"}
+    await auto.cycle()
+    assert heard == [("alice", "", "OFFLINE"), ("alice", "OFFLINE", "PRIVATE")]
+
+    # A listener that fails is logged; the cycle and the other listeners go on.
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    auto.availability_listeners.insert(0, broken)
+    status.availability = {"alice": "AWAY"}
+    await auto.cycle()
+    assert heard[-1] == ("alice", "PRIVATE", "AWAY")

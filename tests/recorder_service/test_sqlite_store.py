@@ -243,3 +243,22 @@ def test_pruning_forgets_old_ended_sessions_only(store):
     store.save_session(session("running", SessionState.RECORDING, T0 - timedelta(days=99)))
     assert store.prune_sessions(T0 + timedelta(days=1)) == 1
     assert {s.session_id for s in store.list_sessions()} == {"recent", "running"}
+
+
+def test_availability_history_opens_with_the_state_before_the_window(store):
+    from datetime import timedelta
+
+    t = T0
+    for minutes, availability in ((0, "OFFLINE"), (10, "ONLINE"), (30, "OFFLINE"), (50, "PRIVATE")):
+        store.add_availability("alice", t + timedelta(minutes=minutes), availability)
+    store.add_availability("bob", t, "ONLINE")
+    window = store.availability_since("alice", t + timedelta(minutes=20))
+    assert [(at - t, a) for at, a in window] == [
+        (timedelta(minutes=10), "ONLINE"),
+        (timedelta(minutes=30), "OFFLINE"),
+        (timedelta(minutes=50), "PRIVATE"),
+    ]
+    # Pruning keeps each channel's latest state, however old.
+    assert store.prune_availability(t + timedelta(minutes=40)) == 3
+    assert [a for _, a in store.availability_since("alice", t)] == ["PRIVATE"]
+    assert [a for _, a in store.availability_since("bob", t)] == ["ONLINE"]
