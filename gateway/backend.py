@@ -16,6 +16,7 @@ from streamrec.v1 import (
     channel_service_pb2_grpc,
     recorder_service_pb2_grpc,
     recording_service_pb2_grpc,
+    system_service_pb2_grpc,
 )
 
 T = TypeVar("T")
@@ -31,16 +32,18 @@ class Backend:
     recorder: recorder_service_pb2_grpc.RecorderServiceStub
     channels: channel_service_pb2_grpc.ChannelServiceStub
     recordings: recording_service_pb2_grpc.RecordingServiceStub
+    system: system_service_pb2_grpc.SystemServiceStub
 
     @classmethod
     def connect(cls, settings: GatewaySettings) -> Backend:
         channel = service_channel(settings.recorder_addr, settings.tls.channel_credentials())
         return cls(
-            settings,
-            channel,
-            recorder_service_pb2_grpc.RecorderServiceStub(channel),
-            channel_service_pb2_grpc.ChannelServiceStub(channel),
-            recording_service_pb2_grpc.RecordingServiceStub(channel),
+            settings=settings,
+            recorder_channel=channel,
+            recorder=recorder_service_pb2_grpc.RecorderServiceStub(channel),
+            channels=channel_service_pb2_grpc.ChannelServiceStub(channel),
+            recordings=recording_service_pb2_grpc.RecordingServiceStub(channel),
+            system=system_service_pb2_grpc.SystemServiceStub(channel),
         )
 
     async def close(self) -> None:

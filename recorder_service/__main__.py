@@ -23,6 +23,8 @@ from recorder_service.retention import Policy, Retention, retention_loop
 from recorder_service.servicer import RecorderServicer
 from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
+from recorder_service.system_servicer import SystemServicer
+from recorder_service.timeline import AvailabilityHistory
 from recorder_service.watchlist import WatchList
 from servicekit.ffmpeg import find_ffmpeg
 from servicekit.grpc_interceptors import service_channel
@@ -36,6 +38,8 @@ from streamrec.v1 import (
     recorder_service_pb2_grpc,
     recording_service_pb2,
     recording_service_pb2_grpc,
+    system_service_pb2,
+    system_service_pb2_grpc,
 )
 
 log = logging.getLogger("recorder_service")
@@ -43,6 +47,7 @@ SERVICE_NAMES = [
     recorder_service_pb2.DESCRIPTOR.services_by_name["RecorderService"].full_name,
     channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
     recording_service_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
+    system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
 ]
 
 
@@ -118,9 +123,7 @@ async def run(settings: RecorderSettings) -> None:
     )
     bus.add_listener(autorecorder.on_event)
     # The channel timeline's online spans: every change of what the site says, kept 8 days.
-    autorecorder.availability_listeners.append(
-        lambda username, _before, now, at: store.add_availability(username, at, now)
-    )
+    autorecorder.availability_listeners.append(AvailabilityHistory(store).note)
     previews = PreviewManager(
         ffmpeg=ffmpeg,
         output_dir=settings.output_dir,
@@ -146,11 +149,13 @@ async def run(settings: RecorderSettings) -> None:
     recordings = RecordingServicer(
         RecordingIndex(store, settings.output_dir, manager.active_paths), retention
     )
+    system = SystemServicer(store, retention, processes=manager.processes)
 
     def register(server: aio.Server) -> None:
         recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(servicer, server)
         channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(channels, server)
         recording_service_pb2_grpc.add_RecordingServiceServicer_to_server(recordings, server)
+        system_service_pb2_grpc.add_SystemServiceServicer_to_server(system, server)
 
     app = build_server(
         register,

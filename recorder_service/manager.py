@@ -114,6 +114,14 @@ class SessionManager:
     def running(self) -> list[Session]:
         return [r.session for r in self._runners.values()]
 
+    def processes(self) -> list[tuple[Session, int | None]]:
+        """Each running session with the pid of its ffmpeg (None between two ffmpegs)."""
+        out = []
+        for r in self._runners.values():
+            process = getattr(r, "process", None)
+            out.append((r.session, process.pid if process is not None else None))
+        return out
+
     def active_paths(self) -> set[str]:
         """Files being written or finalized: nothing may delete them."""
         paths = {p for r in self._runners.values() for p in r.session.record_paths}

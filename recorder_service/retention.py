@@ -149,6 +149,33 @@ def plan_retention(
     return plan
 
 
+def next_deletions(
+    recordings: Sequence[Recording],
+    policies: Mapping[str, Policy],
+    default: Policy,
+    now: datetime,
+    active_paths: Collection[str],
+    limit: int = 20,
+) -> list[tuple[Deletion, datetime]]:
+    """What retention deletes next and when, soonest first: what the plan deletes now (at the
+    next run), then each recording that will age out, at the time it does (later limits by
+    count or size depend on what is recorded meanwhile, so they are not forecast)."""
+    due = plan_retention(recordings, policies, default, now, active_paths)
+    out = [(d, now) for d in due]
+    gone = {(d.recording.person, d.recording.file_name) for d in due}
+    active = frozenset(active_paths)
+    for r in recordings:
+        policy = policies.get(r.person, default)
+        if policy.max_age_days <= 0 or (r.person, r.file_name) in gone:
+            continue
+        if r.pinned or r.state.busy or r.path in active:
+            continue
+        at = (r.end_time or r.start_time) + timedelta(days=policy.max_age_days)
+        out.append((Deletion(r, "age"), max(at, now)))
+    out.sort(key=lambda pair: (pair[1], pair[0].recording.start_time))
+    return out[:limit]
+
+
 def human_bytes(n: int) -> str:
     """``1288490189`` -> ``"1.2 GiB"``."""
     if abs(n) < 1024:
@@ -216,6 +243,10 @@ class Retention:
         # Ended sessions older than this are forgotten (0 = kept); their files stay.
         self._session_history_days = session_history_days
 
+    @property
+    def output_dir(self) -> Path:
+        return self._output_dir
+
     def check_free_space(self) -> None:
         """Raise ResourceExhausted when OUTPUT_DIR is below the free-space watermark."""
         check_free_space(self._output_dir, self.min_free_bytes)
@@ -223,6 +254,18 @@ class Retention:
     def storage(self) -> Storage:
         """Disk usage of OUTPUT_DIR against this watermark (no store access: safe in a thread)."""
         return measure_storage(self._output_dir, self.min_free_bytes)
+
+    def forecast(self, limit: int = 20) -> list[tuple[Deletion, datetime]]:
+        """What retention deletes next and when (see :func:`next_deletions`)."""
+        policies = {c.username: Policy.from_channel(c) for c in self._store.list_channels()}
+        return next_deletions(
+            self._store.list_recordings(),
+            policies,
+            self._default,
+            self._clock(),
+            self._active_paths(),
+            limit,
+        )
 
     def _file_of(self, rec: Recording) -> Path | None:
         """The recording's file, or None when its names could point outside OUTPUT_DIR/records."""

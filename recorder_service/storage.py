@@ -45,6 +45,31 @@ def storage_level(free_bytes: int, min_free_bytes: int) -> StorageLevel:
     return StorageLevel.OK
 
 
+def folder_usage(records: Path) -> dict[str, tuple[int, int]]:
+    """``{folder: (bytes, files)}`` of each folder under ``records`` (a recording's poster and
+    contact sheet count with it), with the same walk as :func:`tree_bytes`."""
+    out: dict[str, tuple[int, int]] = {}
+    try:
+        folders = [e for e in os.scandir(records) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return out
+    for folder in folders:
+        size = files = 0
+        try:
+            with os.scandir(folder.path) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            size += entry.stat(follow_symlinks=False).st_size
+                            files += 1
+                    except FileNotFoundError:
+                        continue
+        except OSError:
+            continue
+        out[folder.name] = (size, files)
+    return out
+
+
 def tree_bytes(root: Path) -> int:
     """Bytes of the regular files under ``root``, sub-folders included (symbolic links are not
     followed; a file or folder that goes away during the walk counts as gone; no ``root`` is 0).

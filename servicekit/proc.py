@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import sys
@@ -46,3 +47,23 @@ def child_pids(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except (FileNotFoundError, ProcessLookupError, ValueError):
         return []
+
+
+def process_stats(pid: int) -> tuple[float, float, int] | None:
+    """``(seconds since it started, CPU seconds used, resident bytes)`` of a process (Linux
+    /proc), None when it is gone or unreadable."""
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    # Fields after the command name: state is [0], utime [11], stime [12], starttime [19],
+    # rss (pages) [21].
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    age = max(0.0, uptime - int(fields[19]) / ticks)
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return age, cpu, rss
