@@ -29,6 +29,7 @@ from gateway import (
     playback,
     recordings,
     system,
+    watchlist_io,
 )
 from gateway.auth import AuthConfig, TokenAuthMiddleware
 from gateway.backend import Backend
@@ -142,7 +143,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     auth = AuthConfig(token=settings.api_token, session_ttl=settings.session_ttl)
     app.state.auth = auth
     app.add_middleware(TokenAuthMiddleware, config=auth)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        larger={"/api/watchlist/import": watchlist_io.IMPORT_MAX_BYTES},
+    )
     app.add_middleware(CorsMiddleware, allow_origins=settings.cors_allow_origins)
 
     @app.exception_handler(grpc.RpcError)
@@ -170,6 +175,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(recordings.router)
     app.include_router(system.router)
     app.include_router(playback.router)
+    app.include_router(watchlist_io.router)
     dashboard.mount(app, dashboard.Pages(settings.web_dir))
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the gateway process answers")

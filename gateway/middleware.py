@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,9 +32,13 @@ def _header(scope: Scope, names: tuple[str, ...]) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths whose bodies may be larger (a whole watch list to import).
+        self._larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,8 +54,9 @@ class RequestContextMiddleware:
                     "invalid correlation id header replaced",
                     extra={"event.action": "correlation.replaced", "header.length": len(raw)},
                 )
+            limit = self._larger.get(scope.get("path", ""), self.max_body_bytes)
             length = _header(scope, ("content-length",))
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 await self._json(send, 413, "request body too large", "BODY_TOO_LARGE", cid)
                 self._log(scope, 413, started)
                 return
@@ -68,7 +74,7 @@ class RequestContextMiddleware:
                 await send(message)
 
             try:
-                await self.app(scope, self._capped(receive), send_with_id)
+                await self.app(scope, self._capped(receive, limit), send_with_id)
             except BodyTooLarge:
                 if status["code"] == 0:
                     await self._json(send, 413, "request body too large", "BODY_TOO_LARGE", cid)
@@ -83,10 +89,9 @@ class RequestContextMiddleware:
                     status["code"] = 500
             self._log(scope, status["code"], started)
 
-    def _capped(self, receive: Receive) -> Receive:
+    def _capped(self, receive: Receive, limit: int) -> Receive:
         """Count body bytes as they arrive: chunked uploads have no Content-Length to check."""
         seen = {"bytes": 0}
-        limit = self.max_body_bytes
 
         async def wrapped() -> Message:
             message = await receive()

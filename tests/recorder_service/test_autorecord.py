@@ -380,7 +380,7 @@ async def test_manual_sessions_do_not_touch_the_schedule(parts) -> None:
 
 
 async def test_availability_listeners_hear_each_change_once(parts) -> None:
-    watchlist, status, starter, _, auto = parts
+    watchlist, status, _, _, auto = parts
     add(watchlist, "alice")
     heard: list[tuple[str, str, str]] = []
     auto.availability_listeners.append(lambda u, before, now, _at: heard.append((u, before, now)))

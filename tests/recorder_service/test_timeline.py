@@ -27,7 +27,8 @@ def at(hours_ago: float) -> datetime:
     return NOW - hours_ago * H
 
 
-def spans(changes, since=at(24)):
+def spans(changes):
+    since = at(24)
     return [
         (s.availability, (NOW - s.start) / H, None if s.end is None else (NOW - s.end) / H)
         for s in availability_spans(changes, since, NOW)
