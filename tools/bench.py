@@ -12,7 +12,10 @@ details and notes to ``docs/PERFORMANCE.md``. Cases (``--only``):
 - ``latency``: ``POST /api/start`` to the first byte on disk, 20 starts, 8 sessions running;
 - ``fanout``: 500 WatchSessions subscribers and 100 SSE clients while 32 sessions record;
 - ``watchlist``: 10,000 channels, 1 % online: auto-record cycle time and upstream requests;
-- ``gateway``: ``GET /api/status`` at 50 concurrent clients against ListSessions over gRPC.
+- ``gateway``: ``GET /api/status`` at 50 concurrent clients against ListSessions over gRPC;
+- ``dashboard``: the web dashboard in Chromium with 1,000 channels, 32 recording: time until
+  the grid is usable, filter response, the page's memory, event-to-card delay (p50/p99); it
+  needs the built assets (``make web``) and Debian's Chromium (``tools/ensure_chromium.sh``).
 
 ``--quick`` runs every case small and short (a smoke run of about a minute) and, like
 ``--only``, writes a file only when ``--out`` is given. Every process started here is stopped by
@@ -38,6 +41,7 @@ from servicekit.ffmpeg import find_ffmpeg
 from tools import bench_measure as m
 from tools.bench_common import CaseReport, Context
 from tools.bench_cost import ceiling_case, cost_case
+from tools.bench_dashboard import dashboard_case
 from tools.bench_origin import origin_process
 from tools.bench_service import fanout_case, gateway_case, latency_case, watchlist_case
 
@@ -54,6 +58,7 @@ CASES: dict[str, Callable[[Context], CaseReport]] = {
     "fanout": fanout_case,
     "watchlist": watchlist_case,
     "gateway": gateway_case,
+    "dashboard": dashboard_case,
 }
 
 
