@@ -21,11 +21,24 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from servicekit import correlation
+from servicekit.console_look import action_emoji, banner
+from servicekit.logring import DEFAULT_RING_SIZE, LogRing
 from servicekit.redact import redact_text, redact_value
 
 ECS_VERSION = "8.11.0"
 # LogRecord attributes that are never "context": everything else set through extra= is.
-_RESERVED = frozenset(RESERVED_ATTRS) | {"message", "asctime", "correlation_id", "service_name"}
+# uvicorn's ``color_message`` is its message again with terminal escape codes.
+_RESERVED = frozenset(RESERVED_ATTRS) | {
+    "message",
+    "asctime",
+    "correlation_id",
+    "service_name",
+    "color_message",
+}
+# Where a record keeps the fields the JSON formatter made of it, so the console (or file)
+# handler and the log ring build them once between them.
+_FIELDS_ATTR = "_ecs_fields"
+_ring: LogRing | None = None
 
 
 class ContextFilter(logging.Filter):
@@ -64,6 +77,20 @@ class EcsJsonFormatter(JsonFormatter):
     def __init__(self, service_name: str) -> None:
         super().__init__(json_ensure_ascii=False)
         self.service_name = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.jsonify_log_record(self.record_dict(record))
+
+    def record_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The fields of ``record``'s JSON line (the dict is shared: do not change it)."""
+        cached = record.__dict__.get(_FIELDS_ATTR)
+        if cached is not None and cached[0] == self.service_name:
+            fields: dict[str, Any] = cached[1]
+            return fields
+        fields = {}
+        self.add_fields(fields, record, {})
+        record.__dict__[_FIELDS_ATTR] = (self.service_name, fields)
+        return fields
 
     def add_fields(
         self,
@@ -111,11 +138,14 @@ _DIM = "\033[2m"
 
 
 class ConsoleFormatter(logging.Formatter):
-    """The seed's human format: ms timestamp, emoji, coloured level, logger, message, context."""
+    """The seed's human format: ms timestamp, emoji, coloured level, logger, message with the
+    emoji of its kind, context; a section banner before a service's and a session's start and
+    a session's end (:mod:`servicekit.console_look`)."""
 
-    def __init__(self, colour: bool) -> None:
+    def __init__(self, colour: bool, service_name: str = "") -> None:
         super().__init__()
         self.colour = colour
+        self.service_name = service_name
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -125,8 +155,13 @@ class ConsoleFormatter(logging.Formatter):
         if self.colour:
             level_txt = f"{_COLOUR.get(level, '')}{level_txt}{_RESET}"
         name = record.name if len(record.name) <= 18 else "…" + record.name[-17:]
-        line = f"{ts} {emoji} {level_txt} {name:<18} │ {redact_text(record.getMessage())}"
+        message = redact_text(record.getMessage())
         context = _context(record)
+        kind = action_emoji(context.get("event.action"))
+        line = f"{ts} {emoji} {level_txt} {name:<18} │ {kind + ' ' if kind else ''}{message}"
+        service = getattr(record, "service_name", None) or self.service_name
+        if section := banner(service, message, context):
+            line = (f"\033[1m{section}{_RESET}" if self.colour else section) + "\n" + line
         cid = getattr(record, "correlation_id", None)
         if cid:
             context = {"correlation_id": cid, **context}
@@ -157,13 +192,15 @@ def setup_logging(
     max_bytes: int | None = None,
     backups: int | None = None,
     stream: TextIO | None = None,
+    ring_size: int | None = None,
 ) -> None:
     """Configure the root logger once for a service.
 
     Arguments default to the environment: ``LOG_LEVEL`` (INFO), ``LOG_FORMAT``
     (``auto``: console on a TTY, JSON otherwise; or ``json`` / ``console``), ``LOG_FILE``
     (also write JSON lines to this file with size rotation), ``LOG_FILE_MAX_BYTES``
-    (10 MiB) and ``LOG_FILE_BACKUPS`` (5).
+    (10 MiB), ``LOG_FILE_BACKUPS`` (5) and ``LOG_RING_SIZE`` (5000 records kept in memory
+    for the ``LogService``, see :func:`log_ring`; 0 = none).
     """
     level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("LOG_FORMAT") or "auto").lower()
@@ -172,6 +209,7 @@ def setup_logging(
     if level not in logging.getLevelNamesMapping():
         raise ValueError(f"LOG_LEVEL {level!r} is not a logging level")
     log_file = log_file if log_file is not None else os.environ.get("LOG_FILE", "")
+    ring_size = _ring_size(ring_size)
     stream = stream or sys.stderr
 
     context_filter = ContextFilter(service_name)
@@ -181,7 +219,7 @@ def setup_logging(
         console.setFormatter(EcsJsonFormatter(service_name))
     else:
         colour = hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
-        console.setFormatter(ConsoleFormatter(colour=colour))
+        console.setFormatter(ConsoleFormatter(colour=colour, service_name=service_name))
     handlers.append(console)
     if log_file:
         rotating = logging.handlers.RotatingFileHandler(
@@ -192,6 +230,10 @@ def setup_logging(
         )
         rotating.setFormatter(EcsJsonFormatter(service_name))
         handlers.append(rotating)
+    global _ring
+    _ring = LogRing(ring_size, EcsJsonFormatter(service_name).record_dict) if ring_size else None
+    if _ring is not None:
+        handlers.append(_ring)
 
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -207,3 +249,19 @@ def setup_logging(
         lib.handlers.clear()
         lib.propagate = True
     logging.captureWarnings(True)
+
+
+def _ring_size(value: int | None) -> int:
+    if value is not None:
+        raw = str(value)
+    else:
+        raw = os.environ.get("LOG_RING_SIZE", "").strip() or str(DEFAULT_RING_SIZE)
+    if not raw.isdigit():
+        raise ValueError(f"LOG_RING_SIZE must be a number of records (0 = none), not {raw!r}")
+    return int(raw)
+
+
+def log_ring() -> LogRing | None:
+    """The ring of recent records :func:`setup_logging` installed (None when it is off or
+    logging was not set up)."""
+    return _ring

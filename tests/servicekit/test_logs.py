@@ -110,3 +110,45 @@ def test_log_file_rotates_by_size(tmp_path):
     assert path.exists() and (tmp_path / "svc.log.1").exists()
     assert not (tmp_path / "svc.log.3").exists()
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_uvicorns_color_message_never_reaches_a_json_line(json_stream):
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 1, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    (rec,) = lines(json_stream)
+    assert "color_message" not in rec and "\x1b" not in json_stream.getvalue()
+
+
+def console_lines(*records: tuple[str, dict[str, object]]) -> str:
+    stream = io.StringIO()
+    setup_logging("recorder", fmt="console", stream=stream, ring_size=0)
+    try:
+        for message, extra in records:
+            logging.getLogger("recorder_service.runner").info(message, extra=extra)
+    finally:
+        close_handlers()
+    return stream.getvalue()
+
+
+def test_console_shows_a_banner_when_a_service_or_a_session_starts_or_stops():
+    session = {"channel": "alice", "session_id": "s1"}
+    out = console_lines(
+        ("recorder listening on port 1", {"event.action": "server.start"}),
+        ("ffmpeg started for alice", {"event.action": "ffmpeg.start", **session, "restarts": 0}),
+        ("ffmpeg started for alice", {"event.action": "ffmpeg.start", **session, "restarts": 1}),
+        ("session stopped: by request", {"event.action": "ffmpeg.stop", **session}),
+        ("GET / -> 200", {"event.action": "http.request"}),
+    )
+    assert out.count("=" * 80) == 6  # three full banners: start, session start, session end
+    assert "🚀 RECORDER │ recorder listening on port 1" in out
+    assert "🎬 RECORDER · alice · session s1 │ ffmpeg started for alice" in out
+    assert "🎬 RECORDER · alice · session s1 · restart 1 │" in out  # a thin rule, not a banner
+    assert "🏁 RECORDER · alice · session s1 │ session stopped: by request" in out
+    assert "│ 🌐 GET / -> 200" in out  # the message's emoji, by its event.action
+
+
+def test_json_lines_get_no_banner_and_no_emoji(json_stream):
+    logging.getLogger("x").info("ffmpeg started", extra={"event.action": "ffmpeg.start"})
+    (rec,) = lines(json_stream)
+    assert rec["message"] == "ffmpeg started" and len(json_stream.getvalue().splitlines()) == 1
