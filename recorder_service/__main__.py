@@ -29,11 +29,14 @@ from recorder_service.watchlist import WatchList
 from servicekit.ffmpeg import find_ffmpeg
 from servicekit.grpc_interceptors import service_channel
 from servicekit.grpc_server import build_server, serve
-from servicekit.logs import setup_logging
+from servicekit.log_service import LogServicer, Upstream
+from servicekit.logs import log_ring, setup_logging
 from servicekit.metrics import serve_metrics
 from streamrec.v1 import (
     channel_service_pb2,
     channel_service_pb2_grpc,
+    log_service_pb2,
+    log_service_pb2_grpc,
     recorder_service_pb2,
     recorder_service_pb2_grpc,
     recording_service_pb2,
@@ -48,6 +51,7 @@ SERVICE_NAMES = [
     channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
     recording_service_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+    log_service_pb2.DESCRIPTOR.services_by_name["LogService"].full_name,
 ]
 
 
@@ -151,11 +155,19 @@ async def run(settings: RecorderSettings) -> None:
     )
     system = SystemServicer(store, retention, processes=manager.processes)
 
+    # The resolver's recent log lines are read through us (gateway -> recorder -> resolver).
+    logs = LogServicer(
+        "recorder",
+        log_ring(),
+        upstream=Upstream("resolver", log_service_pb2_grpc.LogServiceStub(channel)),
+    )
+
     def register(server: aio.Server) -> None:
         recorder_service_pb2_grpc.add_RecorderServiceServicer_to_server(servicer, server)
         channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(channels, server)
         recording_service_pb2_grpc.add_RecordingServiceServicer_to_server(recordings, server)
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(system, server)
+        log_service_pb2_grpc.add_LogServiceServicer_to_server(logs, server)
 
     app = build_server(
         register,

@@ -5,27 +5,40 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from grpc import aio
+
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_server import build_server, serve
-from servicekit.logs import setup_logging
+from servicekit.log_service import LogServicer
+from servicekit.logs import log_ring, setup_logging
 from servicekit.metrics import serve_metrics
-from streamrec.v1 import resolver_service_pb2, resolver_service_pb2_grpc
+from streamrec.v1 import (
+    log_service_pb2,
+    log_service_pb2_grpc,
+    resolver_service_pb2,
+    resolver_service_pb2_grpc,
+)
 
 log = logging.getLogger("resolver_service")
 SERVICE_NAME = resolver_service_pb2.DESCRIPTOR.services_by_name["ResolverService"].full_name
+LOG_SERVICE_NAME = log_service_pb2.DESCRIPTOR.services_by_name["LogService"].full_name
 
 
 async def run(settings: ResolverSettings) -> None:
     """Build the resolver and serve until SIGTERM/SIGINT."""
     async with http_client(settings) as client:
         servicer = ResolverServicer(build_resolver(settings, client))
+        logs = LogServicer("resolver", log_ring())
+
+        def register(server: aio.Server) -> None:
+            resolver_service_pb2_grpc.add_ResolverServiceServicer_to_server(servicer, server)
+            log_service_pb2_grpc.add_LogServiceServicer_to_server(logs, server)
+
         app = build_server(
-            lambda server: resolver_service_pb2_grpc.add_ResolverServiceServicer_to_server(
-                servicer, server
-            ),
-            [SERVICE_NAME],
+            register,
+            [SERVICE_NAME, LOG_SERVICE_NAME],
             host=settings.host,
             port=settings.port,
             credentials=settings.tls.server_credentials(),

@@ -51,9 +51,16 @@ async def _fail(context: aio.ServicerContext, method: str, exc: BaseException, c
     await context.abort_with_status(to_status(internal, cid))
 
 
+# Calls answered at DEBUG when they succeed: a logs page polls ListLogs, and reading the logs
+# must not fill them with lines about the reading.
+_QUIET_WHEN_OK = ("/streamrec.v1.LogService/",)
+
+
 def _log_done(method: str, started: float, code: str) -> None:
     observe_rpc(method, time.perf_counter() - started, code)
-    log.info(
+    quiet = code == "OK" and method.startswith(_QUIET_WHEN_OK)
+    log.log(
+        logging.DEBUG if quiet else logging.INFO,
         "%s -> %s",
         method,
         code,
