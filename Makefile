@@ -51,7 +51,8 @@ test-fast: $(STAMP) $(WEB_STAMP) ## unit and integration tests, without the end-
 faults: $(STAMP) ## run the fault suite and write docs/RELIABILITY.md
 	$(PY) -m tools.faults
 
-bench: $(STAMP) ## run the benchmarks and write docs/PERFORMANCE.md
+bench: $(STAMP) $(WEB_STAMP) ## run the benchmarks and write docs/PERFORMANCE.md
+	tools/ensure_chromium.sh
 	$(PY) -m tools.bench
 
 proto: $(STAMP) ## regenerate the Python stubs from protos/

@@ -15,6 +15,7 @@ function actions(view) {
   }
   if (view.running) list.push(["live", "Live", `Watch ${key} live`]);
   list.push(["recordings", "Recordings", `Recordings of ${key}`]);
+  list.push(["page", "Timeline", `Timeline and details of ${key}`]);
   if (view.watched) {
     list.push(["edit", "Edit", `Edit ${key}`]);
     list.push(["remove", "Remove", `Remove ${key} from the watch list`]);
@@ -33,6 +34,15 @@ export function createCard(view) {
   parts.badge = h("span", { class: "badge" });
   parts.site = h("span", { class: "site" });
   parts.initial = h("span", { class: "initial", "aria-hidden": "true" });
+  // The picture: the live frame while recording, else the room's image; a placeholder (the
+  // initial) when there is none. Lazy: a card far off screen asks for nothing.
+  parts.image = h("img", { class: "thumb-img", alt: "", loading: "lazy", decoding: "async", hidden: true });
+  parts.image.addEventListener("load", () => {
+    parts.image.hidden = false;
+  });
+  parts.image.addEventListener("error", () => {
+    parts.image.hidden = true;
+  });
   parts.check = h("input", { type: "checkbox", class: "select", "data-action": "select" });
   parts.name = h("a", { class: "name", target: "_blank", rel: "noopener noreferrer" });
   parts.plainName = h("span", { class: "name" });
@@ -57,7 +67,7 @@ export function createCard(view) {
   const el = h(
     "article",
     { class: "card", "data-key": view.key },
-    h("div", { class: "thumb" }, parts.initial, parts.badge, parts.site),
+    h("div", { class: "thumb" }, parts.initial, parts.image, parts.badge, parts.site),
     h(
       "div",
       { class: "body" },
@@ -122,7 +132,7 @@ export function patchCard(card, view, recentEvents, nowMs) {
   if (recentEvents !== card.eventsVersion) {
     card.eventsVersion = recentEvents;
     parts.events.replaceChildren(
-      ...(recentEvents || []).map((e) =>
+      ...(recentEvents || []).slice(0, 5).map((e) =>
         h("li", {}, h("time", {}, fmt.when(e.time).slice(11)), ` ${e.type.toLowerCase()}`, e.message ? ` · ${e.message}` : ""),
       ),
     );
@@ -131,9 +141,24 @@ export function patchCard(card, view, recentEvents, nowMs) {
   tick(card, nowMs);
 }
 
-/** The running clock of a recording card. */
+/** How often a card's picture is asked for again: a live frame every minute, the room's
+ * image every ten. */
+export const PICTURE_EVERY_MS = { live: 60000, room: 600000 };
+
+export function pictureUrl(view, nowMs) {
+  const every = view.running ? PICTURE_EVERY_MS.live : PICTURE_EVERY_MS.room;
+  return `/api/models/${encodeURIComponent(view.key)}/thumbnail?t=${Math.floor(nowMs / every)}`;
+}
+
+/** The running clock of a recording card, and its picture when it is due. */
 export function tick(card, nowMs) {
-  if (card.view && card.view.running) {
+  if (!card.view) return;
+  if (card.view.running) {
     setText(card.parts.elapsed, fmt.duration(elapsedSeconds(card.view.startTime, nowMs)));
+  }
+  const url = pictureUrl(card.view, nowMs);
+  if (card.pictureUrl !== url) {
+    card.pictureUrl = url;
+    card.parts.image.src = url;
   }
 }

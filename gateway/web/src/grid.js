@@ -13,14 +13,19 @@ export class Grid {
     this.order = [];
     this.selected = new Set();
     this.views = new Map();
+    this.prefs = null;
   }
 
   viewOf(key) {
     return cardView(key, this.state.channels.get(key) || null, this.state.sessions.get(key) || null);
   }
 
-  /** Recompute the views of `keys` (all when null); patch their cards; re-filter and re-order. */
+  /** Recompute the views of `keys` (all when null); patch their cards; re-filter and re-order
+   * only when something that filtering or order depends on changed (a PROGRESS event, the
+   * most frequent, usually changes a few numbers on one card and nothing else). */
   update(prefs, keys = null) {
+    if (keys !== null && prefs === this.prefs && this.patchOnly(prefs, keys)) return this.order.length;
+    this.prefs = prefs;
     const all = cardKeys(this.state);
     for (const key of [...this.views.keys()]) {
       if (!all.has(key)) {
@@ -46,9 +51,33 @@ export class Grid {
       card.parts.check.checked = this.selected.has(view.key);
       return card.el;
     });
-    this.place(wanted);
-    this.order = visible.map((v) => v.key);
+    const order = visible.map((v) => v.key);
+    if (order.length !== this.order.length || order.some((k, i) => k !== this.order[i])) this.place(wanted);
+    this.order = order;
     return visible.length;
+  }
+
+  /** Patch the cards of `keys` when none of them appears, disappears or moves; false when a
+   * full update is needed. */
+  patchOnly(prefs, keys) {
+    const fresh = [];
+    for (const key of keys) {
+      const old = this.views.get(key);
+      const exists = this.state.channels.has(key) || this.state.sessions.has(key);
+      if (!old || !exists) return false;
+      const view = this.viewOf(key);
+      if (matches(view, prefs) !== matches(old, prefs)) return false;
+      if (view.badge.group !== old.badge.group) return false;
+      if (prefs.sort === "size" && view.bytes !== old.bytes) return false;
+      fresh.push(view);
+    }
+    const now = Date.now();
+    for (const view of fresh) {
+      this.views.set(view.key, view);
+      const card = this.cards.get(view.key);
+      if (card) patchCard(card, view, this.state.events.get(view.key) || null, now);
+    }
+    return true;
   }
 
   /** Recent events changed (the expanded density shows them). */
@@ -76,7 +105,7 @@ export class Grid {
     const now = Date.now();
     for (const key of this.order) {
       const card = this.cards.get(key);
-      if (card && card.view && card.view.running) tick(card, now);
+      if (card && card.view) tick(card, now);
     }
   }
 

@@ -4,12 +4,16 @@
 // is re-read every few seconds while the page is visible.
 
 import { ApiError, configure, del, enc, get, post, put, session } from "./api.js";
+import { ChannelPage } from "./channel_page.js";
+import { LogsPage } from "./logs_page.js";
+import { SystemPage } from "./system_page.js";
 import { confirmDialog, setupAdd, setupEdit } from "./dialogs.js";
 import { $, h, setText, toast } from "./dom.js";
 import * as fmt from "./format.js";
 import { Grid } from "./grid.js";
 import { follow } from "./live.js";
 import * as prefsStore from "./prefs.js";
+import { parseRoute } from "./route.js";
 import { Sheet } from "./sheet.js";
 import { GROUPS } from "./status.js";
 import { applyChannel, applyChannels, applyEvent, applySessions, createState, sessionKey } from "./store.js";
@@ -23,6 +27,8 @@ let prefs = prefsStore.load();
 let grid;
 let sheet;
 let openEdit;
+let pages;
+let current = "grid";
 let pending = null; // keys to re-render, or "all"
 let frame = 0;
 
@@ -50,6 +56,7 @@ function flush() {
   empty.hidden = shown > 0;
   setText(empty, state.channels.size || state.sessions.size ? "No channel matches the filters." : "The watch list is empty: add a channel to start.");
   if (sheet.isOpen && keys !== "all" && keys && keys.has(sheet.key)) sheet.show(grid.viewOf(sheet.key));
+  if (current === "channel" && (keys === "all" || (keys && keys.has(pages.channel.key)))) pages.channel.update();
   updateBulkbar();
   document.body.dataset.ready = "true";
 }
@@ -135,6 +142,10 @@ async function act(action, key, button) {
     return;
   }
   if (action === "live") return sheet.open(key, view, { live: true });
+  if (action === "page") {
+    location.hash = `#/channel/${encodeURIComponent(key)}`;
+    return;
+  }
   if (action === "recordings" || action === "details") return sheet.open(key, view);
   if (action === "edit") {
     const channel = state.channels.get(key);
@@ -263,6 +274,57 @@ function setupToolbar() {
   });
 }
 
+// --- pages ----------------------------------------------------------------------------------
+
+function route() {
+  const next = parseRoute(location.hash);
+  for (const name of ["grid", "channel", "system", "logs"]) {
+    document.getElementById(`view-${name}`).hidden = name !== next.view;
+    if (name !== next.view && name !== "grid" && current === name) pages[name].hide();
+  }
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    if (link.dataset.nav === next.view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  current = next.view;
+  if (next.view !== "grid" && sheet.isOpen) sheet.close();
+  if (next.view === "channel") pages.channel.show(next.key, (action, key, button) => act(action, key, button));
+  else if (next.view === "system") pages.system.show();
+  else if (next.view === "logs") pages.logs.show(next.params);
+  window.scrollTo(0, 0);
+}
+
+function setupImport() {
+  const input = $("#import-file");
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    let document_;
+    try {
+      document_ = JSON.parse(await file.text());
+    } catch (err) {
+      toast(`${file.name} is not JSON: ${err.message}`, "error");
+      return;
+    }
+    let report;
+    try {
+      report = await post("/api/watchlist/import", document_);
+    } catch (err) {
+      toast(`Import refused: ${errorText(err)}`, "error");
+      return;
+    }
+    setText($("#report-summary"), `${report.created} added, ${report.exists} already watched, ${report.invalid} invalid, ${report.failed} failed.`);
+    $("#report-lines").replaceChildren(
+      ...report.entries
+        .filter((e) => e.result !== "created")
+        .map((e) => h("li", { class: e.result === "exists" ? "muted" : "error" }, `#${e.index + 1} ${e.username || "?"}: ${e.result}${e.detail ? ` (${e.detail})` : ""}`)),
+    );
+    $("#dlg-report").showModal();
+    await refreshChannels();
+  });
+}
+
 // --- start ----------------------------------------------------------------------------------
 
 async function boot() {
@@ -287,11 +349,23 @@ async function boot() {
     if (target && card) act(target.dataset.action, card.dataset.key, target);
   });
   setupToolbar();
+  setupImport();
+  pages = {
+    channel: new ChannelPage({
+      state,
+      viewOf: (key) => grid.viewOf(key),
+      openSheet: (key, item) => sheet.open(key, grid.viewOf(key)).then(() => item && sheet.play(item)),
+    }),
+    system: new SystemPage(),
+    logs: new LogsPage(),
+  };
+  window.addEventListener("hashchange", route);
   setupAdd({ onAdded: (channel) => render(applyChannel(state, channel.username, channel)) });
   openEdit = setupEdit({ onSaved: (channel) => render(applyChannel(state, channel.username, channel)) });
 
   await refreshChannels();
   render("all");
+  route();
   refreshDisk();
   follow({
     after: () => state.sequence,
@@ -301,8 +375,11 @@ async function boot() {
       render(keys);
       if (event.type !== "PROGRESS") for (const k of keys) grid.patchEvents(k);
       const key = sessionKey(event.session);
-      if (sheet.isOpen && sheet.key === key && ["STOPPED", "FAILED", "FINALIZED", "RECORDING", "FILE_ROTATED"].includes(event.type)) {
-        sheet.refresh();
+      const filesChanged = ["STOPPED", "FAILED", "FINALIZED", "RECORDING", "FILE_ROTATED"].includes(event.type);
+      if (sheet.isOpen && sheet.key === key && filesChanged) sheet.refresh();
+      if (current === "channel" && pages.channel.key === key && filesChanged) {
+        pages.channel.loadRecordings();
+        pages.channel.loadTimeline();
       }
     },
     onStatus: (status) => setConnection(status),

@@ -5,9 +5,7 @@ import { ApiError, del, enc, get, put } from "./api.js";
 import { h, setText, toast } from "./dom.js";
 import * as fmt from "./format.js";
 import * as player from "./player.js";
-import { ENDED_BADGES } from "./status.js";
-
-const RECORDING_TONES = { WRITING: "rec", FINALIZING: "warn", COMPLETE: "ok", INTERRUPTED: "warn" };
+import { recordingRow, showImage } from "./recordings_view.js";
 
 export class Sheet {
   constructor(root, { confirm, onAction }) {
@@ -133,47 +131,15 @@ export class Sheet {
   }
 
   row(r) {
-    const tone = RECORDING_TONES[r.state] || (ENDED_BADGES[r.state] || {}).tone || "off";
-    const gaps = r.gaps.length
-      ? `${r.gaps.length} gap${r.gaps.length > 1 ? "s" : ""} (${fmt.duration(r.gaps.reduce((t, g) => t + g.duration, 0))})`
-      : "no gaps";
-    const writing = r.state === "WRITING" || r.state === "FINALIZING";
-    return h(
-      "li",
-      { class: "recording", "data-file": r.file },
-      h(
-        "div",
-        { class: "rec-head" },
-        h("span", { class: `badge tone-${tone}` }, r.state),
-        h("strong", { class: "rec-start" }, fmt.when(r.startTime)),
-        r.pinned ? h("span", { class: "pin", title: "Pinned: retention keeps it" }, "📌 pinned") : null,
-      ),
-      h(
-        "dl",
-        { class: "rec-stats" },
-        h("div", {}, h("dt", {}, "Duration"), h("dd", {}, fmt.duration(r.duration))),
-        h("div", {}, h("dt", {}, "Size"), h("dd", { class: "rec-size" }, fmt.bytes(r.size))),
-        h("div", {}, h("dt", {}, "Part"), h("dd", {}, r.parts > 1 ? `${r.part} of ${r.parts}` : "1")),
-        h("div", {}, h("dt", {}, "Gaps"), h("dd", {}, `${gaps} · ${fmt.percent(r.completeness)} complete`)),
-      ),
-      h("p", { class: "rec-file" }, r.file),
-      h(
-        "div",
-        { class: "actions" },
-        h("button", { type: "button", class: "btn", "data-rec": "play", "aria-label": `Play ${r.file}` }, "Play"),
-        h("a", { class: "btn", href: r.url, download: r.file, "aria-label": `Download ${r.file}` }, "Download"),
-        h(
-          "button",
-          { type: "button", class: "btn", "data-rec": r.pinned ? "unpin" : "pin", "aria-label": `${r.pinned ? "Unpin" : "Pin"} ${r.file}` },
-          r.pinned ? "Unpin" : "Pin",
-        ),
-        h(
-          "button",
-          { type: "button", class: "btn btn-remove", "data-rec": "delete", "aria-label": `Delete ${r.file}`, title: writing ? "being written" : null },
-          "Delete",
-        ),
-      ),
-    );
+    return recordingRow(r);
+  }
+
+  /** Play one recording (from the channel page). */
+  async play(item) {
+    this.video.hidden = false;
+    setText(this.playing, `Playing ${item.file}`);
+    await player.play(this.video, item.playbackUrl, item.playbackUrl !== item.url, (text) => toast(text, "error"));
+    this.video.scrollIntoView({ block: "nearest" });
   }
 
   async onListClick(e) {
@@ -184,12 +150,12 @@ export class Sheet {
     const path = `/api/recordings/${enc(item.person)}/${enc(item.file)}`;
     const action = button.dataset.rec;
     try {
+      if (action === "sheet") {
+        showImage(`Contact sheet of ${item.file}`, item.sheetUrl);
+        return;
+      }
       if (action === "play") {
-        this.video.hidden = false;
-        setText(this.playing, `Playing ${item.file}`);
-        const isHls = item.playbackUrl !== item.url;
-        await player.play(this.video, item.playbackUrl, isHls, (text) => toast(text, "error"));
-        this.video.scrollIntoView({ block: "nearest" });
+        await this.play(item);
         return;
       }
       if (action === "pin" || action === "unpin") {

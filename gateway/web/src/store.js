@@ -1,7 +1,7 @@
 // The page's state, and how the API's answers and events change it. Pure functions over a
 // plain object; each returns the card keys whose display may have changed.
 
-const EVENTS_KEPT = 5;
+const EVENTS_KEPT = 30;
 
 export function createState() {
   return {
@@ -82,7 +82,7 @@ export function applyEvent(state, event) {
   }
   if (event.type !== "PROGRESS") {
     const recent = state.events.get(key) || [];
-    recent.unshift({ type: event.type, time: event.event_time, message: event.message || "" });
+    recent.unshift({ type: event.type, time: event.event_time, message: event.message || "", sessionId: session.session_id });
     state.events.set(key, recent.slice(0, EVENTS_KEPT));
   }
   return new Set([key]);

@@ -72,3 +72,13 @@ test("formats", () => {
   assert.equal(fmt.parseSize(""), 0);
   assert.equal(fmt.parseSize("lots"), null);
 });
+
+test("routes", async () => {
+  const { parseRoute } = await import("../src/route.js");
+  assert.deepEqual(parseRoute("#/channel/al%20ice").key, "al ice");
+  assert.equal(parseRoute("#/channel/alice").view, "channel");
+  assert.equal(parseRoute("#/system").view, "system");
+  assert.equal(parseRoute("#/logs?cid=abc").params.get("cid"), "abc");
+  assert.equal(parseRoute("").view, "grid");
+  assert.equal(parseRoute("#/nonsense").view, "grid");
+});
