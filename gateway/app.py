@@ -25,6 +25,7 @@ from gateway import (
     dashboard,
     events,
     files,
+    logs,
     models,
     playback,
     recordings,
@@ -176,6 +177,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(playback.router)
     app.include_router(watchlist_io.router)
+    app.include_router(logs.router)
     dashboard.mount(app, dashboard.Pages(settings.web_dir))
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the gateway process answers")

@@ -135,7 +135,10 @@ class RequestContextMiddleware:
             "http.response.status_code": status,
             "event.duration": int((time.perf_counter() - started) * 1e9),
         }
-        log.info("%s %s -> %d", scope.get("method"), path, status, extra=extra)
+        # Reading the logs must not fill them: a logs page polls /api/logs.
+        quiet = path == "/api/logs" and status < 400
+        level = logging.DEBUG if quiet else logging.INFO
+        log.log(level, "%s %s -> %d", scope.get("method"), path, status, extra=extra)
 
 
 class BodyTooLarge(Exception):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.cors import parse_allow_origins
+from gateway.loki import check_loki_url
 from servicekit.settings import Env, SettingsError
 from servicekit.tls import TlsConfig
 
@@ -29,6 +30,9 @@ class GatewaySettings:
     # Origins whose pages may read the previews, recordings and read-only API (gateway.cors);
     # none by default.
     cors_allow_origins: tuple[str, ...] = ()
+    # A Grafana with the logs in Loki: /api/logs links each query to its Explore page.
+    loki_url: str = ""
+    loki_datasource: str = "loki"
 
     tls: TlsConfig = field(default_factory=TlsConfig)
 
@@ -55,6 +59,8 @@ class GatewaySettings:
             session_ttl=e.integer("SESSION_TTL", d.session_ttl, minimum=60),
             web_dir=Path(e.text("WEB_DIR", str(d.web_dir))),
             cors_allow_origins=parse_allow_origins(e.text("CORS_ALLOW_ORIGINS", "")),
+            loki_url=check_loki_url(e.text("LOKI_URL", "")),
+            loki_datasource=e.text("LOKI_DATASOURCE", d.loki_datasource),
             tls=TlsConfig.from_env(e),
         )
 
