@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from recorder_service.manager import StartRequest
@@ -98,9 +98,20 @@ class CycleStats:
     failed: int = 0
     unknown: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Why each channel was or was not started, for one DEBUG line per channel: its reason
+    #: (paused, recording, backing_off, an availability such as offline, status_unknown,
+    #: started, start_failed) and fields that say more.
+    decisions: dict[str, tuple[str, dict[str, object]]] = field(default_factory=dict)
+
+    def decide(self, username: str, reason: str, **fields: object) -> None:
+        self.decisions[username] = (reason, fields)
 
     def as_log_extra(self) -> dict[str, object]:
-        return {f"autorecord.{k}": v for k, v in self.__dict__.items() if k != "errors" or v}
+        return {
+            f"autorecord.{k}": v
+            for k, v in self.__dict__.items()
+            if k != "decisions" and (k != "errors" or v)
+        }
 
 
 class AutoRecorder:
@@ -177,6 +188,7 @@ class AutoRecorder:
             due = self._due(channels, stats)
             online = await self._check(due, stats)
             await self._start_all(online, stats, cycle_id or "")
+            _log_decisions(stats)
             AUTORECORD_CYCLES.labels("status_error" if stats.errors else "ok").inc()
             AUTORECORD_CYCLE_SECONDS.observe(time.monotonic() - began)
             log.info(
@@ -197,12 +209,25 @@ class AutoRecorder:
         due = []
         for c in channels:
             if not c.auto_record:
+                stats.decide(c.username, "paused")
                 continue
             stats.auto += 1
+            state = self.runtime.setdefault(c.username, ChannelRuntime())
             if self._starter.is_busy(c.username):
                 stats.already_recording += 1
-            elif self.runtime.setdefault(c.username, ChannelRuntime()).retry_at > now:
+                stats.decide(c.username, "recording")
+            elif state.retry_at > now:
                 stats.backing_off += 1
+                until = datetime.now(UTC) + timedelta(seconds=state.retry_at - now)
+                stats.decide(
+                    c.username,
+                    "backing_off",
+                    **{
+                        "autorecord.retry_at": until.isoformat(timespec="seconds"),
+                        "autorecord.failures": state.failures,
+                        "error.message": state.last_error,
+                    },
+                )
             else:
                 due.append(c)
         return due
@@ -224,6 +249,8 @@ class AutoRecorder:
                 except DomainError as exc:
                     stats.unknown += len(page)
                     stats.errors.append(f"{exc.reason}: {exc.message}")
+                    for c in page:
+                        stats.decide(c.username, "status_unknown", **{"error.type": exc.reason})
                     log.warning(
                         "channel status unavailable for %d channel(s): %s",
                         len(page),
@@ -240,7 +267,9 @@ class AutoRecorder:
                     if check.is_online:
                         stats.online += 1
                         online.append(channel)
-                    elif check.availability in ("RATE_LIMITED", "BLOCKED", "UPSTREAM_ERROR"):
+                        continue
+                    stats.decide(channel.username, check.availability.lower())
+                    if check.availability in ("RATE_LIMITED", "BLOCKED", "UPSTREAM_ERROR"):
                         stats.unknown += 1
         return online
 
@@ -270,6 +299,7 @@ class AutoRecorder:
                 )
             except AlreadyExists:
                 stats.already_recording += 1
+                stats.decide(channel.username, "recording")
                 return
             except FailedPrecondition as exc:
                 if exc.reason.startswith("CHANNEL_"):
@@ -278,6 +308,7 @@ class AutoRecorder:
                     before = state.last_availability
                     state.went(exc.reason.removeprefix("CHANNEL_"), exc.message)
                     self._observed(channel.username, before, state)
+                    stats.decide(channel.username, state.last_availability.lower())
                     return
                 self._failed(channel, state, stats, exc.message, extra)
                 return
@@ -292,6 +323,7 @@ class AutoRecorder:
             # that dies right after each start must still back off further every time.
             state.retry_at = 0.0
             stats.started += 1
+            stats.decide(channel.username, "started", session_id=session.session_id)
             AUTORECORD_STARTS.labels("started").inc()
             log.info(
                 "auto-record started %s",
@@ -330,6 +362,7 @@ class AutoRecorder:
         extra: dict[str, str],
     ) -> None:
         stats.failed += 1
+        stats.decide(channel.username, "start_failed", **{"error.message": error})
         AUTORECORD_STARTS.labels("failed").inc()
         self._back_off(channel.username, state, error, extra)
 
@@ -347,4 +380,22 @@ class AutoRecorder:
             delay,
             error,
             extra={**extra, "event.action": "autorecord.start_failed", "error.message": error},
+        )
+
+
+def _log_decisions(stats: CycleStats) -> None:
+    """One DEBUG line per channel: why it was or was not started this cycle."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    for username, (reason, fields) in stats.decisions.items():
+        log.debug(
+            "auto-record %s: %s",
+            username,
+            reason.replace("_", " "),
+            extra={
+                "event.action": "autorecord.decision",
+                "channel": username,
+                "autorecord.reason": reason,
+                **fields,
+            },
         )

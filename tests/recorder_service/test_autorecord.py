@@ -399,3 +399,51 @@ async def test_availability_listeners_hear_each_change_once(parts) -> None:
     status.availability = {"alice": "AWAY"}
     await auto.cycle()
     assert heard[-1] == ("alice", "PRIVATE", "AWAY")
+
+
+async def test_each_channel_gets_one_debug_line_saying_why_it_was_or_was_not_started(
+    parts, caplog
+) -> None:
+    watchlist, status, starter, clock, auto = parts
+    for name in ("alice", "bob", "carol", "dave", "erin", "fay", "gus"):
+        add(watchlist, name, auto_record=name != "dave")
+    status.availability = {"alice": "ONLINE", "bob": "PRIVATE", "erin": "ONLINE", "gus": "ONLINE"}
+    starter.busy.add("carol")
+    starter.fail["erin"] = UpstreamError("CDN said 403", reason="CDN_FORBIDDEN")
+    starter.fail["gus"] = FailedPrecondition("offline now", reason="CHANNEL_OFFLINE")
+
+    def decisions() -> dict[str, logging.LogRecord]:
+        lines = [
+            r for r in caplog.records if getattr(r, "event.action", "") == "autorecord.decision"
+        ]
+        assert all(r.levelno == logging.DEBUG for r in lines)
+        found = {vars(r)["channel"]: r for r in lines}
+        assert len(found) == len(lines)  # one line per channel
+        caplog.clear()
+        return found
+
+    with caplog.at_level(logging.DEBUG, logger="recorder_service.autorecord"):
+        await auto.cycle()
+        first = decisions()
+        assert {name: getattr(r, "autorecord.reason") for name, r in first.items()} == {
+            "alice": "started",
+            "bob": "private",
+            "carol": "recording",
+            "dave": "paused",
+            "erin": "start_failed",
+            "fay": "offline",
+            "gus": "offline",
+        }
+        assert vars(first["alice"])["session_id"] == "salice"
+        assert "CDN_FORBIDDEN" in getattr(first["erin"], "error.message")
+        clock.now += 30
+        assert decisions() == {}  # nothing between cycles
+        await auto.cycle()
+        erin = decisions()["erin"]
+        assert getattr(erin, "autorecord.reason") == "backing_off"
+        assert getattr(erin, "autorecord.failures") == 1
+        assert datetime.fromisoformat(getattr(erin, "autorecord.retry_at")) > datetime.now(UTC)
+        assert erin.getMessage() == "auto-record erin: backing off"
+        status.down = True
+        await auto.cycle()
+        assert getattr(decisions()["bob"], "autorecord.reason") == "status_unknown"
