@@ -41,6 +41,7 @@ from recorder_service.discontinuity import (
 )
 from recorder_service.events import EventBus
 from recorder_service.ffmpeg_cmd import RecordJob, build_command
+from recorder_service.ffmpeg_output import is_info, line_level
 from recorder_service.ffmpeg_process import FfmpegProcess
 from recorder_service.hls_window import Window, fetch_window, segment_path
 from recorder_service.model import EventType, Session, SessionState
@@ -197,6 +198,7 @@ class SessionRunner:
             extra={
                 **self._extra,
                 "event.action": "ffmpeg.start",
+                "restarts": self.session.restarts,
                 "process.pid": self.process.pid,
                 "file.path": str(self.job.record_path),
                 "url.original": self.job.media_url,
@@ -275,11 +277,12 @@ class SessionRunner:
             self._bus.publish(EventType.PROGRESS, s)
 
     def _on_stderr(self, line: str) -> None:
-        if "[info]" in line or "[verbose]" in line or "[debug]" in line:
+        if is_info(line):
             self._on_info(line)
             return
-        level = logging.ERROR if "[error]" in line or "[fatal]" in line else logging.WARNING
-        self._warnings.append(line)
+        level = line_level(line)
+        if level >= logging.WARNING:
+            self._warnings.append(line)
         log.log(level, "ffmpeg: %s", line, extra={**self._extra, "event.action": "ffmpeg.output"})
         if m := _SKIPPED.search(line):
             count = int(m[1])

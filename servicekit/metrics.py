@@ -41,9 +41,11 @@ def serve_metrics(host: str, port: int, *, service: str) -> None:
     if not port:
         return
     start_http_server(port, addr=host)
+    # No "service" field: it would clash with service.name, which says it already.
     log.info(
-        "metrics on http://%s:%d/metrics",
+        "%s metrics on http://%s:%d/metrics",
+        service,
         host,
         port,
-        extra={"event.action": "metrics.start", "service": service},
+        extra={"event.action": "metrics.start", "server.port": port},
     )

@@ -231,11 +231,15 @@ class ChaturbateSource(Source):
             status.availability.value,
             status.method,
             extra={
-                "event.action": f"chaturbate.{purpose}",
+                "event.action": "chaturbate.resolve"
+                if purpose == "resolve"
+                else "chaturbate.status",
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
-                "channel.availability": status.availability.value,
-                "channel.method": status.method,
+                # Not channel.*: "channel" is a value, and Elasticsearch cannot map a field
+                # that is both a value and an object.
+                "lookup.availability": status.availability.value,
+                "lookup.method": status.method,
                 "error.type": status.reason or None,
                 "url.original": redact_url(self.config.base_url),
             },
