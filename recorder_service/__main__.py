@@ -13,6 +13,7 @@ from recorder_service.diskguard import disk_guard_loop
 from recorder_service.events import EventBus
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
+from recorder_service.notify.wiring import Notifications
 from recorder_service.metrics import EventCounters, RecorderCollector, register_collector
 from recorder_service.preview import PreviewManager
 from recorder_service.recording_servicer import RecordingServicer
@@ -37,6 +38,8 @@ from streamrec.v1 import (
     channel_service_pb2_grpc,
     log_service_pb2,
     log_service_pb2_grpc,
+    notification_service_pb2,
+    notification_service_pb2_grpc,
     recorder_service_pb2,
     recorder_service_pb2_grpc,
     recording_service_pb2,
@@ -52,6 +55,7 @@ SERVICE_NAMES = [
     recording_service_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     log_service_pb2.DESCRIPTOR.services_by_name["LogService"].full_name,
+    notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
 ]
 
 
@@ -76,7 +80,10 @@ async def run(settings: RecorderSettings) -> None:
     )
     store = SqliteStore(settings.db_path)
     channel = service_channel(settings.resolver_addr, settings.tls.channel_credentials())
-    bus = EventBus(settings.event_ring_size, settings.subscriber_queue_size)
+    # A session event's listeners write in one transaction (its row, its notifications).
+    bus = EventBus(
+        settings.event_ring_size, settings.subscriber_queue_size, atomic=store.transaction
+    )
     resolver = GrpcResolver(channel)
     finalizer = Finalizer(
         store,
@@ -128,6 +135,16 @@ async def run(settings: RecorderSettings) -> None:
     bus.add_listener(autorecorder.on_event)
     # The channel timeline's online spans: every change of what the site says, kept 8 days.
     autorecorder.availability_listeners.append(AvailabilityHistory(store).note)
+    # Notifications: written with the changes that cause them, delivered in the background.
+    notifications = Notifications.build(settings, store)
+    autorecorder.atomic = retention.atomic = store.transaction
+    notifications.attach(
+        store=store,
+        bus=bus,
+        availability_listeners=autorecorder.availability_listeners,
+        runtime=autorecorder.runtime.get,
+        retention_listeners=retention.deletion_listeners,
+    )
     previews = PreviewManager(
         ffmpeg=ffmpeg,
         output_dir=settings.output_dir,
@@ -168,6 +185,9 @@ async def run(settings: RecorderSettings) -> None:
         recording_service_pb2_grpc.add_RecordingServiceServicer_to_server(recordings, server)
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(system, server)
         log_service_pb2_grpc.add_LogServiceServicer_to_server(logs, server)
+        notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
+            notifications.servicer, server
+        )
 
     app = build_server(
         register,
@@ -194,6 +214,7 @@ async def run(settings: RecorderSettings) -> None:
             ),
             name="diskguard",
         ),
+        *(asyncio.create_task(work, name="notify") for work in notifications.tasks(stop)),
     ]
 
     async def drain() -> None:
@@ -211,6 +232,8 @@ async def run(settings: RecorderSettings) -> None:
         await manager.shutdown(stop_timeout=min(settings.stop_timeout, grace * 0.2))
         # Finalizations left unfinished are redone at the next start (their TS is kept).
         await finalizer.drain(max(0.0, grace - (loop.time() - began) - 1.5))
+        # Deliveries still in flight after a second go out again at the next start.
+        await notifications.close()
         bus.close()
 
     app.on_shutdown.append(drain)

@@ -10,10 +10,12 @@ outage costs a cycle, never the scheduler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -62,6 +64,7 @@ class ChannelRuntime:
     last_viewers: int | None = None
     last_room_status: str = ""
     last_message: str = ""
+    last_thumbnail_url: str = ""
     last_error: str = ""
     failures: int = 0
     retry_at: float = 0.0
@@ -74,6 +77,7 @@ class ChannelRuntime:
         self.last_viewers = check.viewers
         self.last_room_status = site_text(check.room_status)
         self.last_message = site_text(check.message)
+        self.last_thumbnail_url = check.thumbnail_url
 
     def went(self, availability: str, message: str) -> None:
         """The start that followed a check found the channel ``availability`` instead (offline,
@@ -141,20 +145,24 @@ class AutoRecorder:
         #: Called as ``listener(username, before, now, at)`` when what the site says of a
         #: channel changes (``before`` is "" at the first check since the recorder started).
         self.availability_listeners: list[Callable[[str, str, str, datetime], None]] = []
+        #: The store's transaction, around the listeners of one change.
+        self.atomic: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
     def _observed(self, username: str, before: str, state: ChannelRuntime) -> None:
         now = state.last_availability
         if not now or now == before:
             return
         at = state.last_check_at or datetime.now(UTC)
-        for listener in self.availability_listeners:
-            try:
-                listener(username, before, now, at)
-            except Exception:
-                log.exception(
-                    "availability listener failed",
-                    extra={"event.action": "autorecord.error", "channel": username},
-                )
+        # One transaction for what the listeners write (the timeline's row, notifications).
+        with self.atomic():
+            for listener in self.availability_listeners:
+                try:
+                    listener(username, before, now, at)
+                except Exception:
+                    log.exception(
+                        "availability listener failed",
+                        extra={"event.action": "autorecord.error", "channel": username},
+                    )
 
     def next_delay(self) -> float:
         """The interval, spread by +/- jitter so many recorders do not poll in step."""

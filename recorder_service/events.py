@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -127,13 +129,21 @@ class EventBus:
     numbers stay below 2**53, exact in JavaScript, until the 23rd century."""
 
     def __init__(
-        self, ring_size: int = 10_000, queue_size: int = 2_000, first_sequence: int | None = None
+        self,
+        ring_size: int = 10_000,
+        queue_size: int = 2_000,
+        first_sequence: int | None = None,
+        *,
+        atomic: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self._ring: collections.deque[SessionEvent] = collections.deque(maxlen=ring_size)
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self._sequence = time.time_ns() // 1_000 if first_sequence is None else first_sequence
         self._listeners: list[Callable[[SessionEvent], None]] = []
+        # The store's transaction: what every listener writes for one event (the session's
+        # row, the notifications it causes) is committed as one.
+        self.atomic = atomic
 
     def add_listener(self, listener: Callable[[SessionEvent], None]) -> None:
         """Call ``listener`` with every event as it is published (before subscribers see it),
@@ -169,17 +179,24 @@ class EventBus:
             extra=extra or {},
         )
         self._ring.append(event)
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception(
-                    "event listener failed",
-                    extra={
-                        "event.action": "events.listener_error",
-                        "session_id": session.session_id,
-                    },
-                )
+        try:
+            with self.atomic():
+                for listener in self._listeners:
+                    try:
+                        listener(event)
+                    except Exception:
+                        log.exception(
+                            "event listener failed",
+                            extra={
+                                "event.action": "events.listener_error",
+                                "session_id": session.session_id,
+                            },
+                        )
+        except Exception:  # the commit itself (a full or failing disk)
+            log.exception(
+                "event listeners' writes failed",
+                extra={"event.action": "events.listener_error", "session_id": session.session_id},
+            )
         for sub in list(self._subscribers):
             if not sub._offer(event):
                 self._subscribers.discard(sub)

@@ -172,9 +172,12 @@ class Finalizer:
             session.record_paths = tuple(final_paths)
             if not announce:
                 return
-            self._store.save_session(session)
             message = "; ".join(notes) or f"{len(final_paths)} file(s) finalized"
-            self._bus.publish(EventType.FINALIZED, session, message)
+            # The session's final row and what FINALIZED causes (its notifications) commit as
+            # one: a crash before leaves the files to recovery, which finalizes them again.
+            with self._bus.atomic():
+                self._store.save_session(session)
+                self._bus.publish(EventType.FINALIZED, session, message)
             log.info(
                 "session %s finalized: %s",
                 session.session_id,

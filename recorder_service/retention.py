@@ -242,6 +242,12 @@ class Retention:
         self._clock = clock
         # Ended sessions older than this are forgotten (0 = kept); their files stay.
         self._session_history_days = session_history_days
+        #: Called as ``listener(recording, reason, bytes)`` for each file deleted, inside
+        #: ``atomic()`` (the store's transaction) with the removal of its row.
+        self.deletion_listeners: list[Callable[[Recording, str, int], None]] = []
+        self.atomic: Callable[[], contextlib.AbstractContextManager[object]] = (
+            contextlib.nullcontext
+        )
 
     @property
     def output_dir(self) -> Path:
@@ -315,7 +321,11 @@ class Retention:
                 errors += 1
                 continue
             if not dry_run:
-                self._store.delete_recording(rec.person, rec.file_name)
+                # The row and what its deletion causes (a notification) commit as one.
+                with self.atomic():
+                    self._store.delete_recording(rec.person, rec.file_name)
+                    for listener in self.deletion_listeners:
+                        listener(rec, deletion.reason, size)
                 RETENTION_FILES.labels(deletion.reason).inc()
                 RETENTION_BYTES.inc(size)
             freed[rec.person].append((rec.file_name, size))

@@ -420,22 +420,24 @@ class SessionRunner:
             detail,
             extra={**self._extra, "event.action": "session.gap", "gap.seconds": round(seconds, 3)},
         )
-        if self._on_gap is not None:
-            try:
-                self._on_gap(gap)
-            except Exception:
-                log.exception("could not record a gap", extra=self._extra)
-        self._bus.publish(
-            EventType.GAP,
-            s,
-            f"{seconds:.1f}s missing: {detail}" if seconds else f"{cause}: {detail}",
-            extra={
-                "cause": cause,
-                "duration_s": f"{seconds:.3f}",
-                "start_time": gap.start_time.isoformat(),
-                "detail": detail,
-            },
-        )
+        # The ledger's row and what the event causes (its notifications) commit as one.
+        with self._bus.atomic():
+            if self._on_gap is not None:
+                try:
+                    self._on_gap(gap)
+                except Exception:
+                    log.exception("could not record a gap", extra=self._extra)
+            self._bus.publish(
+                EventType.GAP,
+                s,
+                f"{seconds:.1f}s missing: {detail}" if seconds else f"{cause}: {detail}",
+                extra={
+                    "cause": cause,
+                    "duration_s": f"{seconds:.3f}",
+                    "start_time": gap.start_time.isoformat(),
+                    "detail": detail,
+                },
+            )
 
     # -- supervision -------------------------------------------------------------------------
 

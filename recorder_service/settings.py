@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recorder_service.notify.settings import NotifySettings
 from servicekit.settings import Env, SettingsError
 from servicekit.tls import TlsConfig
 
@@ -50,6 +51,7 @@ class RecorderSettings:
     restart_backoff_max: float = 30.0
     end_grace: float = 20.0
     tls: TlsConfig = field(default_factory=TlsConfig)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def db_path(self) -> Path:
@@ -110,6 +112,7 @@ class RecorderSettings:
             end_grace=e.number("STREAM_END_GRACE", d.end_grace, minimum=0.0),
             disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
             tls=TlsConfig.from_env(e),
+            notify=NotifySettings.from_env(e),
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,16 +121,34 @@ class SqliteStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._tx_depth = 0
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._tx_depth:
+            # Inside transaction(): join it, so it commits (or rolls back) as one.
+            self._tx_depth += 1
+            try:
+                yield self._db
+            finally:
+                self._tx_depth -= 1
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._tx_depth = 1
         try:
             yield self._db
         except BaseException:
+            self._tx_depth = 0
             self._db.execute("ROLLBACK")
             raise
+        self._tx_depth = 0
         self._db.execute("COMMIT")
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction around every write inside it (re-entrant: an inner one joins the
+        outer). A change and the notifications it causes are committed together this way
+        (``recorder_service.notify``). Nothing inside may await: the connection is shared."""
+        return self._tx()
 
     def close(self) -> None:
         self._db.close()
