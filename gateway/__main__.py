@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import socket
+
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.app import create_app
+from gateway.events import shutdown_event
 from gateway.settings import GatewaySettings
 from servicekit.logs import setup_logging
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which first tells the app's event streams to end: uvicorn waits for
+    open responses before anything reaches the app, and an SSE stream never ends by itself
+    (it would be cut off after the grace, with an ERROR and no access line)."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        shutdown_event(self._app).set()
+        await super().shutdown(sockets)
 
 
 def main() -> None:
     """Read settings, set up logging, serve HTTP until SIGTERM/SIGINT."""
     setup_logging("gateway")
     settings = GatewaySettings.from_env()
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # our root logger already formats everything
         access_log=False,  # the middleware writes one http.request line per request
         timeout_graceful_shutdown=5,
     )
+    _Server(config, app).run()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from grpc import aio
 
@@ -31,6 +31,7 @@ _RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 # gRPC stream, and the same bytes always make the same frame.
 _FRAMES: collections.OrderedDict[bytes, tuple[bytes, int]] = collections.OrderedDict()
 _FRAMES_KEPT = 256
+_CLOSING = object()  # what _read returns once the gateway shuts down
 
 
 def _frame(event: str, data: dict[str, Any], sequence: int | None) -> bytes:
@@ -76,10 +77,42 @@ def _parse_after(last_event_id: str | None, after: int | None) -> int:
     return after or 0
 
 
+def shutdown_event(app: FastAPI) -> asyncio.Event:
+    """Set when the gateway begins to shut down: every event stream then ends at once, so the
+    server need not wait for them (or cut them off) and each gets its access line."""
+    found: asyncio.Event | None = getattr(app.state, "events_shutdown", None)
+    if found is None:
+        found = app.state.events_shutdown = asyncio.Event()
+    return found
+
+
+async def _read(call: Any, closing: asyncio.Future[Any]) -> Any:
+    """The call's next message, or ``_CLOSING`` once the gateway shuts down."""
+    read = asyncio.ensure_future(call.read())
+    await asyncio.wait((read, closing), return_when=asyncio.FIRST_COMPLETED)
+    if read.done():
+        return read.result()
+    read.cancel()
+    return _CLOSING
+
+
+def _closed(last: int) -> None:
+    log.info(
+        "event stream closed: the gateway is shutting down (the client resumes after %d)",
+        last,
+        extra={"event.action": "sse.shutdown", "sequence": last},
+    )
+
+
 async def _stream(
-    be: Backend, first: recorder_service_pb2.WatchSessionsResponse, call: Any, last: int
+    be: Backend,
+    first: recorder_service_pb2.WatchSessionsResponse,
+    call: Any,
+    last: int,
+    shutdown: asyncio.Event,
 ) -> AsyncIterator[bytes]:
     yield f"retry: {_RETRY_MS}\n\n".encode()
+    closing = asyncio.ensure_future(shutdown.wait())
     message: Any = first
     delay = 0.5
     try:
@@ -91,7 +124,10 @@ async def _stream(
                         last = sequence
                     yield frame
                     delay = 0.5
-                    message = await call.read()
+                    message = await _read(call, closing)
+                    if message is _CLOSING:
+                        _closed(last)
+                        return
                 log.info("event stream ended by the recorder; resuming", extra={"sequence": last})
             except grpc.RpcError as exc:
                 if exc.code() not in _RESUMABLE:
@@ -105,23 +141,31 @@ async def _stream(
             call.cancel()
             # Keep the browser's connection warm while the recorder comes back.
             yield b": reconnecting\n\n"
-            await asyncio.sleep(delay)
+            await asyncio.wait((closing,), timeout=delay)
+            if closing.done():
+                _closed(last)
+                return
             delay = min(delay * 2, 5.0)
             call = be.recorder.WatchSessions(
                 recorder_service_pb2.WatchSessionsRequest(after_sequence=last, allow_batches=True)
             )
             message = aio.EOF
             try:
-                message = await call.read()
+                message = await _read(call, closing)
             except grpc.RpcError as exc:
                 if exc.code() not in _RESUMABLE:
                     raise
+            if message is _CLOSING:
+                _closed(last)
+                return
     finally:
+        closing.cancel()
         call.cancel()
 
 
 @router.get("/events", summary="Session events as server-sent events")
 async def events(
+    request: Request,
     be: Annotated[Backend, Depends(backend)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
@@ -134,7 +178,7 @@ async def events(
     )
     first = await call.read()  # a recorder that is down fails here, as a 503, not mid-stream
     return StreamingResponse(
-        _stream(be, first, call, after_seq),
+        _stream(be, first, call, after_seq, shutdown_event(request.app)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -5,6 +5,7 @@ correlation id in context for as long as they stream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -87,6 +88,10 @@ class RequestContextMiddleware:
                 if status["code"] == 0:
                     await self._json(send, 500, "internal error", "INTERNAL", cid)
                     status["code"] = 500
+            except asyncio.CancelledError:
+                # Cut off by the server (its shutdown grace ran out): still one access line.
+                self._log(scope, status["code"] or 499, started)
+                raise
             self._log(scope, status["code"], started)
 
     def _capped(self, receive: Receive, limit: int) -> Receive:
