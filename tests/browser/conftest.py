@@ -31,8 +31,10 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(os.environ.get("STREAMREC_ARTIFACTS", ROOT / "build" / "test-artifacts"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and pytest-asyncio's tests cannot run then."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium when it "
