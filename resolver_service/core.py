@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from resolver_service.metrics import RESOLVER_CALLS
 from resolver_service.quality import QualityPreference
+from resolver_service.room_image import RoomImage
 from resolver_service.sources.base import Resolution, Source
 from resolver_service.status import ChannelStatus, StatusCache
 from resolver_service.targets import Target, classify_target, suggest_person
@@ -99,6 +100,18 @@ class Resolver:
         for t, status in zip(classified, out, strict=True):
             _count_status(t.source, status)
         return out
+
+    async def room_image(self, target: str, source_type: str | None) -> RoomImage:
+        """The site's picture of the channel's room (no cache here: the recorder keeps the
+        last good one)."""
+        classified = classify_target(target, source_type)
+        try:
+            image = await self._source(classified).room_image(classified)
+        except DomainError as exc:
+            RESOLVER_CALLS.labels(classified.source, "room_image", exc.reason).inc()
+            raise
+        RESOLVER_CALLS.labels(classified.source, "room_image", "ok").inc()
+        return image
 
     def _source(self, target: Target) -> Source:
         source = self._sources.get(target.source)

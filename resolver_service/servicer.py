@@ -123,3 +123,13 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
         return resolver_service_pb2.BatchGetChannelStatusResponse(
             statuses=[channel_status_pb(s) for s in statuses]
         )
+
+    async def GetRoomImage(
+        self, request: resolver_service_pb2.GetRoomImageRequest, context: aio.ServicerContext
+    ) -> resolver_service_pb2.GetRoomImageResponse:
+        image = await self._resolver.room_image(request.target, _source_name(request.source_type))
+        fetched = Timestamp()
+        fetched.FromDatetime(image.fetched_at)
+        return resolver_service_pb2.GetRoomImageResponse(
+            image=image.data, content_type=image.content_type, fetch_time=fetched
+        )

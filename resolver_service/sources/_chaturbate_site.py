@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 from servicekit.errors import DomainError, Unavailable, UpstreamError
 
+from ..room_image import RoomImage, fetch_room_image
 from ..site_client import SiteClient, SiteResponse
 from ..status import Availability, ChannelStatus, availability_for_room_status
 
@@ -171,6 +172,19 @@ class SiteMethods:
                 )
             return self.failed("page", username, "no room dossier in the page", "NO_DOSSIER")
         return self._context("page", username, dossier)
+
+    # -- the room image ------------------------------------------------------------------
+
+    async def room_image(self, username: str) -> RoomImage:
+        """``GET <thumbnail base>/<username>.jpg`` (see ``room_image.fetch_room_image``).
+
+        The image host is not the site: the site's cookie is not sent there."""
+        headers = {"Referer": f"{self._base}/"}
+        if "User-Agent" in self._headers:
+            headers["User-Agent"] = self._headers["User-Agent"]
+        return await fetch_room_image(
+            self._site, f"{self._thumbs}/{quote(username)}.jpg", headers=headers
+        )
 
     # -- bulk ----------------------------------------------------------------------------
 

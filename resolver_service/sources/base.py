@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
-from servicekit.errors import InvalidArgument
+from servicekit.errors import FailedPrecondition, InvalidArgument
 
 from ..playlist import Variant
 from ..quality import QualityPreference
+from ..room_image import RoomImage
 from ..status import ChannelStatus
 from ..targets import Target
 
@@ -69,6 +70,13 @@ class Source(abc.ABC):
         Upstream failures come back as an error availability; only a target this source
         cannot handle raises (InvalidArgument).
         """
+
+    async def room_image(self, target: Target) -> RoomImage:
+        """The site's picture of the room (``room_image.fetch_room_image`` checks it is one).
+
+        The default: this source has none (FailedPrecondition NO_ROOM_IMAGE, no request sent).
+        """
+        raise FailedPrecondition(f"{self.name} targets have no room image", reason="NO_ROOM_IMAGE")
 
     async def batch_channel_status(self, targets: Sequence[Target]) -> list[ChannelStatus]:
         """The status of each target, in order. The default asks one at a time, at most

@@ -27,6 +27,7 @@ from servicekit.errors import (
 )
 
 from ..quality import QualityPreference
+from ..room_image import RoomImage
 from ..site_client import SiteClient, redact_url
 from ..status import Availability, ChannelStatus
 from ..targets import Target, TargetKind, check_http_url
@@ -150,6 +151,10 @@ class ChaturbateSource(Source):
         """Ask the site about one room (API first, then the other configured methods)."""
         username = _username(target)
         return (await self._lookup(username, self._status_methods, "status")).status
+
+    async def room_image(self, target: Target) -> RoomImage:
+        """The room image the status answers point at (``CHATURBATE_THUMBNAIL_BASE_URL``)."""
+        return await self._site.room_image(_username(target))
 
     async def batch_channel_status(self, targets: Sequence[Target]) -> list[ChannelStatus]:
         """With an affiliate code: one online-rooms request for the whole batch. Without one,

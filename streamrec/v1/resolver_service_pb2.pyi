@@ -377,3 +377,58 @@ class BatchGetChannelStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchGetChannelStatusResponse: _TypeAlias = BatchGetChannelStatusResponse  # noqa: Y015
+
+@_typing.final
+class GetRoomImageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    SOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """A username or room URL (an HLS URL has no room image)."""
+    source_type: Global___SourceType.ValueType
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        source_type: Global___SourceType.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRoomImageRequest: _TypeAlias = GetRoomImageRequest  # noqa: Y015
+
+@_typing.final
+class GetRoomImageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    FETCH_TIME_FIELD_NUMBER: _builtins.int
+    image: _builtins.bytes
+    """The image as the site sent it."""
+    content_type: _builtins.str
+    """What its bytes are ("image/jpeg", "image/png", "image/gif" or "image/webp"), whatever
+    the site's Content-Type said.
+    """
+    @_builtins.property
+    def fetch_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was fetched."""
+
+    def __init__(
+        self,
+        *,
+        image: _builtins.bytes = ...,
+        content_type: _builtins.str = ...,
+        fetch_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fetch_time", b"fetch_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "fetch_time", b"fetch_time", "image", b"image"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRoomImageResponse: _TypeAlias = GetRoomImageResponse  # noqa: Y015

@@ -51,6 +51,11 @@ class ResolverServiceStub:
                 request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusRequest.SerializeToString,
                 response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusResponse.FromString,
                 _registered_method=True)
+        self.GetRoomImage = channel.unary_unary(
+                '/streamrec.v1.ResolverService/GetRoomImage',
+                request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageResponse.FromString,
+                _registered_method=True)
 
 
 class ResolverServiceServicer:
@@ -81,6 +86,16 @@ class ResolverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRoomImage(self, request, context):
+        """The site's picture of a room (Chaturbate: its room image), fetched under the request
+        budget, at most 1 MiB, and only if its bytes are an image (JPEG, PNG, GIF or WebP).
+        NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
+        (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResolverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +113,11 @@ def add_ResolverServiceServicer_to_server(servicer, server):
                     servicer.BatchGetChannelStatus,
                     request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusRequest.FromString,
                     response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusResponse.SerializeToString,
+            ),
+            'GetRoomImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoomImage,
+                    request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +203,33 @@ class ResolverService:
             '/streamrec.v1.ResolverService/BatchGetChannelStatus',
             streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusRequest.SerializeToString,
             streamrec_dot_v1_dot_resolver__service__pb2.BatchGetChannelStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoomImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ResolverService/GetRoomImage',
+            streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageRequest.SerializeToString,
+            streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageResponse.FromString,
             options,
             channel_credentials,
             insecure,

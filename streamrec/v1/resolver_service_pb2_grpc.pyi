@@ -45,6 +45,12 @@ class ResolverServiceStub:
     """The status of many channels at once: one bulk request when an affiliate code is
     configured, else one call per channel under the request budget.
     """
+    GetRoomImage: _grpc.UnaryUnaryMultiCallable[_resolver_service_pb2.GetRoomImageRequest, _resolver_service_pb2.GetRoomImageResponse]
+    """The site's picture of a room (Chaturbate: its room image), fetched under the request
+    budget, at most 1 MiB, and only if its bytes are an image (JPEG, PNG, GIF or WebP).
+    NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
+    (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
+    """
 
 @_typing.type_check_only
 class ResolverServiceAsyncStub(ResolverServiceStub):
@@ -62,6 +68,12 @@ class ResolverServiceAsyncStub(ResolverServiceStub):
     BatchGetChannelStatus: _aio.UnaryUnaryMultiCallable[_resolver_service_pb2.BatchGetChannelStatusRequest, _resolver_service_pb2.BatchGetChannelStatusResponse]  # type: ignore[assignment]
     """The status of many channels at once: one bulk request when an affiliate code is
     configured, else one call per channel under the request budget.
+    """
+    GetRoomImage: _aio.UnaryUnaryMultiCallable[_resolver_service_pb2.GetRoomImageRequest, _resolver_service_pb2.GetRoomImageResponse]  # type: ignore[assignment]
+    """The site's picture of a room (Chaturbate: its room image), fetched under the request
+    budget, at most 1 MiB, and only if its bytes are an image (JPEG, PNG, GIF or WebP).
+    NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
+    (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
     """
 
 class ResolverServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -95,6 +107,18 @@ class ResolverServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_resolver_service_pb2.BatchGetChannelStatusResponse, _abc.Awaitable[_resolver_service_pb2.BatchGetChannelStatusResponse]]:
         """The status of many channels at once: one bulk request when an affiliate code is
         configured, else one call per channel under the request budget.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRoomImage(
+        self,
+        request: _resolver_service_pb2.GetRoomImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resolver_service_pb2.GetRoomImageResponse, _abc.Awaitable[_resolver_service_pb2.GetRoomImageResponse]]:
+        """The site's picture of a room (Chaturbate: its room image), fetched under the request
+        budget, at most 1 MiB, and only if its bytes are an image (JPEG, PNG, GIF or WebP).
+        NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
+        (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
         """
 
 def add_ResolverServiceServicer_to_server(servicer: ResolverServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -79,6 +79,8 @@ class Room:
     hidden_message: str = ""
     edge_region: str = "EU"
     tags: list[str] = field(default_factory=list)
+    #: The room image's size in bytes (the 8x8 JPEG padded after its end); 0: the bare JPEG.
+    image_size: int = 0
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]+", self.username):
@@ -92,6 +94,8 @@ class Room:
             raise ValueError(f"password_style must be one of {PASSWORD_STYLES}")
         if self.viewers < 0:
             raise ValueError("viewers must be >= 0")
+        if self.image_size < 0 or self.image_size > 64 * 1024 * 1024:
+            raise ValueError("image_size must be within [0, 64 MiB]")
 
     @property
     def status(self) -> str:
@@ -135,11 +139,17 @@ class RoomFields(TypedDict, total=False):
     hidden_message: str
     edge_region: str
     tags: list[str]
+    image_size: int
 
 
 def thumbnail_url(base_url: str, username: str) -> str:
     """The room image URL (``roomimg.stream.highwebmedia.com/ri/<user>.jpg`` in reality)."""
     return f"{base_url}/ri/{username}.jpg"
+
+
+def room_image(room: Room) -> bytes:
+    """The room image: ``THUMBNAIL``, padded with zeros after its end to ``image_size``."""
+    return THUMBNAIL + bytes(max(0, room.image_size - len(THUMBNAIL)))
 
 
 def ajax_payload(room: Room | None) -> dict[str, Any]:
@@ -401,7 +411,7 @@ def answer(
         return _bulk(site, {k: v[0] for k, v in parse_qs(query).items()})
     room = site.get(match["user"])
     if kind == "thumb":
-        return Reply(200, THUMBNAIL, "image/jpeg") if room else _not_found()
+        return Reply(200, room_image(room), "image/jpeg") if room else _not_found()
     if kind == "api":
         if room is None:
             return _json_reply(404, NOT_FOUND_PAYLOAD)

@@ -6,7 +6,7 @@ URLs (``<user>`` is case-insensitive; the answers are built in ``chaturbate_page
     GET  /api/chatvideocontext/<user>/          JSON room context
     GET  /<user>/                               room page with window.initialRoomDossier
     GET  /affiliates/api/onlinerooms/?format=json&wm=<code>
-    GET  /ri/<user>.jpg                         room image
+    GET  /ri/<user>.jpg                         room image (a JPEG; ``image_size`` pads it)
     GET  /_control                              state: options, rooms, faults
     POST /_control/fault | /_control/clear | /_control/site      JSON bodies, see ``control``
     GET|POST|DELETE /_control/room/<user>       a room's state / create-or-update / remove
