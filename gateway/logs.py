@@ -36,6 +36,8 @@ router = APIRouter(prefix="/api", tags=["logs"])
 SERVICES = ("gateway", "recorder", "resolver")
 # Short: a logs page polls, and a recorder that does not answer is reported, not waited for.
 _TIMEOUT = 5.0
+# What a protobuf Timestamp can hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_FIRST_SECOND, _LAST_SECOND = -62_135_596_800, 253_402_300_799
 # Fields a line shows on its own; every other field of the JSON line goes to "fields".
 _TOP = {
     "@timestamp",
@@ -101,7 +103,10 @@ def _since(value: str | None) -> float:
         ) from None
     if moment.tzinfo is None:
         raise InvalidArgument("since needs a time zone (Z or +hh:mm)", reason="INVALID_SINCE")
-    return moment.timestamp()
+    seconds = moment.timestamp()
+    if not _FIRST_SECOND <= seconds <= _LAST_SECOND:
+        raise InvalidArgument("since is outside the years 1 to 9999 UTC", reason="INVALID_SINCE")
+    return seconds
 
 
 def line_json(record: log_service_pb2.LogRecord) -> dict[str, Any]:

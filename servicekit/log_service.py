@@ -67,7 +67,12 @@ def query_from_pb(request: log_service_pb2.ListLogsRequest) -> LogQuery:
         raise InvalidArgument("malformed correlation id", reason="INVALID_CORRELATION_ID")
     if request.limit < 0:
         raise InvalidArgument("limit must not be negative", reason="INVALID_LIMIT")
-    since = request.since.ToNanoseconds() / 1e9 if request.HasField("since") else 0.0
+    since = 0.0
+    if request.HasField("since"):
+        try:
+            since = request.since.ToNanoseconds() / 1e9
+        except ValueError:  # outside 0001-9999, or nanos out of range
+            raise InvalidArgument("since is not a valid time", reason="INVALID_SINCE") from None
     return LogQuery(
         min_level=_PB_TO_LEVEL.get(request.min_level, 0),
         services=frozenset(request.services),

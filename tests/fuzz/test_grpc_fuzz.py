@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from streamrec.v1 import (
     channel_service_pb2,
+    log_service_pb2,
     quality_pb2,
     recorder_service_pb2,
     recording_service_pb2,
@@ -101,6 +102,8 @@ SERVICES = [
     ("recorder_service", channel_service_pb2, "ChannelService"),
     ("recorder_service", recording_service_pb2, "RecordingService"),
     ("resolver_service", resolver_service_pb2, "ResolverService"),
+    ("recorder_service", log_service_pb2, "LogService"),
+    ("resolver_service", log_service_pb2, "LogService"),
 ]
 METHODS = [
     Method(server, method)
@@ -206,6 +209,14 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "Resolve": {"target": "{dead}/live/fuzz/master.m3u8", "quality": {"height": 720}},
     "GetChannelStatus": {"target": "fuzzchan"},
     "BatchGetChannelStatus": {"targets": ["fuzzchan", "{dead}/live/fuzz/master.m3u8"]},
+    "ListLogs": {
+        "minLevel": "LOG_LEVEL_INFO",
+        "services": ["recorder", "resolver"],
+        "text": "fuzz",
+        "correlationId": "fuzz-1",
+        "since": "2026-01-01T00:00:00Z",
+        "limit": 10,
+    },
 }
 
 

@@ -235,6 +235,7 @@ async def test_a_recorder_that_is_down_leaves_the_gateways_lines_and_notes(ring,
         ({"limit": "many"}, "INVALID_ARGUMENT"),
         ({"since": "yesterday"}, "INVALID_SINCE"),
         ({"since": "2027-01-15T08:00:00"}, "INVALID_SINCE"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "INVALID_SINCE"),
     ],
 )
 async def test_bad_filters_are_400_with_the_error_body(ring, fake, tmp_path, params, code):

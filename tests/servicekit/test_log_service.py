@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from servicekit.grpc_errors import parse_rpc_error
@@ -174,6 +175,8 @@ async def test_a_service_without_a_ring_says_so():
         ({"text": "x" * 201}, "INVALID_TEXT"),
         ({"correlation_id": "bad id\n"}, "INVALID_CORRELATION_ID"),
         ({"limit": -1}, "INVALID_LIMIT"),
+        ({"since": Timestamp(seconds=-(2**63))}, "INVALID_SINCE"),
+        ({"since": Timestamp(seconds=1, nanos=-1)}, "INVALID_SINCE"),
     ],
 )
 async def test_bad_filters_are_invalid_arguments(pair: Pair, request_fields, reason):
