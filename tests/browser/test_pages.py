@@ -5,9 +5,11 @@ three services."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from standardwebhooks.webhooks import Webhook
 
 from tests.browser.conftest import screenshot
 from tests.fakes.hls_origin import HlsOrigin
@@ -175,3 +178,85 @@ def test_export_then_import_into_an_empty_watch_list(
     expect(page.locator('.card[data-key="exp_one"]')).to_be_visible()
     assert {c["username"] for c in api.get("/api/models").json()} == names
     assert api.get("/api/models/exp_two").json()["retentionDays"] == 5
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps what it gets."""
+
+    def __init__(self) -> None:
+        received: list[tuple[dict[str, str], bytes]] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append((dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def test_a_webhook_target_is_added_tested_edited_and_removed_from_the_page(
+    page: Page, stack: Stack, api: httpx.Client
+) -> None:
+    receiver = Receiver()
+    try:
+        page.goto(f"{stack.base_url}/#/notifications")
+        page.get_by_role("button", name="Add a target").click()
+        page.locator("#target-name").fill("my hook")
+        page.locator("#target-url").fill(receiver.url)
+        page.get_by_role("button", name="Generate").click()
+        secret = page.locator("#target-secret").input_value()
+        assert secret.startswith("whsec_")
+        page.get_by_label("recording.finished").check()
+        page.locator("#target-form").get_by_role("button", name="Save").click()
+        target = page.locator(".target", has_text="my hook")
+        expect(target).to_be_visible()
+        expect(target).to_contain_text("Events: recording.finished")
+        (listed,) = [
+            t for t in api.get("/api/notifications/targets").json() if t["name"] == "my hook"
+        ]
+        assert listed["events"] == ["recording.finished"] and "secret" not in listed
+
+        target.get_by_role("button", name="Send a test to my hook").click()
+        expect(target.locator(".test-result")).to_contain_text("Delivered: HTTP 200")
+        headers, body = receiver.received[-1]
+        lower = {k.lower(): v for k, v in headers.items()}
+        Webhook(secret).verify(body, lower)  # raises when the signature is wrong
+
+        target.get_by_role("button", name="Edit my hook").click()
+        page.locator("#target-cooldown").fill("600")
+        page.locator("#target-form").get_by_role("button", name="Save").click()
+        expect(page.locator(".target", has_text="my hook")).to_contain_text("cooldown 600 s")
+        assert (
+            api.get(f"/api/notifications/targets/{listed['id']}").json()["cooldownSeconds"] == 600
+        )
+
+        # A URL the recorder refuses is said in the dialog.
+        page.get_by_role("button", name="Add a target").click()
+        page.locator("#target-url").fill("http://169.254.169.254/latest/meta-data")
+        page.locator("#target-form").get_by_role("button", name="Save").click()
+        expect(page.locator("#target-error")).to_contain_text("UNSAFE_URL")
+        page.locator("#target-cancel").click()
+
+        page.locator(".target", has_text="my hook").get_by_role(
+            "button", name="Remove my hook"
+        ).click()
+        page.locator("#confirm-yes").click()
+        expect(page.locator(".target", has_text="my hook")).to_have_count(0)
+        assert api.get(f"/api/notifications/targets/{listed['id']}").status_code == 404
+    finally:
+        receiver.close()

@@ -6,6 +6,7 @@
 import { ApiError, configure, del, enc, get, post, put, session } from "./api.js";
 import { ChannelPage } from "./channel_page.js";
 import { LogsPage } from "./logs_page.js";
+import { NotificationsPage } from "./notifications_page.js";
 import { SystemPage } from "./system_page.js";
 import { confirmDialog, setupAdd, setupEdit } from "./dialogs.js";
 import { $, h, setText, toast } from "./dom.js";
@@ -278,7 +279,7 @@ function setupToolbar() {
 
 function route() {
   const next = parseRoute(location.hash);
-  for (const name of ["grid", "channel", "system", "logs"]) {
+  for (const name of ["grid", "channel", "system", "logs", "notifications"]) {
     document.getElementById(`view-${name}`).hidden = name !== next.view;
     if (name !== next.view && name !== "grid" && current === name) pages[name].hide();
   }
@@ -291,6 +292,7 @@ function route() {
   if (next.view === "channel") pages.channel.show(next.key, (action, key, button) => act(action, key, button));
   else if (next.view === "system") pages.system.show();
   else if (next.view === "logs") pages.logs.show(next.params);
+  else if (next.view === "notifications") pages.notifications.show();
   window.scrollTo(0, 0);
 }
 
@@ -358,6 +360,7 @@ async function boot() {
     }),
     system: new SystemPage(),
     logs: new LogsPage(),
+    notifications: new NotificationsPage({ confirm: confirmDialog }),
   };
   window.addEventListener("hashchange", route);
   setupAdd({ onAdded: (channel) => render(applyChannel(state, channel.username, channel)) });

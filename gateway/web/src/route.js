@@ -14,6 +14,7 @@ export function parseRoute(hash) {
   }
   if (parts[0] === "system") return { view: "system", params };
   if (parts[0] === "logs") return { view: "logs", params };
+  if (parts[0] === "notifications") return { view: "notifications", params };
   return { view: "grid", params };
 }
 
