@@ -13,8 +13,9 @@ from recorder_service.diskguard import disk_guard_loop
 from recorder_service.events import EventBus
 from recorder_service.finalizer import Finalizer
 from recorder_service.manager import SessionManager
-from recorder_service.notify.wiring import Notifications
+from recorder_service.media_wiring import Media
 from recorder_service.metrics import EventCounters, RecorderCollector, register_collector
+from recorder_service.notify.wiring import Notifications
 from recorder_service.preview import PreviewManager
 from recorder_service.recording_servicer import RecordingServicer
 from recorder_service.recordings import RecordingIndex
@@ -38,6 +39,8 @@ from streamrec.v1 import (
     channel_service_pb2_grpc,
     log_service_pb2,
     log_service_pb2_grpc,
+    media_service_pb2,
+    media_service_pb2_grpc,
     notification_service_pb2,
     notification_service_pb2_grpc,
     recorder_service_pb2,
@@ -55,6 +58,7 @@ SERVICE_NAMES = [
     recording_service_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     log_service_pb2.DESCRIPTOR.services_by_name["LogService"].full_name,
+    media_service_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name,
     notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
 ]
 
@@ -170,6 +174,18 @@ async def run(settings: RecorderSettings) -> None:
     recordings = RecordingServicer(
         RecordingIndex(store, settings.output_dir, manager.active_paths), retention
     )
+    # Pictures: channel thumbnails (live frames, room images), recordings' posters and sheets.
+    media = Media.build(
+        settings,
+        ffmpeg=ffmpeg,
+        store=store,
+        resolver=resolver,
+        index=RecordingIndex(store, settings.output_dir, manager.active_paths),
+        running=manager.running,
+        channel=watchlist.get,
+        runtime=autorecorder.runtime.get,
+    )
+    media.attach(finalizer, bus)
     system = SystemServicer(store, retention, processes=manager.processes)
 
     # The resolver's recent log lines are read through us (gateway -> recorder -> resolver).
@@ -185,6 +201,7 @@ async def run(settings: RecorderSettings) -> None:
         recording_service_pb2_grpc.add_RecordingServiceServicer_to_server(recordings, server)
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(system, server)
         log_service_pb2_grpc.add_LogServiceServicer_to_server(logs, server)
+        media_service_pb2_grpc.add_MediaServiceServicer_to_server(media.servicer, server)
         notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
             notifications.servicer, server
         )
@@ -232,6 +249,7 @@ async def run(settings: RecorderSettings) -> None:
         await manager.shutdown(stop_timeout=min(settings.stop_timeout, grace * 0.2))
         # Finalizations left unfinished are redone at the next start (their TS is kept).
         await finalizer.drain(max(0.0, grace - (loop.time() - began) - 1.5))
+        await media.close()  # pictures not made by now are left undone
         # Deliveries still in flight after a second go out again at the next start.
         await notifications.close()
         bus.close()

@@ -271,6 +271,8 @@ def recording_pb(view: RecordingView) -> recording_service_pb2.Recording:
         parts=view.parts,
         gaps=[gap_pb(g) for g in view.gaps],
         completeness=completeness(r.media_seconds, sum(g.duration_s for g in view.gaps)),
+        has_poster=view.has_poster,
+        has_sheet=view.has_sheet,
     )
 
 

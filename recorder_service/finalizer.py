@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,9 @@ class Finalizer:
         self._stale_preview_delay = stale_preview_delay
         # Files being finalized: retention and deletes must leave them alone.
         self.busy_paths: set[str] = set()
+        #: Called with each finalized file's path (relative to OUTPUT_DIR) once its row is final;
+        #: it must only schedule work (the recorder makes the file's pictures in the background).
+        self.on_finalized: Callable[[str], None] | None = None
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -170,6 +174,9 @@ class Finalizer:
                     self.busy_paths.discard(rel)
                 final_paths.extend(kept)
             session.record_paths = tuple(final_paths)
+            if self.on_finalized is not None:
+                for rel in final_paths:
+                    self.on_finalized(rel)
             if not announce:
                 return
             message = "; ".join(notes) or f"{len(final_paths)} file(s) finalized"

@@ -122,3 +122,50 @@ def inside(root: Path, relative: str) -> Path:
     if path != base and base not in path.parents:
         raise InvalidArgument("path escapes the data folder", reason="INVALID_PATH")
     return path
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+#: A recording's pictures, beside it: ``{stem}{suffix}`` (``.ts`` and ``.mp4`` of one stem, the
+#: TS a remux keeps with KEEP_TS, share them).
+PICTURE_SUFFIXES = {"poster": ".poster.jpg", "sheet": ".sheet.jpg", "sheet_index": ".sheet.json"}
+#: Pictures being written (renamed into place when whole; leftovers removed at start).
+PICTURE_PART = ".part"
+
+
+def picture_name(file_name: str, kind: str) -> str:
+    """``alice_20250601_120000_0123456789ab.mp4``, ``poster`` ->
+    ``alice_20250601_120000_0123456789ab.poster.jpg`` (KeyError for an unknown kind)."""
+    return Path(file_name).stem + PICTURE_SUFFIXES[kind]
+
+
+def picture_names(file_name: str) -> list[str]:
+    """Every picture a recording may have."""
+    return [picture_name(file_name, kind) for kind in PICTURE_SUFFIXES]
+
+
+def is_picture_file(file_name: str) -> bool:
+    """A recording's picture, or one being written."""
+    name = file_name.removesuffix(PICTURE_PART)
+    return any(name.endswith(suffix) for suffix in PICTURE_SUFFIXES.values())
+
+
+def picture_stem(file_name: str) -> str:
+    """The recording stem a picture (or one being written) belongs to."""
+    name = file_name.removesuffix(PICTURE_PART)
+    for suffix in PICTURE_SUFFIXES.values():
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return Path(name).stem
+
+
+def thumbs_dir(output_dir: Path) -> Path:
+    """``OUTPUT_DIR/thumbs``: the channels' room images (the last good one of each)."""
+    return output_dir / "thumbs"
+
+
+def room_image_name(channel: str, extension: str) -> str:
+    """``{channel}.{jpg|png|gif|webp}`` for a channel name already checked as a folder name."""
+    if not _CLEAN.fullmatch(channel) or extension not in ("jpg", "png", "gif", "webp"):
+        raise InvalidArgument("not a channel name or image type", reason="INVALID_PATH")
+    return f"{channel}.{extension}"

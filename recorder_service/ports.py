@@ -56,6 +56,15 @@ class ChannelCheck:
         return self.availability == "ONLINE"
 
 
+@dataclass(frozen=True)
+class RoomImage:
+    """A site's picture of a room, as the resolver fetched and checked it."""
+
+    data: bytes
+    content_type: str
+    fetched_at: datetime
+
+
 class Resolver(Protocol):
     async def resolve(self, target: str, source_type: str, quality: QualityWish) -> ResolvedStream:
         """Resolve ``target``; raises a DomainError (InvalidArgument, NotFound, Unavailable...)."""

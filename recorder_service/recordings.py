@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from recorder_service.recording_pictures import pictures_present, remove_pictures
 from recorder_service.store import GapRecord, Recording, RecordingState, Store
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -61,6 +62,8 @@ class RecordingView:
     recording: Recording
     parts: int
     gaps: tuple[GapRecord, ...]
+    has_poster: bool = False
+    has_sheet: bool = False
 
 
 class RecordingIndex:
@@ -82,7 +85,10 @@ class RecordingIndex:
             if r.session_id
             else 1
         )
-        return RecordingView(r, max(parts, 1), tuple(self._store.gaps_of(r.path)))
+        pictures = (False, False)
+        if not r.state.busy:
+            pictures = pictures_present(self._out / "records" / r.person, r.file_name)
+        return RecordingView(r, max(parts, 1), tuple(self._store.gaps_of(r.path)), *pictures)
 
     def list(
         self, person: str, *, page_size: int = 0, page_token: str = ""
@@ -135,6 +141,7 @@ class RecordingIndex:
             path.unlink()
         except FileNotFoundError:
             freed = 0
+        remove_pictures(path.parent, row.file_name)
         self._store.delete_recording(row.person, row.file_name)
         log.info(
             "deleted %s",

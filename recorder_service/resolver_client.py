@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
 from typing import TypeVar
 
 import grpc
@@ -14,7 +15,7 @@ from recorder_service.convert import (
     channel_check_from_pb,
     variant_from_pb,
 )
-from recorder_service.ports import ChannelCheck, QualityWish, ResolvedStream
+from recorder_service.ports import ChannelCheck, QualityWish, ResolvedStream, RoomImage
 from servicekit.errors import InvalidArgument
 from servicekit.grpc_errors import domain_error_from_rpc
 from servicekit.retry import call_idempotent
@@ -77,6 +78,18 @@ class GrpcResolver:
             lambda: self._stub.BatchGetChannelStatus(request, timeout=self._batch_timeout)
         )
         return [channel_check_from_pb(s) for s in response.statuses]
+
+    async def room_image(self, target: str, source_type: str) -> RoomImage:
+        """GetRoomImage: the site's picture of the room (NotFound when it has none)."""
+        request = resolver_service_pb2.GetRoomImageRequest(
+            target=target, source_type=_source_pb(source_type)
+        )
+        response: resolver_service_pb2.GetRoomImageResponse = await _call(
+            lambda: self._stub.GetRoomImage(request, timeout=self._timeout)
+        )
+        return RoomImage(
+            response.image, response.content_type, response.fetch_time.ToDatetime(tzinfo=UTC)
+        )
 
     async def resolve(self, target: str, source_type: str, quality: QualityWish) -> ResolvedStream:
         """Resolve through the resolver service; its errors come back as domain errors."""

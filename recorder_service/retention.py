@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from recorder_service.metrics import RETENTION_BYTES, RETENTION_FILES
+from recorder_service.recording_pictures import remove_pictures
 from recorder_service.storage import Storage, measure_storage
 from recorder_service.store import Channel, Recording, Store
 from servicekit import correlation
@@ -316,6 +317,7 @@ class Retention:
                     size = 0  # already gone from disk: only the row is left to remove
                 if not dry_run:
                     path.unlink(missing_ok=True)
+                    remove_pictures(path.parent, rec.file_name)  # its poster and sheet
             except OSError as exc:
                 log.error("retention: could not delete %s: %s", rec.path, exc, extra=extra)
                 errors += 1

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder_service.notify.settings import NotifySettings
+from recorder_service.picture_settings import PictureSettings
 from servicekit.settings import Env, SettingsError
 from servicekit.tls import TlsConfig
 
@@ -51,6 +52,7 @@ class RecorderSettings:
     restart_backoff_max: float = 30.0
     end_grace: float = 20.0
     tls: TlsConfig = field(default_factory=TlsConfig)
+    pictures: PictureSettings = field(default_factory=PictureSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
@@ -112,6 +114,7 @@ class RecorderSettings:
             end_grace=e.number("STREAM_END_GRACE", d.end_grace, minimum=0.0),
             disk_check_interval=e.number("DISK_CHECK_INTERVAL", d.disk_check_interval, minimum=0.1),
             tls=TlsConfig.from_env(e),
+            pictures=PictureSettings.from_env(e),
             notify=NotifySettings.from_env(e),
         )
 

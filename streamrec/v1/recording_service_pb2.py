@@ -28,45 +28,45 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from streamrec.v1 import session_pb2 as streamrec_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$streamrec/v1/recording_service.proto\x12\x0cstreamrec.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/session.proto\"\x96\x03\n\tRecording\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0c\n\x04part\x18\x05 \x01(\r\x12+\n\x05state\x18\x06 \x01(\x0e\x32\x1c.streamrec.v1.RecordingState\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\x12\x31\n\x0emedia_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06pinned\x18\x0b \x01(\x08\x12\x0e\n\x06\x66ormat\x18\x0c \x01(\t\x12\r\n\x05parts\x18\r \x01(\r\x12\x1f\n\x04gaps\x18\x0e \x03(\x0b\x32\x11.streamrec.v1.Gap\x12\x14\n\x0c\x63ompleteness\x18\x0f \x01(\x01\"N\n\x15ListRecordingsRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x16ListRecordingsResponse\x12+\n\nrecordings\x18\x01 \x03(\x0b\x32\x17.streamrec.v1.Recording\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x13GetRecordingRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\"B\n\x14GetRecordingResponse\x12*\n\trecording\x18\x01 \x01(\x0b\x32\x17.streamrec.v1.Recording\"u\n\x16UpdateRecordingRequest\x12*\n\trecording\x18\x01 \x01(\x0b\x32\x17.streamrec.v1.Recording\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"E\n\x17UpdateRecordingResponse\x12*\n\trecording\x18\x01 \x01(\x0b\x32\x17.streamrec.v1.Recording\";\n\x16\x44\x65leteRecordingRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\".\n\x17\x44\x65leteRecordingResponse\x12\x13\n\x0b\x62ytes_freed\x18\x01 \x01(\x04\"6\n\x13RunRetentionRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"c\n\x16RetentionChannelReport\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x15\n\rfiles_deleted\x18\x02 \x01(\r\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x04\x12\r\n\x05\x66iles\x18\x04 \x03(\t\"\x9f\x01\n\x14RunRetentionResponse\x12\x15\n\rfiles_deleted\x18\x01 \x01(\r\x12\x13\n\x0b\x62ytes_freed\x18\x02 \x01(\x04\x12\x36\n\x08\x63hannels\x18\x03 \x03(\x0b\x32$.streamrec.v1.RetentionChannelReport\x12\x12\n\nfree_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\"\x13\n\x11GetStorageRequest\"\xae\x01\n\x12GetStorageResponse\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12\x12\n\nused_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\x12\x18\n\x10recordings_bytes\x18\x04 \x01(\x04\x12\x16\n\x0emin_free_bytes\x18\x05 \x01(\x04\x12)\n\x05level\x18\x06 \x01(\x0e\x32\x1a.streamrec.v1.StorageLevel*\xad\x01\n\x0eRecordingState\x12\x1f\n\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RECORDING_STATE_WRITING\x10\x01\x12\x1e\n\x1aRECORDING_STATE_FINALIZING\x10\x02\x12\x1c\n\x18RECORDING_STATE_COMPLETE\x10\x03\x12\x1f\n\x1bRECORDING_STATE_INTERRUPTED\x10\x04*v\n\x0cStorageLevel\x12\x1d\n\x19STORAGE_LEVEL_UNSPECIFIED\x10\x00\x12\x14\n\x10STORAGE_LEVEL_OK\x10\x01\x12\x15\n\x11STORAGE_LEVEL_LOW\x10\x02\x12\x1a\n\x16STORAGE_LEVEL_CRITICAL\x10\x03\x32\xae\x04\n\x10RecordingService\x12[\n\x0eListRecordings\x12#.streamrec.v1.ListRecordingsRequest\x1a$.streamrec.v1.ListRecordingsResponse\x12U\n\x0cGetRecording\x12!.streamrec.v1.GetRecordingRequest\x1a\".streamrec.v1.GetRecordingResponse\x12^\n\x0fUpdateRecording\x12$.streamrec.v1.UpdateRecordingRequest\x1a%.streamrec.v1.UpdateRecordingResponse\x12^\n\x0f\x44\x65leteRecording\x12$.streamrec.v1.DeleteRecordingRequest\x1a%.streamrec.v1.DeleteRecordingResponse\x12U\n\x0cRunRetention\x12!.streamrec.v1.RunRetentionRequest\x1a\".streamrec.v1.RunRetentionResponse\x12O\n\nGetStorage\x12\x1f.streamrec.v1.GetStorageRequest\x1a .streamrec.v1.GetStorageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$streamrec/v1/recording_service.proto\x12\x0cstreamrec.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/session.proto\"\xbd\x03\n\tRecording\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0c\n\x04part\x18\x05 \x01(\r\x12+\n\x05state\x18\x06 \x01(\x0e\x32\x1c.streamrec.v1.RecordingState\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\x12\x31\n\x0emedia_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06pinned\x18\x0b \x01(\x08\x12\x0e\n\x06\x66ormat\x18\x0c \x01(\t\x12\r\n\x05parts\x18\r \x01(\r\x12\x1f\n\x04gaps\x18\x0e \x03(\x0b\x32\x11.streamrec.v1.Gap\x12\x14\n\x0c\x63ompleteness\x18\x0f \x01(\x01\x12\x12\n\nhas_poster\x18\x10 \x01(\x08\x12\x11\n\thas_sheet\x18\x11 \x01(\x08\"N\n\x15ListRecordingsRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x16ListRecordingsResponse\x12+\n\nrecordings\x18\x01 \x03(\x0b\x32\x17.streamrec.v1.Recording\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x13GetRecordingRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\"B\n\x14GetRecordingResponse\x12*\n\trecording\x18\x01 \x01(\x0b\x32\x17.streamrec.v1.Recording\"u\n\x16UpdateRecordingRequest\x12*\n\trecording\x18\x01 \x01(\x0b\x32\x17.streamrec.v1.Recording\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"E\n\x17UpdateRecordingResponse\x12*\n\trecording\x18\x01 \x01(\x0b\x32\x17.streamrec.v1.Recording\";\n\x16\x44\x65leteRecordingRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\".\n\x17\x44\x65leteRecordingResponse\x12\x13\n\x0b\x62ytes_freed\x18\x01 \x01(\x04\"6\n\x13RunRetentionRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"c\n\x16RetentionChannelReport\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x15\n\rfiles_deleted\x18\x02 \x01(\r\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x04\x12\r\n\x05\x66iles\x18\x04 \x03(\t\"\x9f\x01\n\x14RunRetentionResponse\x12\x15\n\rfiles_deleted\x18\x01 \x01(\r\x12\x13\n\x0b\x62ytes_freed\x18\x02 \x01(\x04\x12\x36\n\x08\x63hannels\x18\x03 \x03(\x0b\x32$.streamrec.v1.RetentionChannelReport\x12\x12\n\nfree_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\"\x13\n\x11GetStorageRequest\"\xae\x01\n\x12GetStorageResponse\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12\x12\n\nused_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\x12\x18\n\x10recordings_bytes\x18\x04 \x01(\x04\x12\x16\n\x0emin_free_bytes\x18\x05 \x01(\x04\x12)\n\x05level\x18\x06 \x01(\x0e\x32\x1a.streamrec.v1.StorageLevel*\xad\x01\n\x0eRecordingState\x12\x1f\n\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RECORDING_STATE_WRITING\x10\x01\x12\x1e\n\x1aRECORDING_STATE_FINALIZING\x10\x02\x12\x1c\n\x18RECORDING_STATE_COMPLETE\x10\x03\x12\x1f\n\x1bRECORDING_STATE_INTERRUPTED\x10\x04*v\n\x0cStorageLevel\x12\x1d\n\x19STORAGE_LEVEL_UNSPECIFIED\x10\x00\x12\x14\n\x10STORAGE_LEVEL_OK\x10\x01\x12\x15\n\x11STORAGE_LEVEL_LOW\x10\x02\x12\x1a\n\x16STORAGE_LEVEL_CRITICAL\x10\x03\x32\xae\x04\n\x10RecordingService\x12[\n\x0eListRecordings\x12#.streamrec.v1.ListRecordingsRequest\x1a$.streamrec.v1.ListRecordingsResponse\x12U\n\x0cGetRecording\x12!.streamrec.v1.GetRecordingRequest\x1a\".streamrec.v1.GetRecordingResponse\x12^\n\x0fUpdateRecording\x12$.streamrec.v1.UpdateRecordingRequest\x1a%.streamrec.v1.UpdateRecordingResponse\x12^\n\x0f\x44\x65leteRecording\x12$.streamrec.v1.DeleteRecordingRequest\x1a%.streamrec.v1.DeleteRecordingResponse\x12U\n\x0cRunRetention\x12!.streamrec.v1.RunRetentionRequest\x1a\".streamrec.v1.RunRetentionResponse\x12O\n\nGetStorage\x12\x1f.streamrec.v1.GetStorageRequest\x1a .streamrec.v1.GetStorageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamrec.v1.recording_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDINGSTATE']._serialized_start=1709
-  _globals['_RECORDINGSTATE']._serialized_end=1882
-  _globals['_STORAGELEVEL']._serialized_start=1884
-  _globals['_STORAGELEVEL']._serialized_end=2002
+  _globals['_RECORDINGSTATE']._serialized_start=1748
+  _globals['_RECORDINGSTATE']._serialized_end=1921
+  _globals['_STORAGELEVEL']._serialized_start=1923
+  _globals['_STORAGELEVEL']._serialized_end=2041
   _globals['_RECORDING']._serialized_start=182
-  _globals['_RECORDING']._serialized_end=588
-  _globals['_LISTRECORDINGSREQUEST']._serialized_start=590
-  _globals['_LISTRECORDINGSREQUEST']._serialized_end=668
-  _globals['_LISTRECORDINGSRESPONSE']._serialized_start=670
-  _globals['_LISTRECORDINGSRESPONSE']._serialized_end=764
-  _globals['_GETRECORDINGREQUEST']._serialized_start=766
-  _globals['_GETRECORDINGREQUEST']._serialized_end=822
-  _globals['_GETRECORDINGRESPONSE']._serialized_start=824
-  _globals['_GETRECORDINGRESPONSE']._serialized_end=890
-  _globals['_UPDATERECORDINGREQUEST']._serialized_start=892
-  _globals['_UPDATERECORDINGREQUEST']._serialized_end=1009
-  _globals['_UPDATERECORDINGRESPONSE']._serialized_start=1011
-  _globals['_UPDATERECORDINGRESPONSE']._serialized_end=1080
-  _globals['_DELETERECORDINGREQUEST']._serialized_start=1082
-  _globals['_DELETERECORDINGREQUEST']._serialized_end=1141
-  _globals['_DELETERECORDINGRESPONSE']._serialized_start=1143
-  _globals['_DELETERECORDINGRESPONSE']._serialized_end=1189
-  _globals['_RUNRETENTIONREQUEST']._serialized_start=1191
-  _globals['_RUNRETENTIONREQUEST']._serialized_end=1245
-  _globals['_RETENTIONCHANNELREPORT']._serialized_start=1247
-  _globals['_RETENTIONCHANNELREPORT']._serialized_end=1346
-  _globals['_RUNRETENTIONRESPONSE']._serialized_start=1349
-  _globals['_RUNRETENTIONRESPONSE']._serialized_end=1508
-  _globals['_GETSTORAGEREQUEST']._serialized_start=1510
-  _globals['_GETSTORAGEREQUEST']._serialized_end=1529
-  _globals['_GETSTORAGERESPONSE']._serialized_start=1532
-  _globals['_GETSTORAGERESPONSE']._serialized_end=1706
-  _globals['_RECORDINGSERVICE']._serialized_start=2005
-  _globals['_RECORDINGSERVICE']._serialized_end=2563
+  _globals['_RECORDING']._serialized_end=627
+  _globals['_LISTRECORDINGSREQUEST']._serialized_start=629
+  _globals['_LISTRECORDINGSREQUEST']._serialized_end=707
+  _globals['_LISTRECORDINGSRESPONSE']._serialized_start=709
+  _globals['_LISTRECORDINGSRESPONSE']._serialized_end=803
+  _globals['_GETRECORDINGREQUEST']._serialized_start=805
+  _globals['_GETRECORDINGREQUEST']._serialized_end=861
+  _globals['_GETRECORDINGRESPONSE']._serialized_start=863
+  _globals['_GETRECORDINGRESPONSE']._serialized_end=929
+  _globals['_UPDATERECORDINGREQUEST']._serialized_start=931
+  _globals['_UPDATERECORDINGREQUEST']._serialized_end=1048
+  _globals['_UPDATERECORDINGRESPONSE']._serialized_start=1050
+  _globals['_UPDATERECORDINGRESPONSE']._serialized_end=1119
+  _globals['_DELETERECORDINGREQUEST']._serialized_start=1121
+  _globals['_DELETERECORDINGREQUEST']._serialized_end=1180
+  _globals['_DELETERECORDINGRESPONSE']._serialized_start=1182
+  _globals['_DELETERECORDINGRESPONSE']._serialized_end=1228
+  _globals['_RUNRETENTIONREQUEST']._serialized_start=1230
+  _globals['_RUNRETENTIONREQUEST']._serialized_end=1284
+  _globals['_RETENTIONCHANNELREPORT']._serialized_start=1286
+  _globals['_RETENTIONCHANNELREPORT']._serialized_end=1385
+  _globals['_RUNRETENTIONRESPONSE']._serialized_start=1388
+  _globals['_RUNRETENTIONRESPONSE']._serialized_end=1547
+  _globals['_GETSTORAGEREQUEST']._serialized_start=1549
+  _globals['_GETSTORAGEREQUEST']._serialized_end=1568
+  _globals['_GETSTORAGERESPONSE']._serialized_start=1571
+  _globals['_GETSTORAGERESPONSE']._serialized_end=1745
+  _globals['_RECORDINGSERVICE']._serialized_start=2044
+  _globals['_RECORDINGSERVICE']._serialized_end=2602
 # @@protoc_insertion_point(module_scope)

@@ -104,6 +104,8 @@ class Recording(_message.Message):
     PARTS_FIELD_NUMBER: _builtins.int
     GAPS_FIELD_NUMBER: _builtins.int
     COMPLETENESS_FIELD_NUMBER: _builtins.int
+    HAS_POSTER_FIELD_NUMBER: _builtins.int
+    HAS_SHEET_FIELD_NUMBER: _builtins.int
     person: _builtins.str
     """The person (folder under records/)."""
     file_name: _builtins.str
@@ -124,6 +126,10 @@ class Recording(_message.Message):
     """How many files the session wrote in all."""
     completeness: _builtins.float
     """Media seconds over media plus gap seconds of this file (1 when no gap is known)."""
+    has_poster: _builtins.bool
+    """A poster frame was made for it (MediaService.GetRecordingImage, kind POSTER)."""
+    has_sheet: _builtins.bool
+    """A contact sheet was made for it (kinds SHEET and SHEET_INDEX)."""
     @_builtins.property
     def media_duration(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -154,10 +160,12 @@ class Recording(_message.Message):
         parts: _builtins.int = ...,
         gaps: _abc.Iterable[_session_pb2.Gap] | None = ...,
         completeness: _builtins.float = ...,
+        has_poster: _builtins.bool = ...,
+        has_sheet: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "media_duration", b"media_duration", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completeness", b"completeness", "end_time", b"end_time", "file_name", b"file_name", "format", b"format", "gaps", b"gaps", "media_duration", b"media_duration", "part", b"part", "parts", b"parts", "path", b"path", "person", b"person", "pinned", b"pinned", "session_id", b"session_id", "size_bytes", b"size_bytes", "start_time", b"start_time", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completeness", b"completeness", "end_time", b"end_time", "file_name", b"file_name", "format", b"format", "gaps", b"gaps", "has_poster", b"has_poster", "has_sheet", b"has_sheet", "media_duration", b"media_duration", "part", b"part", "parts", b"parts", "path", b"path", "person", b"person", "pinned", b"pinned", "session_id", b"session_id", "size_bytes", b"size_bytes", "start_time", b"start_time", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

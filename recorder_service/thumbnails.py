@@ -1,0 +1,384 @@
+"""One picture per channel, taken only when asked: a live frame while it records, else the
+site's room image.
+
+Live frames are taken from the tail of the file being written (``pictures.live_command``: no
+second download of the stream), kept in memory per session with their time, and taken again
+only when asked and older than ``THUMBNAIL_REFRESH``. Room images are fetched by the resolver
+(under the site's request budget) and kept on disk, ``OUTPUT_DIR/thumbs/{channel}.{ext}``,
+refreshed when asked and older than ``ROOM_IMAGE_REFRESH``, and never replaced while the
+channel is offline: the last good one stays, and so it does when a fetch fails.
+
+Concurrent asks share one ffmpeg (or one fetch): an ask starts the refresh that is due and
+waits a moment for it, then answers with what there is; the refresh goes on without it. Picture
+ffmpegs run niced, under one limit for the whole recorder (``THUMBNAIL_CONCURRENCY``), with a
+time limit; their failures are logged and never reach a recording, a finalization or a start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recorder_service.model import EventType, Session, SessionEvent
+from recorder_service.paths import room_image_name, thumbs_dir
+from recorder_service.pictures import PictureError, live_command, live_window, run_picture
+from recorder_service.ports import RoomImage
+from recorder_service.recordings import check_person
+from recorder_service.store import Channel
+from servicekit.errors import DomainError, ErrorKind, NotFound
+from servicekit.images import IMAGE_TYPES, sniff_image
+
+log = logging.getLogger(__name__)
+
+_TS_PACKET = 188
+_ENDED = (EventType.STOPPED, EventType.FAILED)
+#: What the site said of a channel that has no picture worth refreshing.
+_GONE = frozenset({"OFFLINE", "NOT_FOUND"})
+ROOM_IMAGE_MAX_BYTES = 1024 * 1024
+
+
+def is_due(
+    now: float,
+    taken_at: float | None,
+    tried_at: float | None,
+    *,
+    refresh_s: float,
+    retry_s: float,
+    keep: bool = False,
+) -> bool:
+    """Whether an ask should take a new picture (times on one monotonic clock).
+
+    Never within ``retry_s`` of the last try, failed or not (a failing source is not
+    hammered); always when there is no picture; when the picture is ``refresh_s`` old, unless
+    ``keep`` (a channel gone offline keeps its last good picture).
+    """
+    if tried_at is not None and now - tried_at < retry_s:
+        return False
+    if taken_at is None:
+        return True
+    return not keep and now - taken_at >= refresh_s
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A channel's picture; ``source`` is "live", "room" or "none" (then ``data`` is empty)."""
+
+    data: bytes
+    content_type: str
+    taken_at: datetime | None
+    source: str
+
+
+NO_THUMBNAIL = Thumbnail(b"", "", None, "none")
+
+
+@dataclass
+class _Slot:
+    """One cached picture and its refresh; ``taken``/``tried`` on the monotonic clock."""
+
+    data: bytes = b""
+    content_type: str = ""
+    taken_wall: datetime | None = None
+    taken: float | None = None
+    tried: float | None = None
+    task: asyncio.Task[None] | None = None
+
+
+async def _settle(slot: _Slot, wait_s: float) -> None:
+    """Wait up to ``wait_s`` for the slot's refresh (never cancelling it)."""
+    task = slot.task
+    if task is not None and not task.done():
+        await asyncio.wait({task}, timeout=wait_s)
+
+
+class LiveThumbnails:
+    """Frames of running sessions, per session (see the module)."""
+
+    def __init__(
+        self,
+        ffmpeg: str,
+        output_dir: Path,
+        limiter: asyncio.Semaphore,
+        *,
+        refresh_s: float = 60.0,
+        retry_s: float = 15.0,
+        wait_s: float = 2.0,
+        timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ffmpeg = ffmpeg
+        self._out = output_dir
+        self._limiter = limiter
+        self.refresh_s = refresh_s
+        self._retry_s = retry_s
+        self._wait_s = wait_s
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._slots: dict[str, _Slot] = {}
+        self.taken = 0  # frames taken since start (for the bench and tests)
+
+    async def get(self, session: Session) -> Thumbnail | None:
+        """The session's latest frame, refreshed first if it is due; None if there is none."""
+        slot = self._slots.setdefault(session.session_id, _Slot())
+        now = self._clock()
+        due = is_due(now, slot.taken, slot.tried, refresh_s=self.refresh_s, retry_s=self._retry_s)
+        if due and slot.task is None and session.record_paths:
+            slot.tried = now
+            slot.task = asyncio.create_task(self._take(session.snapshot(), slot))
+        await _settle(slot, self._wait_s)
+        if not slot.data:
+            return None
+        return Thumbnail(slot.data, slot.content_type, slot.taken_wall, "live")
+
+    def on_event(self, event: SessionEvent) -> None:
+        """Bus listener: an ended session's frame goes (its refresh is left to finish)."""
+        if event.type in _ENDED:
+            self._slots.pop(event.session.session_id, None)
+
+    async def close(self) -> None:
+        tasks = [s.task for s in self._slots.values() if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _take(self, session: Session, slot: _Slot) -> None:
+        path = self._out / session.record_paths[-1]
+        started = time.monotonic()
+        try:
+            data = await self._frame(session, path)
+        except asyncio.CancelledError:
+            raise
+        except (PictureError, OSError) as exc:
+            log.warning(
+                "no live thumbnail of %s: %s",
+                session.person,
+                exc,
+                extra={
+                    "event.action": "thumbnail.live",
+                    "event.outcome": "failure",
+                    "session_id": session.session_id,
+                    "channel": session.person,
+                },
+            )
+            return
+        finally:
+            slot.task = None
+        slot.data, slot.content_type = data, "image/jpeg"
+        slot.taken, slot.taken_wall = self._clock(), datetime.now(UTC)
+        self.taken += 1
+        log.debug(
+            "live thumbnail of %s: %d bytes",
+            session.person,
+            len(data),
+            extra={
+                "event.action": "thumbnail.live",
+                "event.outcome": "success",
+                "event.duration": int((time.monotonic() - started) * 1e9),
+                "session_id": session.session_id,
+                "channel": session.person,
+            },
+        )
+
+    async def _frame(self, session: Session, path: Path) -> bytes:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        rate = session.bytes_written / session.media_seconds if session.media_seconds > 0 else 0
+        window = live_window(rate)
+        async with self._limiter:
+            # A window with no keyframe (a long keyframe interval) is tried once 4 times larger.
+            for span in (window, window * 4):
+                offset = max(0, size - span) // _TS_PACKET * _TS_PACKET
+                try:
+                    return await run_picture(
+                        live_command(self._ffmpeg, path, offset), self._timeout_s
+                    )
+                except PictureError as exc:
+                    if exc.reason != "NO_FRAME" or offset == 0:
+                        raise
+        raise PictureError("no keyframe near the end of the recording", reason="NO_FRAME")
+
+
+class RoomImages:
+    """The channels' room images, on disk (see the module)."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        fetch: Callable[[str, str], Awaitable[RoomImage]],
+        *,
+        refresh_s: float = 300.0,
+        retry_s: float = 60.0,
+        wait_s: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dir = thumbs_dir(output_dir)
+        self._fetch = fetch
+        self.refresh_s = refresh_s
+        self._retry_s = retry_s
+        self._wait_s = wait_s
+        self._clock = clock
+        self._slots: dict[str, _Slot] = {}
+        self.fetched = 0
+
+    async def get(self, channel: Channel, availability: str) -> Thumbnail | None:
+        """The channel's room image, refreshed first if it is due (never while the site says
+        the channel is offline, unless there is none yet); None if there is none."""
+        name = channel.username
+        slot = self._slots.get(name)
+        if slot is None:
+            slot = self._slots[name] = await asyncio.to_thread(self._load, name)
+        now = self._clock()
+        keep = availability in _GONE
+        due = is_due(
+            now, slot.taken, slot.tried, refresh_s=self.refresh_s, retry_s=self._retry_s, keep=keep
+        )
+        if due and slot.task is None:
+            slot.tried = now
+            slot.task = asyncio.create_task(self._refresh(channel, slot))
+        await _settle(slot, self._wait_s)
+        if slot.taken_wall is None:
+            return None
+        data = await asyncio.to_thread(self._read, name, slot.content_type)
+        if data is None:
+            return None
+        return Thumbnail(data, slot.content_type, slot.taken_wall, "room")
+
+    def _path(self, name: str, content_type: str) -> Path:
+        return self._dir / room_image_name(name, IMAGE_TYPES[content_type])
+
+    def _load(self, name: str) -> _Slot:
+        """What an earlier run left on disk (its age from the file's time)."""
+        for content_type in IMAGE_TYPES:
+            try:
+                mtime = self._path(name, content_type).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            age = max(0.0, time.time() - mtime)
+            return _Slot(
+                content_type=content_type,
+                taken_wall=datetime.fromtimestamp(mtime, UTC),
+                taken=self._clock() - age,
+            )
+        return _Slot()
+
+    def _read(self, name: str, content_type: str) -> bytes | None:
+        try:
+            return self._path(name, content_type).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _save(self, name: str, image: RoomImage) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._path(name, image.content_type)
+        part = path.with_name(f".{path.name}.part")
+        try:
+            part.write_bytes(image.data)
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
+        for other in IMAGE_TYPES:  # the site switched formats: the old one goes
+            if other != image.content_type:
+                with contextlib.suppress(FileNotFoundError):
+                    self._path(name, other).unlink()
+
+    async def _refresh(self, channel: Channel, slot: _Slot) -> None:
+        extra = {"event.action": "thumbnail.room", "channel": channel.username}
+        try:
+            image = await self._fetch(channel.record_target, channel.source_type)
+            if sniff_image(image.data) != image.content_type or not image.data:
+                raise DomainError("the resolver's room image is not what it says")
+            if len(image.data) > ROOM_IMAGE_MAX_BYTES:
+                raise DomainError(f"the room image has {len(image.data)} bytes")
+            await asyncio.to_thread(self._save, channel.username, image)
+        except asyncio.CancelledError:
+            raise
+        except (DomainError, OSError) as exc:
+            quiet = isinstance(exc, DomainError) and exc.kind in (
+                ErrorKind.NOT_FOUND,
+                ErrorKind.FAILED_PRECONDITION,
+            )
+            log.log(
+                logging.DEBUG if quiet else logging.WARNING,
+                "room image of %s not refreshed (the last good one stays): %s",
+                channel.username,
+                exc,
+                extra={**extra, "event.outcome": "failure", "error.message": str(exc)},
+            )
+            return
+        finally:
+            slot.task = None
+        slot.content_type, slot.taken_wall = image.content_type, image.fetched_at
+        slot.taken = self._clock()
+        self.fetched += 1
+        log.debug(
+            "room image of %s: %d bytes",
+            channel.username,
+            len(image.data),
+            extra={**extra, "event.outcome": "success", "file.size": len(image.data)},
+        )
+
+    async def close(self) -> None:
+        tasks = [s.task for s in self._slots.values() if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ChannelThumbnails:
+    """``GetChannelThumbnail``: the live frame of a channel that records, else its room image.
+
+    Only channels on the watch list or recording have pictures: a name nobody watches makes no
+    request to the site and no file on disk.
+    """
+
+    def __init__(
+        self,
+        live: LiveThumbnails,
+        rooms: RoomImages,
+        *,
+        running: Callable[[], list[Session]],
+        channel: Callable[[str], Channel],
+        availability: Callable[[str], str],
+        enabled: bool = True,
+    ) -> None:
+        self.live = live
+        self.rooms = rooms
+        self._running = running
+        self._channel = channel
+        self._availability = availability
+        self.enabled = enabled
+
+    async def get(self, username: str) -> Thumbnail:
+        """The picture; NO_THUMBNAIL when there is none (or THUMBNAILS is off). NotFound
+        (CHANNEL_NOT_FOUND) for a channel neither watched nor recording."""
+        name = check_person(username)
+        session = next((s for s in self._running() if name in (s.person, s.channel)), None)
+        try:
+            channel: Channel | None = self._channel(name)
+        except NotFound:
+            if session is None:
+                raise NotFound(
+                    f"channel {name} is not watched and not recording",
+                    reason="CHANNEL_NOT_FOUND",
+                ) from None
+            channel = None
+        if not self.enabled:
+            return NO_THUMBNAIL
+        if session is not None:
+            shot = await self.live.get(session)
+            if shot is not None:
+                return shot
+        if channel is not None:
+            room = await self.rooms.get(channel, self._availability(name))
+            if room is not None:
+                return room
+        return NO_THUMBNAIL
+
+    async def close(self) -> None:
+        await asyncio.gather(self.live.close(), self.rooms.close())
