@@ -26,6 +26,7 @@ from gateway import (
     events,
     files,
     logs,
+    media,
     models,
     playback,
     recordings,
@@ -173,6 +174,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(events.router)
     app.include_router(files.router)
     app.include_router(models.router)
+    app.include_router(media.router)  # before recordings: its {filename:path} takes any tail
     app.include_router(recordings.router)
     app.include_router(system.router)
     app.include_router(playback.router)

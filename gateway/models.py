@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -124,6 +125,8 @@ def channel_json(c: channel_service_pb2.Channel) -> dict[str, Any]:
         "lastViewers": c.last_viewers if c.HasField("last_viewers") else None,
         "lastRoomStatus": c.last_room_status,
         "lastMessage": c.last_message,
+        # Always the route (it answers 404 until there is a picture): media.py.
+        "thumbnailUrl": f"/api/models/{quote(c.username)}/thumbnail",
     }
 
 

@@ -60,6 +60,7 @@ class CleanupBody(BaseModel):
 def recording_json(r: recording_service_pb2.Recording) -> dict[str, Any]:
     """A recording file as the REST API shows it; ``url`` serves it (with Range support)."""
     state = enum_name(recording_service_pb2.RecordingState.Name, r.state, "RECORDING_STATE_")
+    base = f"/api/recordings/{quote(r.person)}/{quote(r.file_name)}"  # its pictures (media.py)
     return {
         "person": r.person,
         "file": r.file_name,
@@ -78,6 +79,8 @@ def recording_json(r: recording_service_pb2.Recording) -> dict[str, Any]:
         "format": r.format,
         "gaps": [gap_json(g) for g in r.gaps],
         "completeness": round(r.completeness, 4),
+        "posterUrl": f"{base}/poster" if r.has_poster else None,
+        "sheetUrl": f"{base}/sheet" if r.has_sheet else None,
     }
 
 

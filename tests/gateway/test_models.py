@@ -34,6 +34,7 @@ CHANNEL_KEYS = {
     "lastViewers",
     "lastRoomStatus",
     "lastMessage",
+    "thumbnailUrl",
 }
 
 
@@ -90,6 +91,7 @@ async def test_get_one_channel_shows_every_field_in_camel_case(
         "lastViewers": 42,
         "lastRoomStatus": "public",
         "lastMessage": "",
+        "thumbnailUrl": "/api/models/alice/thumbnail",
     }
     assert fakes.channels.seen.methods() == ["GetChannel"]
     assert fakes.channels.seen.calls[0].request.username == "alice"

@@ -31,6 +31,8 @@ RECORDING_KEYS = {
     "format",
     "gaps",
     "completeness",
+    "posterUrl",
+    "sheetUrl",
 }
 
 
@@ -92,6 +94,8 @@ async def test_get_one_recording(client: httpx.AsyncClient, fakes: Fakes) -> Non
             }
         ],
         "completeness": 0.9988,
+        "posterUrl": None,
+        "sheetUrl": None,
     }
     request = fakes.recordings.seen.calls[0].request
     assert (request.person, request.file_name) == ("alice", "alice_2025-06-01_12-00-00.mp4")
