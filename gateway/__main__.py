@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from gateway.app import create_app
 from gateway.events import shutdown_event
@@ -40,7 +42,13 @@ def main() -> None:
         access_log=False,  # the middleware writes one http.request line per request
         timeout_graceful_shutdown=5,
     )
-    _Server(config, app).run()
+    server = _Server(config, app)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # as uvicorn.run: a port in use is a failed start
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

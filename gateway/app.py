@@ -28,6 +28,7 @@ from gateway import (
     logs,
     media,
     models,
+    notifications,
     playback,
     recordings,
     system,
@@ -174,6 +175,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(events.router)
     app.include_router(files.router)
     app.include_router(models.router)
+    app.include_router(notifications.router)
     app.include_router(media.router)  # before recordings: its {filename:path} takes any tail
     app.include_router(recordings.router)
     app.include_router(system.router)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from servicekit import correlation
-from streamrec_cli import commands, messages
+from streamrec_cli import commands, messages, notify
 from streamrec_cli.client import EXIT_OK, EXIT_USAGE, Client, Failure
 
 DEFAULT_ADDR = "127.0.0.1:50052"
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dry-run", action="store_true", help="only report what would go")
 
     leaf(top, "disk", commands.disk, "disk usage of the recordings' file system")
+    notify.add_parser(top, leaf)
     return parser
 
 

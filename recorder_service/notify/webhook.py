@@ -9,6 +9,9 @@ An attempt is bounded by NOTIFY_TIMEOUT, however slowly the receiver trickles it
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import logging
 import time
 from email.utils import parsedate_to_datetime
 
@@ -21,6 +24,19 @@ from servicekit.errors import DomainError
 
 RESPONSE_KEPT = 512
 USER_AGENT = "streamrec-webhooks/1"
+
+# URLs being posted to now. httpx logs every request's URL at INFO; a webhook URL can carry
+# its token in the path (Slack, Discord), where no redaction finds it, so those lines go.
+_POSTING: collections.Counter[str] = collections.Counter()
+
+
+class _NoWebhookUrls(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(str(a) in _POSTING for a in args[:3])
+
+
+logging.getLogger("httpx").addFilter(_NoWebhookUrls())
 
 
 def retry_after(value: str | None) -> float:
@@ -80,9 +96,20 @@ class WebhookSender:
             "content-type": "application/json",
             **webhook_headers(target.secret, message.id, int(time.time()), message.body),
         }
-        async with self._client.stream(
+        request = self._client.build_request(
             "POST", target.url, content=message.body, headers=headers
-        ) as response:
+        )
+        key = str(request.url)
+        _POSTING[key] += 1
+        try:
+            return await self._exchange(request, began)
+        finally:
+            _POSTING[key] -= 1
+            if _POSTING[key] <= 0:
+                del _POSTING[key]
+
+    async def _exchange(self, request: httpx.Request, began: float) -> Attempt:
+        async with contextlib.aclosing(await self._client.send(request, stream=True)) as response:
             kept = b""
             async for chunk in response.aiter_bytes():
                 kept += chunk
