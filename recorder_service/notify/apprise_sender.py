@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
@@ -28,7 +28,12 @@ from servicekit.errors import InvalidArgument
 # Apprise's lines never reach the service's log handlers (they may hold tokens).
 logging.getLogger(apprise.LOGGER_NAME).propagate = False
 
-Attachments = Callable[[dict[str, Any]], str | None]
+#: ``attachments(event_type, data)``: a path or URL to attach, or None.
+Attachments = Callable[[str, dict[str, Any]], Awaitable[str | None]]
+
+
+async def _no_attachment(_event_type: str, _data: dict[str, Any]) -> str | None:
+    return None
 
 
 def _plugin(url: str) -> Any:
@@ -83,7 +88,7 @@ class AppriseSender:
         *,
         timeout: float,
         threads: int,
-        attachments: Attachments = lambda _data: None,
+        attachments: Attachments = _no_attachment,
     ) -> None:
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="apprise")
@@ -127,7 +132,7 @@ class AppriseSender:
         envelope = json.loads(message.body)
         data: dict[str, Any] = envelope.get("data") or {}
         title, body, level = human_text(message.type, data)
-        attach = self._attachments(data)
+        attach = await self._attachments(message.type, data)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
             self._pool, self._notify, target.url, title, body, level, attach

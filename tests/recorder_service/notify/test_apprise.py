@@ -4,6 +4,7 @@ went wrong is kept without the URL's secrets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -55,7 +56,7 @@ async def test_the_recordings_still_is_attached_where_one_exists(store, ntfy, tm
     folder = tmp_path / "records" / "alice"
     folder.mkdir(parents=True)
     (folder / "alice_1.mp4").write_bytes(b"media")
-    (folder / "alice_1.jpg").write_bytes(JPEG)
+    (folder / "alice_1.poster.jpg").write_bytes(JPEG)
     sender = AppriseSender(timeout=5, threads=2, attachments=Attachments(tmp_path))
     t = target(store, f"ntfy://127.0.0.1:{ntfy.port}/streamrec")
     done = message(
@@ -67,10 +68,10 @@ async def test_the_recordings_still_is_attached_where_one_exists(store, ntfy, tm
     )
     assert (await sender.send(t, done)).ok
     (got,) = ntfy.messages
-    assert got["attachment"] == JPEG and got["filename"] == "alice_1.jpg"
+    assert got["attachment"] == JPEG and got["filename"] == "alice_1.poster.jpg"
     assert got["title"] == "alice: file saved"
     assert got["message"] == "alice_1.mp4 (1:02:05, 3.0 GiB, 99.8 % complete)"
-    # No still: the text alone.
+    # No poster: the text alone (a file event waits a moment for one being made).
     ntfy.messages.clear()
     assert (await sender.send(t, message("recording.gap", durationSeconds=4.5, cause="restart"))).ok
     assert ntfy.messages[0]["attachment"] is None
@@ -141,11 +142,32 @@ def test_every_type_has_a_short_text() -> None:
         )
 
 
-def test_attachments_stay_inside_the_recordings(tmp_path: Path) -> None:
+async def test_attachments_stay_inside_the_recordings_and_thumbs(tmp_path: Path) -> None:
     (tmp_path / "records" / "a").mkdir(parents=True)
-    (tmp_path / "secret.jpg").write_bytes(JPEG)
-    found = Attachments(tmp_path, finders=[lambda _rel: tmp_path / "secret.jpg"])
-    assert found({"file": "records/a/x.ts"}) is None
-    assert found({"file": "records/a/../../secret.ts"}) is None
-    assert found({"thumbnailUrl": "http://site.example/ri/a.jpg"}) == "http://site.example/ri/a.jpg"
-    assert found({"thumbnailUrl": "file:///etc/passwd"}) is None
+    (tmp_path / "thumbs").mkdir()
+    (tmp_path / "thumbs" / "a.jpg").write_bytes(JPEG)
+    (tmp_path / "secret.poster.jpg").write_bytes(JPEG)
+    found = Attachments(tmp_path, poster_wait=0.3)
+    assert await found("recording.file_closed", {"file": "records/a/x.ts"}) is None
+    assert await found("recording.finished", {"file": "records/a/../../secret.ts"}) is None
+    online = {"channel": "a", "thumbnailUrl": "http://site.example/ri/a.jpg"}
+    assert await found("channel.online", online) == "http://site.example/ri/a.jpg"
+    assert await found("channel.online", {"channel": "a"}) == str(tmp_path / "thumbs" / "a.jpg")
+    assert await found(
+        "channel.online", {"channel": "a", "thumbnailUrl": "file:///etc/passwd"}
+    ) == str(tmp_path / "thumbs" / "a.jpg")
+
+
+async def test_a_file_event_waits_for_the_poster_being_made(tmp_path: Path) -> None:
+    folder = tmp_path / "records" / "b"
+    folder.mkdir(parents=True)
+    found = Attachments(tmp_path, poster_wait=5)
+
+    async def make_later() -> None:
+        await asyncio.sleep(0.5)
+        (folder / "b_1.poster.jpg").write_bytes(JPEG)
+
+    maker = asyncio.create_task(make_later())
+    got = await found("recording.finished", {"file": "records/b/b_1.mp4"})
+    await maker
+    assert got == str(folder / "b_1.poster.jpg")
