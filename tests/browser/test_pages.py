@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook
 
 from tests.browser.conftest import screenshot
+from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 from tests.harness import Stack
 
@@ -27,8 +28,19 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(tmp_path_factory.mktemp("pages")) as running:
+def site() -> Iterator[FakeChaturbate]:
+    with FakeChaturbate() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, site: FakeChaturbate) -> Iterator[Stack]:
+    env = {
+        "CHATURBATE_BASE_URL": site.base_url,
+        "CHATURBATE_THUMBNAIL_BASE_URL": f"{site.base_url}/ri",
+        "STATUS_CACHE_TTL": "0",
+    }
+    with Stack(tmp_path_factory.mktemp("pages"), env_extra=env) as running:
         yield running
 
 
@@ -260,3 +272,25 @@ def test_a_webhook_target_is_added_tested_edited_and_removed_from_the_page(
         assert api.get(f"/api/notifications/targets/{listed['id']}").status_code == 404
     finally:
         receiver.close()
+
+
+def test_a_request_id_typed_in_the_logs_page_shows_its_lines_from_all_three_services(
+    page: Page, stack: Stack, site: FakeChaturbate, api: httpx.Client
+) -> None:
+    site.add_room("logged", room_status="public", title="hello")
+    request_id = "browser-logs-0001"
+    looked = api.get("/api/model/logged/status", headers={"X-Request-ID": request_id})
+    assert looked.status_code == 200, looked.text
+    page.goto(f"{stack.base_url}/#/logs")
+    page.get_by_label("Correlation id").fill(request_id)
+    page.get_by_role("button", name="Show").click()
+    lines = page.locator("#logs-lines .log-line")
+    for service in ("gateway", "recorder", "resolver"):
+        expect(lines.and_(page.locator(f'[data-service="{service}"]')).first).to_be_visible()
+    texts = lines.locator(".log-cid").all_text_contents()
+    assert texts and set(texts) == {request_id}
+    # A line's correlation id is a link to all of that request's lines.
+    lines.first.locator(".log-cid").click()
+    expect(page).to_have_url(re.compile(f"#/logs\\?cid={request_id}$"))
+    expect(page.locator("#logs-cid")).to_have_value(request_id)
+    screenshot(page, "logs")
