@@ -3,7 +3,8 @@ events, written through the notifier in the same transaction as the change behin
 
 - session events (a bus listener; the bus runs its listeners in one store transaction, so
   the session's row and its notifications commit together): ``recording.started`` (first
-  bytes), ``recording.gap`` (the gap ledger's row is written in that transaction too),
+  bytes), ``recording.gap`` (a ledger entry with a length; its row is written in that
+  transaction too),
   and at FINALIZED, once its files are measured: ``recording.file_closed`` for each file, then
   one of ``recording.finished`` / ``recording.failed`` / ``recording.interrupted`` (a session
   crash recovery found: recovery re-finalizes it until this is written);
@@ -90,7 +91,9 @@ class SessionNotices:
             if event.session.session_id not in self._started:
                 self._started.add(event.session.session_id)
                 self._emit("recording.started", event, self._started_data)
-        elif event.type is EventType.GAP:
+        elif event.type is EventType.GAP and float(event.extra.get("duration_s") or 0) > 0:
+            # A 0 s entry (a discontinuity whose cost is unknown or nil) stays in the ledger
+            # but is not news: it takes nothing from the recording.
             self._emit("recording.gap", event, self._gap_data)
         elif event.type is EventType.FINALIZED:
             self._started.discard(event.session.session_id)

@@ -129,6 +129,16 @@ class _Server:
         raise AssertionError(f"timed out waiting for {what}")
 
 
+def _peer_gone(conn: socket.socket) -> bool:
+    """Whether the other end closed the connection (without reading from it)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 class WebhookReceiver(_Server):
     """Verifies each request with ``standardwebhooks.Webhook(secret).verify`` and, like a real
     receiver, processes each ``webhook-id`` once: ``accepted`` holds the payloads processed,
@@ -157,6 +167,10 @@ class WebhookReceiver(_Server):
             status, hold = self.status, self.hold_s
         if hold:
             time.sleep(hold)
+            if _peer_gone(request.connection):
+                # The sender went away while we held the answer (it was killed): like a
+                # receiver that commits with its answer, this request is not processed.
+                return 503, b'{"error": "sender gone"}'
         if entry.error:
             with self.lock:
                 self.bad_signatures += 1

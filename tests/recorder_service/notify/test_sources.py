@@ -130,6 +130,15 @@ def test_a_session_ends_with_exactly_one_terminal_event(notifier, store, bus, st
     assert [n["type"] for n in sent(notifier)] == [kind]
 
 
+def test_a_gap_of_no_length_is_not_news(notifier, store, bus) -> None:
+    everything(notifier)
+    bus.add_listener(SessionNotices(notifier, store))
+    s = bare_session("hal")
+    bus.publish(EventType.GAP, s, extra={"cause": "DISCONTINUITY", "duration_s": "0.000"})
+    bus.publish(EventType.GAP, s, extra={"cause": "SKIPPED_SEGMENT", "duration_s": "4.000"})
+    assert [n["data"]["cause"] for n in sent(notifier)] == ["SKIPPED_SEGMENT"]
+
+
 def test_no_target_no_rows(notifier, store, bus) -> None:
     bus.add_listener(SessionNotices(notifier, store))
     s = bare_session("carl")
