@@ -22,7 +22,7 @@ import pytest
 from recorder_service.notify.signing import new_secret
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.receivers import WebhookReceiver
+from tests.fakes.receivers import FakeNtfy, WebhookReceiver
 from tests.harness import Stack
 
 pytestmark = pytest.mark.e2e
@@ -248,3 +248,28 @@ def test_secrets_are_in_no_log_and_no_answer(client: httpx.Client, stack: Stack)
         assert secret not in answers
         assert secret not in logs
     client.delete(f"/api/notifications/targets/{created.json()['id']}")
+
+
+def test_apprise_to_ntfy_gets_the_text_and_the_recordings_poster(
+    client: httpx.Client, origin: HlsOrigin
+) -> None:
+    with FakeNtfy() as ntfy:
+        created = client.post(
+            "/api/notifications/targets",
+            json={
+                "kind": "apprise",
+                "url": f"ntfy://127.0.0.1:{ntfy.port}/streamrec",
+                "events": ["recording.finished"],
+                "channels": ["apr"],
+            },
+        )
+        assert created.status_code == 201, created.text
+        origin.add_stream("apr", window=6)
+        client.post(f"/api/stop/{record(client, origin, 'apr')}")
+        (message,) = wait_for("the ntfy message", lambda: list(ntfy.messages))
+        assert message["topic"] == "streamrec" and message["title"] == "apr: recording finished"
+        assert "100.0 % complete; 1 file(s)" in message["message"]
+        # The poster the recorder makes after finalization, attached as a JPEG.
+        assert message["attachment"][:2] == b"\xff\xd8"
+        assert message["filename"].endswith(".poster.jpg")
+        client.delete(f"/api/notifications/targets/{created.json()['id']}")
