@@ -7,13 +7,18 @@ in memory. ffmpeg runs niced (19), single-threaded, with a time limit, and is ki
 reaped whatever ends the wait, so a picture can never take a recording's CPU or outlive its
 reason.
 
-Live frames: ffmpeg starts reading the recording ``offset`` bytes in (``-skip_initial_bytes``,
-about six seconds before its end at the session's byte rate) and decodes only keyframes
-(``-skip_frame nokey``) until the first one. That is one window of bytes and one decoded
-frame, whatever the file's length. ``-sseof`` was the other way; it needs the file's duration,
-which ffmpeg estimates for MPEG-TS from the timestamps at both ends, and a recording's
-timestamps can jump (a discontinuity in the source) or wrap, and the estimate is stale for a
-file being written. A byte window cares about none of that.
+Live frames come from a window of bytes at the end of the file being written (about six
+seconds' worth at the session's byte rate), never from its timestamps: ``-sseof`` needs the
+file's duration, which ffmpeg estimates for MPEG-TS from the timestamps at both ends, and a
+recording's timestamps can jump (a discontinuity in the source) or wrap, and the estimate is
+stale for a file being written. The recorder takes the last H.264 keyframe out of the window
+itself (``ts_keyframe``) and decodes the keyframes of many channels with one ffmpeg
+(``keyframes_command``): an ffmpeg per frame costs ~50 ms of CPU, almost all of it starting,
+probing and setting up; in a batch a frame costs a few. A file whose keyframe cannot be taken
+out that way (not H.264) gets ``live_command``: ffmpeg starts reading it ``offset`` bytes in
+(``-skip_initial_bytes``) and decodes only keyframes (``-skip_frame nokey``) until the first.
+Live frames are fitted in a fixed 16:9 (or 9:16 for an upright video) canvas, so that one
+decoder can take frames of any size in turn.
 
 Contact sheets: one input per tile, each seeked (``-ss`` with ``-noaccurate_seek``: the keyframe
 nearest the tile's time) and cut to one keyframe (``trim``), so the cost is a seek and a
@@ -42,7 +47,8 @@ from servicekit.proc import die_with_parent
 
 log = logging.getLogger(__name__)
 
-LIVE_WIDTH = 320
+#: The live frame's canvas by orientation (the video is fitted in, keeping its shape).
+CANVAS = {"landscape": (320, 180), "portrait": (180, 320)}
 POSTER_WIDTH = 640
 TILE_BOX = 320  # a tile fits in TILE_BOX x TILE_BOX, keeping the video's shape
 _JPEG_QUALITY = "5"  # mjpeg qscale: 2 (best) .. 31
@@ -140,16 +146,49 @@ def _jpeg_out(*graph: str) -> list[str]:
     return [*graph, "-frames:v", "1", "-c:v", "mjpeg", "-q:v", _JPEG_QUALITY, "-f", "image2pipe"]
 
 
-def live_command(ffmpeg: str, source: Path, offset: int) -> list[str]:
-    """The first keyframe of ``source`` (a growing MPEG-TS) from byte ``offset`` on, 320 px
-    wide (at most), as one JPEG on stdout."""
-    scale = f"scale='min({LIVE_WIDTH},iw)':-2"
+def _fit(canvas: tuple[int, int]) -> str:
+    w, h = canvas
+    return (
+        f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:-1:-1:color=black,setsar=1"
+    )
+
+
+def live_command(
+    ffmpeg: str, source: Path, offset: int, canvas: tuple[int, int] = CANVAS["landscape"]
+) -> list[str]:
+    """The first keyframe of ``source`` (a growing MPEG-TS) from byte ``offset`` on, fitted in
+    ``canvas``, as one JPEG on stdout."""
     return [
         *_head(ffmpeg),
         *_input(source, "mpegts", "-f", "mpegts", "-skip_initial_bytes", str(max(0, offset))),
-        *_jpeg_out("-map", "0:v:0", "-vf", scale),
+        *_jpeg_out("-map", "0:v:0", "-vf", _fit(canvas)),
         "pipe:1",
     ]
+
+
+def keyframes_command(ffmpeg: str, canvas: tuple[int, int] = CANVAS["landscape"]) -> list[str]:
+    """H.264 keyframes (Annex B, one after the other, on stdin) to one JPEG each, in order,
+    fitted in ``canvas``, on stdout."""
+    return [
+        *_head(ffmpeg),
+        *("-protocol_whitelist", "pipe", "-format_whitelist", "h264", "-threads", "1"),
+        *("-f", "h264", "-i", "pipe:0"),
+        *("-map", "0:v:0", "-fps_mode", "passthrough", "-vf", _fit(canvas)),
+        *("-c:v", "mjpeg", "-q:v", _JPEG_QUALITY, "-f", "image2pipe", "pipe:1"),
+    ]
+
+
+def split_jpegs(data: bytes) -> list[bytes]:
+    """The JPEGs of an MJPEG byte stream (each ends with EOI, the next starts with SOI; inside
+    a JPEG an 0xFF byte is always followed by 0x00 or a marker, never by EOI then SOI)."""
+    if not data.startswith(b"\xff\xd8\xff"):
+        return []
+    out, start = [], 0
+    while (end := data.find(b"\xff\xd9\xff\xd8\xff", start)) != -1:
+        out.append(data[start : end + 2])
+        start = end + 2
+    out.append(data[start:])
+    return out
 
 
 def poster_command(ffmpeg: str, source: Path, at_s: float) -> list[str]:
@@ -228,12 +267,13 @@ def _low_priority() -> None:
     die_with_parent()
 
 
-async def run_picture(argv: list[str], timeout_s: float) -> bytes:
-    """Run a picture command (niced) and return its stdout; PictureError when it fails, takes
-    longer than ``timeout_s`` or writes nothing. ffmpeg is reaped before this returns."""
+async def run_picture(argv: list[str], timeout_s: float, stdin: bytes | None = None) -> bytes:
+    """Run a picture command (niced), feeding it ``stdin``, and return its stdout;
+    PictureError when it fails, takes longer than ``timeout_s`` or writes nothing. ffmpeg is
+    reaped before this returns."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_low_priority,
@@ -256,9 +296,17 @@ async def run_picture(argv: list[str], timeout_s: float) -> bytes:
             if line := raw.decode("utf-8", "replace").rstrip():
                 tail.append(line)
 
+    async def feed() -> None:
+        if proc.stdin is None or stdin is None:
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
+            proc.stdin.close()
+
     try:
         async with asyncio.timeout(timeout_s):
-            await asyncio.gather(read_out(), read_err(), proc.wait())
+            await asyncio.gather(feed(), read_out(), read_err(), proc.wait())
     except TimeoutError:
         raise PictureError(
             f"ffmpeg took more than {timeout_s:g}s", reason="PICTURE_TIMEOUT"

@@ -1,17 +1,21 @@
 """One picture per channel, taken only when asked: a live frame while it records, else the
 site's room image.
 
-Live frames are taken from the tail of the file being written (``pictures.live_command``: no
-second download of the stream), kept in memory per session with their time, and taken again
-only when asked and older than ``THUMBNAIL_REFRESH``. Room images are fetched by the resolver
-(under the site's request budget) and kept on disk, ``OUTPUT_DIR/thumbs/{channel}.{ext}``,
-refreshed when asked and older than ``ROOM_IMAGE_REFRESH``, and never replaced while the
-channel is offline: the last good one stays, and so it does when a fetch fails.
+Live frames are taken from the tail of the file being written (no second download of the
+stream), kept in memory per session with their time, and taken again only when asked and
+older than ``THUMBNAIL_REFRESH``. The asks of a moment are gathered (a dashboard asks for all
+its cards at once) and their keyframes, taken out of the files by ``ts_keyframe``, decoded by
+one ffmpeg: a few milliseconds of CPU a frame instead of ~50 for an ffmpeg each. Room images
+are fetched by the resolver (under the site's request budget) and kept on disk,
+``OUTPUT_DIR/thumbs/{channel}.{ext}``, refreshed when asked and older than
+``ROOM_IMAGE_REFRESH``, and never replaced while the channel is offline: the last good one
+stays, and so it does when a fetch fails.
 
-Concurrent asks share one ffmpeg (or one fetch): an ask starts the refresh that is due and
-waits a moment for it, then answers with what there is; the refresh goes on without it. Picture
-ffmpegs run niced, under one limit for the whole recorder (``THUMBNAIL_CONCURRENCY``), with a
-time limit; their failures are logged and never reach a recording, a finalization or a start.
+An ask starts the refresh that is due; one that finds no picture at all waits a moment for it,
+the others are answered with the picture there is (the next ask gets the new one), so a page
+is never held up by a refresh. Concurrent asks share one refresh. Picture ffmpegs run niced,
+under one limit for the whole recorder (``THUMBNAIL_CONCURRENCY``), with a time limit; their
+failures are logged and never reach a recording, a finalization or a start.
 """
 
 from __future__ import annotations
@@ -28,10 +32,19 @@ from pathlib import Path
 
 from recorder_service.model import EventType, Session, SessionEvent
 from recorder_service.paths import room_image_name, thumbs_dir
-from recorder_service.pictures import PictureError, live_command, live_window, run_picture
+from recorder_service.pictures import (
+    CANVAS,
+    PictureError,
+    keyframes_command,
+    live_command,
+    live_window,
+    run_picture,
+    split_jpegs,
+)
 from recorder_service.ports import RoomImage
 from recorder_service.recordings import check_person
 from recorder_service.store import Channel
+from recorder_service.ts_keyframe import keyframe_of
 from servicekit.errors import DomainError, ErrorKind, NotFound
 from servicekit.images import IMAGE_TYPES, sniff_image
 
@@ -88,7 +101,7 @@ class _Slot:
     taken_wall: datetime | None = None
     taken: float | None = None
     tried: float | None = None
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Future[None] | None = None
 
 
 async def _settle(slot: _Slot, wait_s: float) -> None:
@@ -98,8 +111,37 @@ async def _settle(slot: _Slot, wait_s: float) -> None:
         await asyncio.wait({task}, timeout=wait_s)
 
 
+@dataclass
+class _Ask:
+    """A frame wanted for a session; ``done`` resolves when its batch has run."""
+
+    session: Session
+    slot: _Slot
+    done: asyncio.Future[None]
+
+
+def _orientation(session: Session) -> str:
+    v = session.variant
+    return "portrait" if v is not None and v.height > v.width > 0 else "landscape"
+
+
+def _window(session: Session) -> int:
+    rate = session.bytes_written / session.media_seconds if session.media_seconds > 0 else 0
+    return live_window(rate)
+
+
+def _keyframes(asks: list[_Ask], out: Path) -> list[bytes | None]:
+    """Each session's last keyframe (in a thread: a few reads of up to 8 MiB)."""
+    return [keyframe_of(out / a.session.record_paths[-1], _window(a.session)) for a in asks]
+
+
 class LiveThumbnails:
-    """Frames of running sessions, per session (see the module)."""
+    """Frames of running sessions, per session (see the module).
+
+    The asks of a moment (a dashboard asks for every card at once) are gathered for
+    ``gather_s`` and their keyframes decoded by one ffmpeg (``pictures.keyframes_command``); a
+    session whose keyframe cannot be taken out of its file gets an ffmpeg of its own.
+    """
 
     def __init__(
         self,
@@ -111,6 +153,8 @@ class LiveThumbnails:
         retry_s: float = 15.0,
         wait_s: float = 2.0,
         timeout_s: float = 10.0,
+        gather_s: float = 0.1,
+        max_batch: int = 64,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ffmpeg = ffmpeg
@@ -120,19 +164,28 @@ class LiveThumbnails:
         self._retry_s = retry_s
         self._wait_s = wait_s
         self._timeout_s = timeout_s
+        self._gather_s = gather_s
+        self._max_batch = max_batch
         self._clock = clock
         self._slots: dict[str, _Slot] = {}
+        self._pending: list[_Ask] = []
+        self._flusher: asyncio.TimerHandle | None = None
+        self._batches: set[asyncio.Task[None]] = set()
         self.taken = 0  # frames taken since start (for the bench and tests)
+        self.ffmpegs = 0  # ffmpegs run for them
 
     async def get(self, session: Session) -> Thumbnail | None:
-        """The session's latest frame, refreshed first if it is due; None if there is none."""
+        """The session's latest frame; None if there is none yet. A due refresh is started;
+        only an ask with no frame at all waits for it (up to ``wait_s``): the others get the
+        frame there is, and the next ask the new one."""
         slot = self._slots.setdefault(session.session_id, _Slot())
         now = self._clock()
         due = is_due(now, slot.taken, slot.tried, refresh_s=self.refresh_s, retry_s=self._retry_s)
         if due and slot.task is None and session.record_paths:
             slot.tried = now
-            slot.task = asyncio.create_task(self._take(session.snapshot(), slot))
-        await _settle(slot, self._wait_s)
+            slot.task = self._submit(session.snapshot(), slot)
+        if not slot.data:
+            await _settle(slot, self._wait_s)
         if not slot.data:
             return None
         return Thumbnail(slot.data, slot.content_type, slot.taken_wall, "live")
@@ -143,16 +196,109 @@ class LiveThumbnails:
             self._slots.pop(event.session.session_id, None)
 
     async def close(self) -> None:
-        tasks = [s.task for s in self._slots.values() if s.task is not None]
-        for task in tasks:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        for ask in self._pending:
+            ask.done.cancel()
+        self._pending = []
+        for task in list(self._batches):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._batches, return_exceptions=True)
 
-    async def _take(self, session: Session, slot: _Slot) -> None:
-        path = self._out / session.record_paths[-1]
-        started = time.monotonic()
+    # -- batches -----------------------------------------------------------------------------
+
+    def _submit(self, session: Session, slot: _Slot) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        ask = _Ask(session, slot, loop.create_future())
+        self._pending.append(ask)
+        if len(self._pending) >= self._max_batch:
+            self._flush()
+        elif self._flusher is None:
+            self._flusher = loop.call_later(self._gather_s, self._flush)
+        return ask.done
+
+    def _flush(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            self._pending = self._pending[self._max_batch :]
+            task = asyncio.create_task(self._run(batch), name="live-thumbnails")
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _run(self, batch: list[_Ask]) -> None:
         try:
-            data = await self._frame(session, path)
+            await self._take(batch)
+        finally:
+            for ask in batch:
+                ask.slot.task = None
+                if not ask.done.done():
+                    ask.done.set_result(None)
+
+    async def _take(self, batch: list[_Ask]) -> None:
+        started = time.monotonic()
+        units = await asyncio.to_thread(_keyframes, batch, self._out)
+        groups: dict[str, list[tuple[_Ask, bytes]]] = {}
+        alone = []
+        for ask, unit in zip(batch, units, strict=True):
+            if unit is None:
+                alone.append(ask)
+            else:
+                groups.setdefault(_orientation(ask.session), []).append((ask, unit))
+        for orientation, items in groups.items():
+            try:
+                frames = await self._decode(orientation, [unit for _, unit in items])
+            except PictureError as exc:
+                log.info(
+                    "%d live thumbnails could not be decoded together (%s): one ffmpeg each",
+                    len(items),
+                    exc,
+                    extra={"event.action": "thumbnail.live", "event.outcome": "failure"},
+                )
+                alone.extend(ask for ask, _ in items)
+                continue
+            for (ask, _), frame in zip(items, frames, strict=True):
+                self._keep(ask, frame)
+        for ask in alone:
+            await self._take_alone(ask)
+        log.debug(
+            "%d live thumbnail(s), %d taken on their own",
+            len(batch),
+            len(alone),
+            extra={
+                "event.action": "thumbnail.live",
+                "event.outcome": "success",
+                "event.duration": int((time.monotonic() - started) * 1e9),
+                "thumbnail.batch": len(batch),
+                "thumbnail.alone": len(alone),
+            },
+        )
+
+    async def _decode(self, orientation: str, units: list[bytes]) -> list[bytes]:
+        """One ffmpeg for these keyframes; PictureError unless it gave one frame for each."""
+        argv = keyframes_command(self._ffmpeg, CANVAS[orientation])
+        async with self._limiter:
+            self.ffmpegs += 1
+            data = await run_picture(
+                argv, self._timeout_s + 0.1 * len(units), stdin=b"".join(units)
+            )
+        frames = split_jpegs(data)
+        if len(frames) != len(units):
+            raise PictureError(f"{len(frames)} frames for {len(units)} keyframes")
+        return frames
+
+    def _keep(self, ask: _Ask, frame: bytes) -> None:
+        slot = ask.slot
+        slot.data, slot.content_type = frame, "image/jpeg"
+        slot.taken, slot.taken_wall = self._clock(), datetime.now(UTC)
+        self.taken += 1
+
+    async def _take_alone(self, ask: _Ask) -> None:
+        session = ask.session
+        try:
+            frame = await self._frame(session, self._out / session.record_paths[-1])
         except asyncio.CancelledError:
             raise
         except (PictureError, OSError) as exc:
@@ -168,35 +314,20 @@ class LiveThumbnails:
                 },
             )
             return
-        finally:
-            slot.task = None
-        slot.data, slot.content_type = data, "image/jpeg"
-        slot.taken, slot.taken_wall = self._clock(), datetime.now(UTC)
-        self.taken += 1
-        log.debug(
-            "live thumbnail of %s: %d bytes",
-            session.person,
-            len(data),
-            extra={
-                "event.action": "thumbnail.live",
-                "event.outcome": "success",
-                "event.duration": int((time.monotonic() - started) * 1e9),
-                "session_id": session.session_id,
-                "channel": session.person,
-            },
-        )
+        self._keep(ask, frame)
 
     async def _frame(self, session: Session, path: Path) -> bytes:
         size = (await asyncio.to_thread(path.stat)).st_size
-        rate = session.bytes_written / session.media_seconds if session.media_seconds > 0 else 0
-        window = live_window(rate)
+        window = _window(session)
+        canvas = CANVAS[_orientation(session)]
         async with self._limiter:
             # A window with no keyframe (a long keyframe interval) is tried once 4 times larger.
             for span in (window, window * 4):
                 offset = max(0, size - span) // _TS_PACKET * _TS_PACKET
+                self.ffmpegs += 1
                 try:
                     return await run_picture(
-                        live_command(self._ffmpeg, path, offset), self._timeout_s
+                        live_command(self._ffmpeg, path, offset, canvas), self._timeout_s
                     )
                 except PictureError as exc:
                     if exc.reason != "NO_FRAME" or offset == 0:
@@ -227,8 +358,9 @@ class RoomImages:
         self.fetched = 0
 
     async def get(self, channel: Channel, availability: str) -> Thumbnail | None:
-        """The channel's room image, refreshed first if it is due (never while the site says
-        the channel is offline, unless there is none yet); None if there is none."""
+        """The channel's room image; None if there is none. A due refresh is started (never
+        while the site says the channel is offline, unless there is no image yet); only an ask
+        with no image waits for it (up to ``wait_s``)."""
         name = channel.username
         slot = self._slots.get(name)
         if slot is None:
@@ -241,7 +373,8 @@ class RoomImages:
         if due and slot.task is None:
             slot.tried = now
             slot.task = asyncio.create_task(self._refresh(channel, slot))
-        await _settle(slot, self._wait_s)
+        if slot.taken_wall is None:
+            await _settle(slot, self._wait_s)
         if slot.taken_wall is None:
             return None
         data = await asyncio.to_thread(self._read, name, slot.content_type)

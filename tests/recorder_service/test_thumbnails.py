@@ -39,16 +39,20 @@ class Clock:
 
 
 @pytest.fixture
-async def recording(origin: Any, tmp_path: Path) -> AsyncIterator[tuple[SessionManager, str]]:
-    """A session recording the fake origin's 640x360 stream for a few seconds already."""
+async def recording(origin: Any, tmp_path: Path) -> AsyncIterator[tuple[SessionManager, list[str]]]:
+    """Three sessions recording the fake origin's 640x360 stream for a few seconds already."""
     origin.add_stream("thumbs", segment_duration=1.0, variants=(SD_VARIANT,))
     async with managed(origin, tmp_path) as manager:
         sub = manager.bus.subscribe(0, manager.running)
-        session = await manager.start(StartRequest(target="thumbs"))
-        await next_event(sub, EventType.RECORDING, session.session_id)
+        ids = []
+        for person in ("thumbs", "thumbs_b", "thumbs_c"):
+            session = await manager.start(StartRequest(target="thumbs", person=person))
+            ids.append(session.session_id)
+        for sid in ids:
+            await next_event(sub, EventType.RECORDING, sid)
         await asyncio.sleep(3)
         sub.close()
-        yield manager, session.session_id
+        yield manager, ids
 
 
 def niceness_spy(tmp_path: Path) -> tuple[str, Path]:
@@ -60,53 +64,79 @@ def niceness_spy(tmp_path: Path) -> tuple[str, Path]:
     return str(spy), log
 
 
-async def test_a_live_frame_is_taken_from_the_growing_file_once_for_concurrent_asks(
-    recording: tuple[SessionManager, str], tmp_path: Path
+async def settled(live: LiveThumbnails) -> None:
+    """Let the refreshes under way finish."""
+    for _ in range(100):
+        if not live._batches and not live._pending:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_live_frames_of_many_sessions_come_from_one_niced_ffmpeg(
+    recording: tuple[SessionManager, list[str]], tmp_path: Path
 ) -> None:
-    manager, sid = recording
+    manager, ids = recording
     ffmpeg, nice_log = niceness_spy(tmp_path)
     clock = Clock()
     live = LiveThumbnails(
         ffmpeg, tmp_path, asyncio.Semaphore(2), refresh_s=60, wait_s=10, clock=clock
     )
-    session = manager.get(sid)
-    first, second = await asyncio.gather(live.get(session), live.get(session))
-    assert first is not None and second is not None
-    assert first.data == second.data and live.taken == 1
+    asks = [live.get(manager.get(sid)) for sid in ids] + [live.get(manager.get(ids[0]))]
+    frames = await asyncio.gather(*asks)
+    assert all(f is not None for f in frames)
+    first = frames[0]
+    assert first is not None and frames[-1] is not None and frames[-1].data == first.data
     assert (first.source, first.content_type) == ("live", "image/jpeg")
     assert jpeg_size(first.data) == (320, 180)
     assert first.taken_at is not None and first.taken_at <= datetime.now(UTC)
-    # The ffmpeg ran at the lowest priority.
+    # Three sessions (four asks): three frames, one ffmpeg, at the lowest priority.
+    assert (live.taken, live.ffmpegs) == (3, 1)
     assert nice_log.read_text().split() == ["19"]
 
     clock.now += 30  # fresh: no new ffmpeg
-    again = await live.get(manager.get(sid))
-    assert again is not None and again.data == first.data and live.taken == 1
-    clock.now += 31  # stale: a new frame, from further into the file
+    again = await live.get(manager.get(ids[0]))
+    assert again is not None and again.data == first.data and live.ffmpegs == 1
+    clock.now += 31  # stale: answered with the frame there is, a new one is taken behind it
     await asyncio.sleep(1.5)
-    newer = await live.get(manager.get(sid))
-    assert newer is not None and live.taken == 2
+    stale = await live.get(manager.get(ids[0]))
+    assert stale is not None and stale.taken_at == first.taken_at
+    await settled(live)
+    newer = await live.get(manager.get(ids[0]))
+    assert newer is not None and live.taken == 4
     assert newer.taken_at is not None and newer.taken_at > first.taken_at
 
     # The session ends: its frame goes.
-    ended = manager.get(sid)
+    ended = manager.get(ids[0])
     live.on_event(SessionEvent(1, datetime.now(UTC), EventType.STOPPED, ended))
-    assert live._slots == {}
+    assert ids[0] not in live._slots
+    await live.close()
+
+
+async def test_a_file_whose_keyframe_cannot_be_taken_out_gets_an_ffmpeg_of_its_own(
+    recording: tuple[SessionManager, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, ids = recording
+    monkeypatch.setattr("recorder_service.thumbnails.keyframe_of", lambda path, window: None)
+    live = LiveThumbnails(FFMPEG, tmp_path, asyncio.Semaphore(2), wait_s=10)
+    frames = await asyncio.gather(*(live.get(manager.get(sid)) for sid in ids[:2]))
+    assert all(f is not None and jpeg_size(f.data) == (320, 180) for f in frames)
+    assert (live.taken, live.ffmpegs) == (2, 2)
 
 
 async def test_a_failed_live_frame_is_logged_and_not_retried_at_once(
-    recording: tuple[SessionManager, str], tmp_path: Path
+    recording: tuple[SessionManager, list[str]], tmp_path: Path
 ) -> None:
-    manager, sid = recording
+    manager, ids = recording
     broken = tmp_path / "broken-ffmpeg"
     broken.write_text("#!/bin/sh\necho 'no such codec' >&2\nexit 1\n")
     broken.chmod(0o755)
     clock = Clock()
     live = LiveThumbnails(str(broken), tmp_path, asyncio.Semaphore(1), wait_s=5, clock=clock)
-    assert await live.get(manager.get(sid)) is None
+    assert await live.get(manager.get(ids[0])) is None
     clock.now += 5  # within the retry pause: not asked again
-    assert await live.get(manager.get(sid)) is None
-    assert live._slots[sid].tried == 1000.0
+    assert await live.get(manager.get(ids[0])) is None
+    # The batch failed, then the frame on its own: two ffmpegs, and no third.
+    assert live.ffmpegs == 2 and live._slots[ids[0]].tried == 1000.0
 
 
 # -- room images ------------------------------------------------------------------------------
@@ -142,8 +172,11 @@ async def test_a_room_image_is_fetched_when_asked_and_kept_on_disk(tmp_path: Pat
     clock.now += 200  # fresh
     await rooms.get(channel(), "ONLINE")
     assert len(site.calls) == 1
-    clock.now += 101  # stale: fetched again, in the format the site now serves
+    clock.now += 101  # stale: fetched again (behind the answer), in the format now served
     site.answer = PNG
+    got = await rooms.get(channel(), "ONLINE")
+    assert got is not None and got.content_type == "image/jpeg" and len(site.calls) == 2
+    await asyncio.sleep(0.1)
     got = await rooms.get(channel(), "ONLINE")
     assert got is not None and got.content_type == "image/png" and len(site.calls) == 2
     assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == ["anna.png"]
@@ -160,6 +193,7 @@ async def test_the_last_good_room_image_stays_offline_and_when_the_site_fails(
     assert offline is not None and offline.data == THUMBNAIL and len(site.calls) == 1
     site.answer = UpstreamError("the image host is down", reason="UPSTREAM_5XX")
     failed = await rooms.get(channel(), "ONLINE")
+    await asyncio.sleep(0.05)
     assert failed is not None and failed.data == THUMBNAIL and len(site.calls) == 2
     clock.now += 30  # failed 30 s ago: not asked again yet
     await rooms.get(channel(), "ONLINE")
@@ -184,7 +218,7 @@ async def test_bytes_that_are_not_what_the_resolver_said_are_not_kept(tmp_path: 
 
 
 async def test_a_recording_channel_shows_its_live_frame_else_its_room_image(
-    recording: tuple[SessionManager, str], tmp_path: Path
+    recording: tuple[SessionManager, list[str]], tmp_path: Path
 ) -> None:
     manager, _ = recording
     site = Site()
