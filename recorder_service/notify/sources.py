@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -41,6 +42,7 @@ from recorder_service.store import GapRecord, Recording
 from servicekit import correlation
 
 log = logging.getLogger(__name__)
+_TEAPOT = re.compile(r"\bHTTP 418\b")
 
 
 class RecordingRows(Protocol):
@@ -226,6 +228,8 @@ class AvailabilityNotices:
         rt = self._runtime(username)
         base = common(channel=username, site=site, correlation_id=correlation.get())
         stamp = at.timestamp()
+        if now == "UPSTREAM_ERROR" and rt is not None and _TEAPOT.search(rt.last_message):
+            now = "BLOCKED"  # the site's 418 (its refusal of bots) comes as an upstream error
         with outbox.atomic():
             site_key = f"site:{site}"
             if now in SITE_BLOCKS:

@@ -196,6 +196,19 @@ def test_availability_changes_are_told_once_and_not_again_after_a_restart(notifi
     assert got[1]["data"]["availability"] == "RATE_LIMITED"
 
 
+def test_a_418_from_the_site_is_a_block(notifier) -> None:
+    everything(notifier)
+    heard = AvailabilityNotices(
+        notifier,
+        source_of=lambda _u: ("auto", ""),
+        runtime=lambda _u: Runtime(last_message="api: HTTP 418; page: HTTP 418"),
+    )
+    at = datetime.now(UTC)
+    heard("ivy", "", "UPSTREAM_ERROR", at)
+    (n,) = sent(notifier)
+    assert (n["type"], n["data"]["availability"]) == ("site.blocked", "BLOCKED")
+
+
 def test_retention_tells_each_deleted_file(notifier) -> None:
     everything(notifier)
     rec = Recording("fay", "fay_1.mp4", datetime.now(UTC), RecordingState.COMPLETE, "s1")
