@@ -380,6 +380,8 @@ class Outbox:
         return self.delivery(delivery_id)
 
     def delivery(self, delivery_id: int) -> Delivery:
+        if not 0 < delivery_id < 2**63:  # SQLite's integers are signed 64-bit
+            raise NotFound(f"no delivery {delivery_id}", reason="DELIVERY_NOT_FOUND")
         with self._tx() as db:
             row = db.execute(self._SELECT + " WHERE d.id = ?", (delivery_id,)).fetchone()
         if row is None:

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from streamrec.v1 import (
     channel_service_pb2,
     log_service_pb2,
+    notification_service_pb2,
     quality_pb2,
     recorder_service_pb2,
     recording_service_pb2,
@@ -104,6 +105,7 @@ SERVICES = [
     ("resolver_service", resolver_service_pb2, "ResolverService"),
     ("recorder_service", log_service_pb2, "LogService"),
     ("resolver_service", log_service_pb2, "LogService"),
+    ("recorder_service", notification_service_pb2, "NotificationService"),
 ]
 METHODS = [
     Method(server, method)
@@ -217,6 +219,25 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "since": "2026-01-01T00:00:00Z",
         "limit": 10,
     },
+    # Notification targets aim at the dead port too: nothing leaves the machine.
+    "CreateTarget": {
+        "target": {
+            "kind": "TARGET_KIND_WEBHOOK",
+            "url": "{dead}/hook",
+            "secret": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk=",
+            "eventTypes": ["recording.*"],
+            "channels": ["fuzz"],
+        },
+        "requestId": "fuzz-1",
+    },
+    "GetTarget": {"id": "tgt_0123456789ab"},
+    "ListTargets": {},
+    "UpdateTarget": {"target": {"id": "tgt_0123456789ab", "name": "F"}, "updateMask": "name"},
+    "DeleteTarget": {"id": "tgt_0123456789ab"},
+    "TestTarget": {"id": "tgt_0123456789ab"},
+    "ListDeliveries": {"state": "DELIVERY_STATE_DEAD", "pageSize": 10},
+    "RetryDelivery": {"id": "1"},
+    "ListEventTypes": {},
 }
 
 

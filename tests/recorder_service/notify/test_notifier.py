@@ -132,8 +132,9 @@ def test_a_dead_delivery_can_be_retried_by_hand_under_the_same_id(notifier, cloc
     again = notifier.retry(d.id)
     assert again.state is DeliveryState.PENDING and again.message_id == d.message_id
     assert again.deadline.timestamp() == clock.now + notifier.settings.retry_for
-    with pytest.raises(NotFound):
-        notifier.retry(12345)
+    for unknown in (12345, 0, 2**64 - 1):
+        with pytest.raises(NotFound):
+            notifier.retry(unknown)
 
 
 def test_deleting_a_target_drops_its_queue(notifier) -> None:
