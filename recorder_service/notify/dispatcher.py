@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _IDLE_WAKE_S = 30.0
 _PRUNE_EVERY_S = 3_600.0
+_MEASURE_EVERY_S = 1.0
 
 
 class Sender(Protocol):
@@ -84,6 +85,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._pruned_at = 0.0
+        self._measured_at = 0.0
         notifier.on_queued = self.wake
 
     def wake(self) -> None:
@@ -143,10 +145,13 @@ class Dispatcher:
         return min(_IDLE_WAKE_S, max(0.0, next_due - self._clock()))
 
     def _housekeeping(self) -> None:
+        now = self._clock()
+        if now - self._measured_at < _MEASURE_EVERY_S:
+            return  # a flood wakes the loop at every answer: the gauge needs no more than this
+        self._measured_at = now
         depth = self._outbox.pending_counts()
         for target in self._notifier.targets():
             metrics.QUEUE_DEPTH.labels(target.id).set(depth.get(target.id, 0))
-        now = self._clock()
         if now - self._pruned_at >= _PRUNE_EVERY_S:
             self._pruned_at = now
             removed = self._outbox.prune(
