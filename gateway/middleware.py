@@ -140,10 +140,23 @@ class RequestContextMiddleware:
             "http.response.status_code": status,
             "event.duration": int((time.perf_counter() - started) * 1e9),
         }
-        # Reading the logs must not fill them: a logs page polls /api/logs.
-        quiet = path == "/api/logs" and status < 400
+        # Reading the logs must not fill them: a logs page polls /api/logs. Nor must pictures:
+        # a dashboard asks for every card's about once a minute (a 404: none yet).
+        quiet = (path == "/api/logs" and status < 400) or (
+            route in _PICTURE_ROUTES and status in (200, 304, 404)
+        )
         level = logging.DEBUG if quiet else logging.INFO
         log.log(level, "%s %s -> %d", scope.get("method"), path, status, extra=extra)
+
+
+_PICTURE_ROUTES = frozenset(
+    {
+        "/api/models/{username}/thumbnail",
+        "/api/recordings/{username}/{filename}/poster",
+        "/api/recordings/{username}/{filename}/sheet",
+        "/api/recordings/{username}/{filename}/sheet.json",
+    }
+)
 
 
 class BodyTooLarge(Exception):

@@ -136,7 +136,8 @@ def _aligned(buf: bytes) -> bytes:
 
 def keyframe_of(path: Path, window: int) -> bytes | None:
     """The last H.264 keyframe within the last ``window`` bytes of the TS file at ``path``
-    (None when there is none, the video is not H.264 or the file is gone)."""
+    (None when there is none, the video is not H.264 or the file is gone). The last third of
+    the window is looked at first: it holds a keyframe interval of two seconds or so."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -144,12 +145,16 @@ def keyframe_of(path: Path, window: int) -> bytes | None:
     try:
         size = os.fstat(fd).st_size
         stream = video_stream(os.pread(fd, _HEAD, 0))
-        offset = max(0, size - window) // PACKET * PACKET
-        buf = _aligned(os.pread(fd, size - offset, offset))
+        for span in (window // 3, window):
+            offset = max(0, size - span) // PACKET * PACKET
+            buf = _aligned(os.pread(fd, size - offset, offset))
+            if stream is None:
+                stream = video_stream(buf)
+            if stream is None or stream[1] != H264:
+                return None
+            unit = last_keyframe(buf, stream[0])
+            if unit is not None or offset == 0:
+                return unit
+        return None
     finally:
         os.close(fd)
-    if stream is None:
-        stream = video_stream(buf)
-    if stream is None or stream[1] != H264:
-        return None
-    return last_keyframe(buf, stream[0])

@@ -52,8 +52,9 @@ async def _fail(context: aio.ServicerContext, method: str, exc: BaseException, c
 
 
 # Calls answered at DEBUG when they succeed: a logs page polls ListLogs, and reading the logs
-# must not fill them with lines about the reading.
-_QUIET_WHEN_OK = ("/streamrec.v1.LogService/",)
+# must not fill them with lines about the reading; a dashboard asks for every card's picture
+# about once a minute.
+_QUIET_WHEN_OK = ("/streamrec.v1.LogService/", "/streamrec.v1.MediaService/")
 
 
 def _log_done(method: str, started: float, code: str) -> None:

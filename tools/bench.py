@@ -15,7 +15,9 @@ details and notes to ``docs/PERFORMANCE.md``. Cases (``--only``):
 - ``gateway``: ``GET /api/status`` at 50 concurrent clients against ListSessions over gRPC;
 - ``dashboard``: the web dashboard in Chromium with 1,000 channels, 32 recording: time until
   the grid is usable, filter response, the page's memory, event-to-card delay (p50/p99); it
-  needs the built assets (``make web``) and Debian's Chromium (``tools/ensure_chromium.sh``).
+  needs the built assets (``make web``) and Debian's Chromium (``tools/ensure_chromium.sh``);
+- ``thumbnails``: CPU per live thumbnail (alone and batched) and per contact sheet, and what
+  thumbnails add at N = 128 recording with a picture per channel per minute.
 
 ``--quick`` runs every case small and short (a smoke run of about a minute) and, like
 ``--only``, writes a file only when ``--out`` is given. Every process started here is stopped by
@@ -44,6 +46,7 @@ from tools.bench_cost import ceiling_case, cost_case
 from tools.bench_dashboard import dashboard_case
 from tools.bench_origin import origin_process
 from tools.bench_service import fanout_case, gateway_case, latency_case, watchlist_case
+from tools.bench_thumbnails import thumbnails_case
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "PERFORMANCE.md"
@@ -59,6 +62,7 @@ CASES: dict[str, Callable[[Context], CaseReport]] = {
     "watchlist": watchlist_case,
     "gateway": gateway_case,
     "dashboard": dashboard_case,
+    "thumbnails": thumbnails_case,
 }
 
 

@@ -3,6 +3,7 @@ a recording's poster, sheet and sheet index; caching headers, 304s, 404s with th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,14 @@ async def test_the_routes_are_in_the_openapi_document(client: httpx.AsyncClient)
     assert "/api/models/{username}/thumbnail" in paths
     for kind in ("poster", "sheet", "sheet.json"):
         assert f"/api/recordings/{{username}}/{{filename}}/{kind}" in paths
+
+
+async def test_pictures_are_access_logged_at_debug(
+    client: httpx.AsyncClient, fake: tuple[FakeMedia, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A dashboard asks for every card's picture about once a minute: not an INFO line each.
+    caplog.set_level(logging.DEBUG, logger="gateway")
+    await client.get("/api/models/carol/thumbnail")  # 404: no picture yet
+    await client.get("/api/models/a.b/thumbnail")  # 400: a bad request is still worth a line
+    lines = [r for r in caplog.records if getattr(r, "event.action", "") == "http.request"]
+    assert [r.levelno for r in lines] == [logging.DEBUG, logging.INFO]
