@@ -370,14 +370,14 @@ def test_keyboard_use_visible_focus_and_enough_contrast(
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
     reached = []
-    for _ in range(6):  # the page links, then the first control of the channels
+    for _ in range(8):  # the page links, then the first control of the channels
         page.keyboard.press("Tab")
         reached.append(
             page.evaluate("document.activeElement.id || document.activeElement.textContent")
         )
         if reached[-1] == "add-btn":
             break
-    assert reached == ["Channels", "System", "Logs", "add-btn"], reached
+    assert reached == ["Channels", "System", "Logs", "Notifications", "add-btn"], reached
     outline = page.evaluate(
         "(() => { const s = getComputedStyle(document.activeElement);"
         " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"

@@ -41,13 +41,13 @@ export class NotificationsPage {
 
   hide() {}
 
-  async loadCatalogue() {
-    if (this.catalogue) return;
-    try {
-      this.catalogue = await get("/api/notifications/events");
-    } catch {
-      this.catalogue = { types: [] };
+  loadCatalogue() {
+    if (!this.catalogue) {
+      this.catalogue = get("/api/notifications/events").catch(() => ({ types: [] }));
     }
+    return this.catalogue.then((catalogue) => {
+      this.types = catalogue.types;
+    });
   }
 
   async load() {
@@ -120,7 +120,9 @@ export class NotificationsPage {
     byId("target-secret-row").hidden = byId("target-kind").value !== "webhook";
   }
 
-  openForm(target) {
+  async openForm(target) {
+    // The event checkboxes come from the catalogue: have it before the form opens.
+    await this.loadCatalogue();
     this.editing = target;
     setText(byId("target-title"), target ? `Edit ${target.name || target.id}` : "Add a notification target");
     setText(byId("target-error"), "");
@@ -135,7 +137,7 @@ export class NotificationsPage {
     byId("target-enabled").checked = target ? target.enabled : true;
     const chosen = new Set(target ? target.events : []);
     byId("target-events").replaceChildren(
-      ...(this.catalogue ? this.catalogue.types : []).map((t) =>
+      ...(this.types || []).map((t) =>
         h("label", { class: "check", title: t.description }, h("input", { type: "checkbox", value: t.type, checked: chosen.has(t.type) }), ` ${t.type}`),
       ),
     );
