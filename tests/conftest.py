@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 
 
@@ -22,3 +23,10 @@ def http() -> Iterator[httpx.Client]:
     """A plain synchronous HTTP client."""
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[FakeChaturbate]:
+    """A fake chaturbate.com for the tests of one module (see ``tests.harness.site_env``)."""
+    with FakeChaturbate() as running:
+        yield running

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,3 +222,33 @@ def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
             key, _, value = line.partition(":")
             value = value.removeprefix(" ")
             frame[key] = json.loads(value) if key == "data" else value
+
+
+def site_env(site_url: str, *, autorecord_interval: float | None = None) -> dict[str, str]:
+    """The services' settings for a fake site at ``site_url``: its URLs, no status cache, a
+    budget that does not pace a test and no jitter; with ``autorecord_interval``, auto-record
+    every that many seconds, without jitter."""
+    env = {
+        "CHATURBATE_BASE_URL": site_url,
+        "CHATURBATE_THUMBNAIL_BASE_URL": f"{site_url}/ri",
+        "STATUS_CACHE_TTL": "0",
+        "SITE_RATE": "50",
+        "SITE_BURST": "20",
+        "SITE_JITTER": "0",
+    }
+    if autorecord_interval is not None:
+        env["AUTORECORD_INTERVAL"] = str(autorecord_interval)
+        env["AUTORECORD_JITTER"] = "0"
+    return env
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0, step: float = 0.1) -> Any:
+    """The first true value ``probe()`` returns within ``timeout`` seconds; fails the test,
+    naming ``what``, when none comes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = probe()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -22,24 +22,14 @@ from standardwebhooks.webhooks import Webhook
 from tests.browser.conftest import screenshot
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from tests.harness import Stack, site_env
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[FakeChaturbate]:
-    with FakeChaturbate() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, site: FakeChaturbate) -> Iterator[Stack]:
-    env = {
-        "CHATURBATE_BASE_URL": site.base_url,
-        "CHATURBATE_THUMBNAIL_BASE_URL": f"{site.base_url}/ri",
-        "STATUS_CACHE_TTL": "0",
-    }
+    env = site_env(site.base_url)
     with Stack(tmp_path_factory.mktemp("pages"), env_extra=env) as running:
         yield running
 

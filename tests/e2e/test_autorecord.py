@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from tests.harness import Stack, site_env, wait_for
 from tests.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
@@ -24,24 +24,8 @@ INTERVAL = 2.0
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[FakeChaturbate]:
-    with FakeChaturbate() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, site: FakeChaturbate) -> Iterator[Stack]:
-    env = {
-        "CHATURBATE_BASE_URL": site.base_url,
-        "CHATURBATE_THUMBNAIL_BASE_URL": f"{site.base_url}/ri",
-        "STATUS_CACHE_TTL": "0",
-        "SITE_RATE": "50",
-        "SITE_BURST": "20",
-        "SITE_JITTER": "0",
-        "AUTORECORD_INTERVAL": str(INTERVAL),
-        "AUTORECORD_JITTER": "0",
-        "REMUX_MP4": "true",
-    }
+    env = {**site_env(site.base_url, autorecord_interval=INTERVAL), "REMUX_MP4": "true"}
     with Stack(tmp_path_factory.mktemp("auto"), env_extra=env) as running:
         yield running
 
@@ -50,16 +34,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, site: FakeChaturbate) -> Ite
 def client(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         yield http
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def session_of(client: httpx.Client, person: str) -> dict[str, Any] | None:

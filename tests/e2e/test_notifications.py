@@ -23,7 +23,8 @@ from recorder_service.notify.signing import new_secret
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 from tests.fakes.receivers import FakeNtfy, WebhookReceiver
-from tests.harness import Stack
+from tests.harness import Stack, site_env
+from tests.harness import wait_for as harness_wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,22 +33,9 @@ SECRET = new_secret()
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[FakeChaturbate]:
-    with FakeChaturbate() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, site: FakeChaturbate) -> Iterator[Stack]:
     env = {
-        "CHATURBATE_BASE_URL": site.base_url,
-        "CHATURBATE_THUMBNAIL_BASE_URL": f"{site.base_url}/ri",
-        "STATUS_CACHE_TTL": "0",
-        "SITE_RATE": "50",
-        "SITE_BURST": "20",
-        "SITE_JITTER": "0",
-        "AUTORECORD_INTERVAL": str(INTERVAL),
-        "AUTORECORD_JITTER": "0",
+        **site_env(site.base_url, autorecord_interval=INTERVAL),
         "NOTIFY_RETRY_INITIAL": "0.2",
         "NOTIFY_RETRY_MAX_WAIT": "1",
         "NOTIFY_TIMEOUT": "10",
@@ -65,13 +53,7 @@ def client(stack: Stack) -> Iterator[httpx.Client]:
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return harness_wait_for(what, probe, timeout)
 
 
 def add_target(client: httpx.Client, receiver: WebhookReceiver, **fields: Any) -> dict[str, Any]:
