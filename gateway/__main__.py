@@ -13,6 +13,7 @@ from gateway.app import create_app
 from gateway.events import shutdown_event
 from gateway.settings import GatewaySettings
 from servicekit.logs import setup_logging
+from servicekit.settings import load_or_exit
 
 
 class _Server(uvicorn.Server):
@@ -32,7 +33,7 @@ class _Server(uvicorn.Server):
 def main() -> None:
     """Read settings, set up logging, serve HTTP until SIGTERM/SIGINT."""
     setup_logging("gateway")
-    settings = GatewaySettings.from_env()
+    settings = load_or_exit(GatewaySettings.from_env)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -34,6 +34,7 @@ from servicekit.grpc_server import build_server, serve
 from servicekit.log_service import LogServicer, Upstream
 from servicekit.logs import log_ring, setup_logging
 from servicekit.metrics import serve_metrics
+from servicekit.settings import load_or_exit
 from streamrec.v1 import (
     channel_service_pb2,
     channel_service_pb2_grpc,
@@ -267,7 +268,7 @@ async def run(settings: RecorderSettings) -> None:
 def main() -> None:
     """Read settings, set up logging, run."""
     setup_logging("recorder")
-    asyncio.run(run(RecorderSettings.from_env()))
+    asyncio.run(run(load_or_exit(RecorderSettings.from_env)))
 
 
 if __name__ == "__main__":

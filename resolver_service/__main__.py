@@ -14,6 +14,7 @@ from servicekit.grpc_server import build_server, serve
 from servicekit.log_service import LogServicer
 from servicekit.logs import log_ring, setup_logging
 from servicekit.metrics import serve_metrics
+from servicekit.settings import load_or_exit
 from streamrec.v1 import (
     log_service_pb2,
     log_service_pb2_grpc,
@@ -57,7 +58,7 @@ async def run(settings: ResolverSettings) -> None:
 def main() -> None:
     """Read settings, set up logging, run."""
     setup_logging("resolver")
-    asyncio.run(run(ResolverSettings.from_env()))
+    asyncio.run(run(load_or_exit(ResolverSettings.from_env)))
 
 
 if __name__ == "__main__":

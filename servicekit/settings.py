@@ -3,12 +3,32 @@ message when a value is malformed."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+#: The exit code of a service whose settings are malformed (sysexits' EX_CONFIG): a restart
+#: cannot help, so ``make run``'s launcher stops everything instead of restarting it.
+EXIT_BAD_SETTINGS = 78
+
+_T = TypeVar("_T")
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot use."""
+
+
+def load_or_exit(load: Callable[[], _T]) -> _T:
+    """``load()``, or exit with EXIT_BAD_SETTINGS after logging the malformed setting (one
+    line naming it, not a traceback)."""
+    try:
+        return load()
+    except SettingsError as exc:
+        logging.getLogger("settings").critical(
+            "bad setting: %s", exc, extra={"event.action": "settings.invalid"}
+        )
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
 class Env:

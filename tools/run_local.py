@@ -1,13 +1,19 @@
 """Run streamrec locally: ``make run`` (resolver, recorder, gateway) and ``make demo``.
 
 Starts each service as a child process, in order, and waits until it is ready before starting
-the next one. Ctrl-C or SIGTERM stops them in reverse order (gateway, recorder, resolver, then
-the demo's fakes) by sending SIGTERM to each child's PID, and SIGKILLs a child that outlives its
-budget. The children run in their own sessions, so a terminal's Ctrl-C reaches only this
-launcher, which decides the order. The launcher never loads grpc: it forks every child, and a
-fork in a process with gRPC in it can hang (grpc/grpc#37259), so the gRPC services' readiness
-is asked by ``python -m servicekit.healthcheck`` and the children get
-``GRPC_ENABLE_FORK_SUPPORT=false``.
+the next one; a child that fails before everything is up stops everything (a service that
+cannot start at all needs a look, not a retry). Once all are up it supervises them: a service
+that exits is started again after a backoff (1 s, doubling up to 30 s; back to 1 s once it has
+stayed up a minute) and waited for until it is ready, each restart logged as
+``launcher.restart``; a service that exits with EXIT_BAD_SETTINGS (a malformed setting, which a
+restart cannot mend) stops everything instead. Ctrl-C or SIGTERM stops them in reverse order
+(gateway, recorder, resolver, then the demo's fakes) by sending SIGTERM to each child's PID,
+also while a restart is pending or a restarted child is starting, and SIGKILLs a child that
+outlives its budget. The children run in their own sessions, so a terminal's Ctrl-C reaches
+only this launcher, which decides the order. The launcher never loads grpc: it forks every
+child (a restart too), and a fork in a process with gRPC in it can hang (grpc/grpc#37259), so
+the gRPC services' readiness is asked by ``python -m servicekit.healthcheck`` and the children
+get ``GRPC_ENABLE_FORK_SUPPORT=false``.
 
 ``--demo`` first starts ``python -m tests.fakes``: a synthetic live HLS origin and a fake
 chaturbate.com whose public room ``demo`` streams from it. The services get
@@ -43,6 +49,7 @@ import httpx
 
 from servicekit.logs import setup_logging
 from servicekit.proc import die_with_parent
+from servicekit.settings import EXIT_BAD_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("launcher")
@@ -61,6 +68,54 @@ class Child:
     argv: Sequence[str]
     ready: Callable[[], bool]
     stop_budget: float = 10.0
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the launcher restarts a service that exited on its own."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    #: Up this long (seconds since it was started), a service's next exit is a first one again.
+    stable_after: float = 60.0
+    #: This many restarts in a row are logged as an error: the service keeps dying.
+    crash_loop: int = 5
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Start the service again after ``delay`` seconds; ``attempt`` counts restarts in a row."""
+
+    attempt: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Do not restart: stop everything, saying ``reason``."""
+
+    reason: str
+
+
+def restart_decision(
+    returncode: int, uptime: float, attempts: int, policy: RestartPolicy
+) -> Restart | GiveUp:
+    """What to do about a service that exited with ``returncode`` after ``uptime`` seconds,
+    having been restarted ``attempts`` times in a row before."""
+    if returncode == EXIT_BAD_SETTINGS:
+        return GiveUp("a setting is malformed (its line above names it); fix it and start again")
+    attempt = 1 if uptime >= policy.stable_after else attempts + 1
+    delay = policy.first_delay * 2 ** min(attempt - 1, 30)
+    return Restart(attempt, min(policy.max_delay, delay))
+
+
+def describe_exit(returncode: int) -> tuple[str, dict[str, object]]:
+    """``returncode`` in words ("was killed by SIGKILL", "exited with code 1") and as log
+    fields."""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        return f"was killed by {name}", {"process.exit_code": returncode, "process.signal": name}
+    return f"exited with code {returncode}", {"process.exit_code": returncode}
 
 
 def grpc_ready(addr: str, env: Mapping[str, str]) -> Callable[[], bool]:
@@ -98,8 +153,20 @@ def http_ready(url: str) -> Callable[[], bool]:
     return probe
 
 
+@dataclass
+class _Slot:
+    """A started child: its current process and where its supervision stands."""
+
+    child: Child
+    proc: subprocess.Popen[bytes]
+    started_at: float
+    attempts: int = 0  # restarts in a row (RestartPolicy.stable_after resets it)
+    restart_at: float | None = None  # a restart is pending: when it starts
+    ready_by: float | None = None  # a restarted child is starting: its readiness deadline
+
+
 class Launcher:
-    """Starts children in order, watches them, and stops them in reverse order."""
+    """Starts children in order, restarts one that exits, and stops them in reverse order."""
 
     def __init__(
         self,
@@ -109,13 +176,15 @@ class Launcher:
         ready_timeout: float = 30.0,
         on_ready: Callable[[], bool] | None = None,
         poll_interval: float = 0.1,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.children = list(children)
         self.env = dict(os.environ if env is None else env)
         self.ready_timeout = ready_timeout
         self.on_ready = on_ready
         self.poll_interval = poll_interval
-        self.started: list[tuple[Child, subprocess.Popen[bytes]]] = []
+        self.restart_policy = restart_policy or RestartPolicy()
+        self.started: list[_Slot] = []
         self.signalled: int | None = None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -139,34 +208,96 @@ class Launcher:
         for child in self.children:
             if self.signalled is not None:
                 return 0
-            # Own session: a Ctrl-C reaches only the launcher, which stops children in order.
-            # die_with_parent: a SIGKILLed launcher still takes its children down with it.
-            proc = subprocess.Popen(
-                child.argv,
-                env=self.env,
-                cwd=ROOT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-            self.started.append((child, proc))
-            log.info("started %s (pid %d)", child.name, proc.pid, extra=_act("child_start"))
+            self.started.append(_Slot(child, self._spawn(child), time.monotonic()))
             if not self._wait_ready(child):
                 return 0 if self.signalled is not None else 1
         if self.on_ready is not None and not self.on_ready():
             return 1
         while self.signalled is None:
-            if self._any_exited():
-                return 1
+            for slot in self.started:
+                if not self._supervise(slot):
+                    return 1
             time.sleep(self.poll_interval)
         log.info("received signal %d, stopping", self.signalled, extra=_act("stopping"))
         return 0
 
+    def _spawn(self, child: Child) -> subprocess.Popen[bytes]:
+        # Own session: a Ctrl-C reaches only the launcher, which stops children in order.
+        # die_with_parent: a SIGKILLed launcher still takes its children down with it.
+        proc = subprocess.Popen(
+            child.argv,
+            env=self.env,
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        log.info("started %s (pid %d)", child.name, proc.pid, extra=_act("child_start"))
+        return proc
+
+    def _supervise(self, slot: _Slot) -> bool:
+        """One look at a child once everything was up: restart it when it is due, follow its
+        readiness, schedule a restart when it exited. False: give up (stop everything)."""
+        now = time.monotonic()
+        if slot.restart_at is not None:
+            if now >= slot.restart_at:
+                slot.restart_at = None
+                slot.proc, slot.started_at = self._spawn(slot.child), now
+                slot.ready_by = now + self.ready_timeout
+            return True
+        returncode = slot.proc.poll()
+        if returncode is not None:
+            return self._plan_restart(slot, returncode, now)
+        if slot.ready_by is not None:
+            name = slot.child.name
+            if slot.child.ready():
+                slot.ready_by = None
+                log.info("%s is ready again", name, extra=_act("child_ready", child=name))
+            elif time.monotonic() >= slot.ready_by:
+                slot.ready_by = None
+                msg = "%s did not come up within %.0f s; restarting it"
+                log.error(msg, name, self.ready_timeout, extra=_act("ready_timeout", child=name))
+                self._stop(slot)  # its exit is seen at the next look, and restarted from there
+        return True
+
+    def _plan_restart(self, slot: _Slot, returncode: int, now: float) -> bool:
+        name, uptime = slot.child.name, now - slot.started_at
+        how, fields = describe_exit(returncode)
+        decision = restart_decision(returncode, uptime, slot.attempts, self.restart_policy)
+        if isinstance(decision, GiveUp):
+            msg = "%s %s: %s; stopping everything"
+            log.error(msg, name, how, decision.reason, extra=_act("give_up", child=name, **fields))
+            return False
+        slot.attempts, slot.restart_at, slot.ready_by = decision.attempt, now + decision.delay, None
+        looping = decision.attempt >= self.restart_policy.crash_loop
+        log.log(
+            logging.ERROR if looping else logging.WARNING,
+            "%s %s after %.1f s up; restarting it in %.0f s (restart %d in a row%s)",
+            name,
+            how,
+            uptime,
+            decision.delay,
+            decision.attempt,
+            ": it keeps dying" if looping else "",
+            extra=_act(
+                "restart",
+                child=name,
+                attempt=decision.attempt,
+                delay_seconds=decision.delay,
+                uptime_seconds=round(uptime, 3),
+                **fields,
+            ),
+        )
+        return True
+
     def _any_exited(self) -> bool:
         """Whether a started child has exited on its own (logged as an error)."""
-        for child, proc in self.started:
-            if proc.poll() is not None:
-                msg = "%s exited unexpectedly with code %s; stopping the others"
-                log.error(msg, child.name, proc.returncode, extra=_act("child_exit"))
+        for slot in self.started:
+            if (returncode := slot.proc.poll()) is not None:
+                how, fields = describe_exit(returncode)
+                if returncode == EXIT_BAD_SETTINGS:
+                    how += " (a malformed setting: its line above names it)"
+                msg = "%s exited unexpectedly: it %s; stopping the others"
+                log.error(msg, slot.child.name, how, extra=_act("child_exit", **fields))
                 return True
         return False
 
@@ -187,18 +318,23 @@ class Launcher:
         return False
 
     def _stop_all(self) -> None:
-        for child, proc in reversed(self.started):
-            if proc.poll() is not None:
-                continue
-            log.info("stopping %s (pid %d)", child.name, proc.pid)
-            proc.send_signal(signal.SIGTERM)  # by PID, never by name
-            try:
-                proc.wait(timeout=child.stop_budget)
-            except subprocess.TimeoutExpired:
-                msg = "%s did not stop within %.0f s; killing it"
-                log.warning(msg, child.name, child.stop_budget, extra=_act("child_kill"))
-                proc.kill()
-                proc.wait()
+        # A child whose restart is pending has no process to stop (its last one exited).
+        for slot in reversed(self.started):
+            self._stop(slot)
+
+    def _stop(self, slot: _Slot) -> None:
+        child, proc = slot.child, slot.proc
+        if proc.poll() is not None:
+            return
+        log.info("stopping %s (pid %d)", child.name, proc.pid)
+        proc.send_signal(signal.SIGTERM)  # by PID, never by name
+        try:
+            proc.wait(timeout=child.stop_budget)
+        except subprocess.TimeoutExpired:
+            msg = "%s did not stop within %.0f s; killing it"
+            log.warning(msg, child.name, child.stop_budget, extra=_act("child_kill"))
+            proc.kill()
+            proc.wait()
 
 
 def local_env(base: Mapping[str, str]) -> dict[str, str]:

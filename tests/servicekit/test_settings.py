@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from gateway.settings import GatewaySettings
 from recorder_service.settings import RecorderSettings
 from resolver_service.settings import ResolverSettings
 from resolver_service.sources.chaturbate import ChaturbateConfig
-from servicekit.settings import Env, SettingsError
+from servicekit.settings import EXIT_BAD_SETTINGS, Env, SettingsError, load_or_exit
 from servicekit.tls import TlsConfig
 
 # --- Env --------------------------------------------------------------------------------------
@@ -89,6 +91,31 @@ def test_an_integer_setting_refuses_a_fraction():
 
 def test_settings_error_is_a_value_error():
     assert issubclass(SettingsError, ValueError)
+
+
+def test_load_or_exit_returns_the_settings_or_exits_78_naming_the_setting(caplog):
+    assert load_or_exit(lambda: 5) == 5
+    with pytest.raises(SystemExit) as caught:
+        load_or_exit(lambda: Env({"WORKERS": "x"}).integer("WORKERS", 1))
+    assert caught.value.code == EXIT_BAD_SETTINGS == 78
+    (record,) = caplog.records
+    assert record.getMessage() == "bad setting: WORKERS must be an integer, not 'x'"
+
+
+@pytest.mark.parametrize("service", ["resolver_service", "recorder_service", "gateway"])
+def test_a_service_with_a_malformed_setting_exits_78(service, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "OUTPUT_DIR": str(tmp_path), "LOG_FORMAT": "json"}
+    env |= {"RESOLVER_PORT": "x", "RECORDER_PORT": "x", "GATEWAY_PORT": "x"}
+    done = subprocess.run(
+        [sys.executable, "-m", service],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == EXIT_BAD_SETTINGS, done.stderr.decode()[-2000:]
+    assert b"PORT must be an integer, not 'x'" in done.stdout + done.stderr
 
 
 def test_env_reads_os_environ_by_default(monkeypatch):

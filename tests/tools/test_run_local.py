@@ -24,21 +24,28 @@ from typing import Any
 import httpx
 import pytest
 
+from servicekit.settings import EXIT_BAD_SETTINGS
 from tests.harness import free_port
 from tools.run_local import (
     ROOT,
     Demo,
+    GiveUp,
+    Restart,
+    RestartPolicy,
     announce,
     demo_env,
+    describe_exit,
     grpc_ready,
     local_env,
+    restart_decision,
     service_children,
 )
 
 # A stand-in service: argv is name, events file, seconds until ready, mode. It appends
 # "<name> start <pid>", "<name> ready" and "<name> term" (on SIGTERM) to the events file, and
 # creates "<events>.<name>.ready" once ready. Modes: "ok", "ignore" (ignores SIGTERM),
-# "die-early" (exits 3 before ready), "die-late" (exits 3 shortly after ready).
+# "die-early" (exits 3 before ready), "die-late" (exits 3 shortly after ready), "bad-settings"
+# (exits with EXIT_BAD_SETTINGS shortly after ready).
 CHILD = """
 import os, signal, sys, time
 name, events, delay, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
@@ -55,9 +62,9 @@ if mode == "die-early":
     sys.exit(3)
 note("ready")
 open(events + "." + name + ".ready", "w").close()
-if mode == "die-late":
+if mode in ("die-late", "bad-settings"):
     time.sleep(0.2)
-    sys.exit(3)
+    sys.exit(3 if mode == "die-late" else 78)
 while True:
     time.sleep(0.05)
 """
@@ -66,7 +73,7 @@ DRIVER = """
 import json, sys
 from pathlib import Path
 from servicekit.logs import setup_logging
-from tools.run_local import Child, Launcher
+from tools.run_local import Child, Launcher, RestartPolicy
 spec = json.loads(sys.argv[1])
 events = spec["events"]
 setup_logging("launcher", fmt="json")
@@ -83,7 +90,14 @@ children = [
     )
     for c in spec["children"]
 ]
-launcher = Launcher(children, ready_timeout=spec["timeout"], on_ready=on_ready, poll_interval=0.02)
+policy = RestartPolicy(first_delay=spec["first_delay"])
+launcher = Launcher(
+    children,
+    ready_timeout=spec["timeout"],
+    on_ready=on_ready,
+    poll_interval=0.02,
+    restart_policy=policy,
+)
 raise SystemExit(launcher.run())
 """
 
@@ -142,13 +156,16 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     """Start a launcher with stand-in children ``(name, delay, mode[, budget])``."""
     started: list[Launched] = []
 
-    def start(*children: tuple[object, ...], timeout: float = 5.0) -> Launched:
+    def start(
+        *children: tuple[object, ...], timeout: float = 5.0, first_delay: float = 1.0
+    ) -> Launched:
         events = tmp_path / f"events{len(started)}"
         log_path = tmp_path / f"launcher{len(started)}.log"
         spec = {
             "events": str(events),
             "child": CHILD,
             "timeout": timeout,
+            "first_delay": first_delay,
             "children": [
                 {"name": c[0], "delay": c[1], "mode": c[2], "budget": c[3] if len(c) > 3 else 5}
                 for c in children
@@ -220,11 +237,10 @@ def test_sigint_stops_everything_and_exits_zero(launch: Launch) -> None:
     [
         ((("a", 0, "ok"), ("b", 0, "die-early"), ("c", 0, "ok")), "c"),
         ((("a", 0, "ok"), ("b", 0, "die-late"), ("c", 1.0, "ok")), None),
-        ((("a", 0, "ok"), ("b", 0, "ok"), ("c", 0, "die-late")), None),
     ],
-    ids=["before-ready", "while-next-starts", "after-all-ready"],
+    ids=["before-ready", "while-next-starts"],
 )
-def test_a_child_that_dies_stops_the_others_and_exits_non_zero(
+def test_a_child_that_dies_before_everything_is_up_stops_the_others_and_exits_non_zero(
     launch: Launch, children: tuple[tuple[object, ...], ...], never_started: str | None
 ) -> None:
     run = launch(*children)
@@ -235,6 +251,115 @@ def test_a_child_that_dies_stops_the_others_and_exits_non_zero(
         assert never_started not in pids
     assert not any(_alive(pid) for pid in pids.values())
     assert "exited unexpectedly" in run.log_path.read_text()
+
+
+def _restarts(log_path: Path) -> list[dict[str, Any]]:
+    return [r for r in _records(log_path) if r.get("event.action") == "launcher.restart"]
+
+
+def test_a_child_that_dies_once_everything_is_up_is_restarted_with_doubling_delays(
+    launch: Launch,
+) -> None:
+    run = launch(("a", 0, "ok"), ("b", 0, "ok"), ("c", 0, "die-late"), first_delay=0.05)
+    deadline = time.monotonic() + 10
+    while len(_restarts(run.log_path)) < 3:
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.log_path.read_text()
+        time.sleep(0.02)
+    restarts = _restarts(run.log_path)[:3]
+    assert [(r["child"], r["attempt"]) for r in restarts] == [("c", 1), ("c", 2), ("c", 3)]
+    assert [r["delay_seconds"] for r in restarts] == [0.05, 0.1, 0.2]
+    assert all(r["process.exit_code"] == 3 for r in restarts)
+    assert "c exited with code 3 after" in restarts[0]["message"]
+    assert any(r["message"] == "c is ready again" for r in _records(run.log_path))
+    events = run.events()
+    assert events.count("a start " + str(run.pids()["a"])) == 1 and "a term" not in events
+    assert run.stop() == 0
+    starts = [int(e.split()[2]) for e in run.events() if e.startswith("c start ")]
+    assert len(starts) >= 3
+    assert not any(_alive(pid) for pid in [*starts, *run.pids().values()])
+
+
+def test_sigterm_while_a_restart_is_pending_stops_everything_at_once_and_exits_zero(
+    launch: Launch,
+) -> None:
+    run = launch(("a", 0, "ok"), ("b", 0, "ok"), ("c", 0, "die-late"), first_delay=30)
+    deadline = time.monotonic() + 5
+    while not _restarts(run.log_path):
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.log_path.read_text()
+        time.sleep(0.02)
+    assert _restarts(run.log_path)[0]["delay_seconds"] == 30
+    began = time.monotonic()
+    assert run.stop() == 0
+    assert time.monotonic() - began < 3
+    assert [e for e in run.events() if e.endswith(" term")] == ["b term", "a term"]
+    assert [e for e in run.events() if e.startswith("c start")] == [f"c start {run.pids()['c']}"]
+    assert not any(_alive(pid) for pid in run.pids().values())
+
+
+def test_sigterm_while_a_restarted_child_is_starting_stops_it_first(launch: Launch) -> None:
+    run = launch(("a", 0, "ok"), ("c", 0.5, "die-late"), first_delay=0.05)
+    deadline = time.monotonic() + 5
+    while len([e for e in run.events() if e.startswith("c start")]) < 2:
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.log_path.read_text()
+        time.sleep(0.01)
+    restarted = run.pids()["c"]
+    assert run.stop() == 0
+    assert [e for e in run.events() if e.endswith(" term")] == ["c term", "a term"]
+    assert "c ready" not in run.events()[-3:]
+    assert not _alive(restarted) and not _alive(run.pids()["a"])
+
+
+def test_a_child_with_a_malformed_setting_is_not_restarted_and_everything_stops(
+    launch: Launch,
+) -> None:
+    run = launch(("a", 0, "ok"), ("b", 0, "bad-settings"), first_delay=0.05)
+    assert run.wait_exit() == 1
+    assert [e for e in run.events() if e.startswith("b start")] == [f"b start {run.pids()['b']}"]
+    assert "a term" in run.events()
+    given_up = [r for r in _records(run.log_path) if r.get("event.action") == "launcher.give_up"]
+    assert len(given_up) == 1 and given_up[0]["process.exit_code"] == 78
+    assert "a setting is malformed" in given_up[0]["message"]
+    assert not _restarts(run.log_path)
+    assert not any(_alive(pid) for pid in run.pids().values())
+
+
+def test_a_malformed_setting_at_first_start_is_named_as_such(launch: Launch) -> None:
+    run = launch(("a", 0, "ok"), ("b", 0, "bad-settings"), ("c", 1.0, "ok"))
+    assert run.wait_exit() == 1
+    assert "(a malformed setting: its line above names it)" in run.log_path.read_text()
+
+
+POLICY = RestartPolicy(first_delay=1, max_delay=30, stable_after=60)
+
+
+def test_restart_delay_doubles_from_one_second_up_to_the_cap() -> None:
+    attempts, delays = 0, []
+    for _ in range(8):
+        decision = restart_decision(1, 2.0, attempts, POLICY)
+        assert isinstance(decision, Restart)
+        attempts = decision.attempt
+        delays.append(decision.delay)
+    assert delays == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert attempts == 8
+    assert restart_decision(-signal.SIGKILL, 0.1, 10_000, POLICY) == Restart(10_001, 30)
+
+
+def test_restart_delay_is_back_to_the_first_after_a_service_stayed_up() -> None:
+    assert restart_decision(-signal.SIGKILL, 60.0, 7, POLICY) == Restart(1, 1)
+    assert restart_decision(0, 59.9, 7, POLICY) == Restart(8, 30)
+
+
+def test_a_malformed_setting_exit_is_never_restarted() -> None:
+    decision = restart_decision(EXIT_BAD_SETTINGS, 3600.0, 0, POLICY)
+    assert isinstance(decision, GiveUp) and "malformed" in decision.reason
+
+
+def test_an_exit_is_described_by_its_code_or_its_signal() -> None:
+    assert describe_exit(3) == ("exited with code 3", {"process.exit_code": 3})
+    assert describe_exit(-9) == (
+        "was killed by SIGKILL",
+        {"process.exit_code": -9, "process.signal": "SIGKILL"},
+    )
 
 
 def test_a_child_that_does_not_come_up_in_time_is_named_and_everything_stops(
@@ -567,6 +692,78 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
         assert launcher.wait(timeout=60) == 0, log_path.read_text()
         assert not any(_alive(pid) for pid in pids)
         assert (tmp_path / "data" / "records" / "demo").is_dir()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.e2e
+def test_the_real_launcher_restarts_a_sigkilled_recorder_until_the_gateway_is_ready_again(
+    tmp_path: Path,
+) -> None:
+    """``make run`` as a supervisor: the recorder SIGKILLed by its PID is started again (after
+    a 1 s backoff, said in the log with the signal), the others untouched, and the gateway's
+    /readyz is 200 again; SIGTERM then stops everything, exit 0."""
+    ports = {name: free_port() for name in ("resolver", "recorder", "gateway")}
+    env = {
+        **_launcher_env(ports, tmp_path / "data"),
+        "RESOLVER_METRICS_PORT": "0",
+        "RECORDER_METRICS_PORT": "0",
+    }
+    log_path = tmp_path / "launcher.log"
+    with log_path.open("wb") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "tools.run_local"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    pids: set[int] = set()
+
+    def wait_ready(http: httpx.Client) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            assert launcher.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            try:
+                if http.get("/readyz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=1) as http:
+            wait_ready(http)
+            first = _child_pids(log_path)
+            pids.update(first.values())
+            os.kill(first["recorder"], signal.SIGKILL)
+            deadline = time.monotonic() + START_TIMEOUT
+            while _child_pids(log_path)["recorder"] == first["recorder"]:
+                assert launcher.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            again = _child_pids(log_path)
+            pids.update(again.values())
+            assert again["resolver"] == first["resolver"] and again["gateway"] == first["gateway"]
+            while not any(r["message"] == "recorder is ready again" for r in _records(log_path)):
+                assert launcher.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            wait_ready(http)
+        (restart,) = [r for r in _records(log_path) if r.get("event.action") == "launcher.restart"]
+        assert restart["child"] == "recorder" and restart["process.signal"] == "SIGKILL"
+        assert restart["attempt"] == 1 and restart["delay_seconds"] == 1
+        assert "recorder was killed by SIGKILL" in restart["message"]
+        assert _alive(again["recorder"]) and not _alive(first["recorder"])
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(timeout=60) == 0, log_path.read_text()
+        assert not any(_alive(pid) for pid in pids)
     finally:
         if launcher.poll() is None:
             launcher.kill()
