@@ -154,6 +154,23 @@ def test_a_file_being_written_plays_through_hls_and_the_finished_mp4_plays_and_s
         15,
     )
 
+    # Its pictures: a poster in the list, and the contact sheet of the grid the API describes.
+    first = page.locator("#recordings .recording").first
+    poster = first.locator("img.poster")
+    expect(poster).to_be_visible(timeout=30_000)
+    wait_for("the poster", lambda: poster.evaluate("i => i.complete && i.naturalWidth") > 0)
+    listed = api.get("/api/recordings/vod").json()[0]
+    grid = api.get(listed["sheetUrl"] + ".json").json()
+    first.get_by_role("button", name=re.compile("^Contact sheet of ")).click()
+    sheet = page.locator("#image-full")
+    wait_for("the contact sheet", lambda: sheet.evaluate("i => i.complete && i.naturalWidth") > 0)
+    assert sheet.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [
+        grid["columns"] * grid["tileWidth"],
+        grid["rows"] * grid["tileHeight"],
+    ]
+    screenshot(page, "contact-sheet")
+    page.locator("#dlg-image").get_by_role("button", name="Close").click()
+
     # Download is a plain link to the file; delete asks first, then the file is gone.
     download = page.locator("#recordings .recording").first.get_by_role(
         "link", name=re.compile("^Download ")

@@ -5,7 +5,7 @@
 import { ApiError, enc, get } from "./api.js";
 import { h, setText } from "./dom.js";
 import * as fmt from "./format.js";
-import { recordingRow, showImage } from "./recordings_view.js";
+import { picturesPending, recordingRow, showImage } from "./recordings_view.js";
 import { layout } from "./timeline_view.js";
 import { elapsedSeconds } from "./view.js";
 
@@ -134,6 +134,12 @@ export class ChannelPage {
       if (this.key !== key) return;
       this.items = items;
       list.replaceChildren(...(items.length ? items.map((r) => recordingRow(r, { actions: false })) : [h("li", { class: "muted" }, "No recordings yet.")]));
+      if (picturesPending(items, Date.now()) && !this.again) {
+        this.again = setTimeout(() => {
+          this.again = 0;
+          if (this.key === key) this.loadRecordings();
+        }, 3000);
+      }
     } catch (err) {
       list.replaceChildren(h("li", { class: "error" }, errorText(err)));
     }

@@ -69,3 +69,11 @@ export function showImage(title, url) {
   img.src = url;
   dialog.showModal();
 }
+
+/** Pictures are made in the background after a recording is finalized: true while a recently
+ * finished one has none yet (the list is then read again a little later). */
+export function picturesPending(items, nowMs) {
+  return items.some(
+    (r) => !r.posterUrl && (r.state === "COMPLETE" || r.state === "INTERRUPTED") && r.endTime && nowMs - Date.parse(r.endTime) < 120000,
+  );
+}

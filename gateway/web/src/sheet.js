@@ -5,7 +5,7 @@ import { ApiError, del, enc, get, put } from "./api.js";
 import { h, setText, toast } from "./dom.js";
 import * as fmt from "./format.js";
 import * as player from "./player.js";
-import { recordingRow, showImage } from "./recordings_view.js";
+import { picturesPending, recordingRow, showImage } from "./recordings_view.js";
 
 export class Sheet {
   constructor(root, { confirm, onAction }) {
@@ -128,6 +128,12 @@ export class Sheet {
       return;
     }
     this.list.replaceChildren(...items.map((r) => this.row(r)));
+    if (picturesPending(items, Date.now()) && !this.again) {
+      this.again = setTimeout(() => {
+        this.again = 0;
+        this.refresh();
+      }, 3000);
+    }
   }
 
   row(r) {

@@ -82,3 +82,13 @@ test("routes", async () => {
   assert.equal(parseRoute("").view, "grid");
   assert.equal(parseRoute("#/nonsense").view, "grid");
 });
+
+test("a recently finished recording without pictures is read again", async () => {
+  const { picturesPending } = await import("../src/recordings_view.js");
+  const now = Date.parse("2026-12-04T12:00:00Z");
+  const done = (fields) => ({ state: "COMPLETE", posterUrl: null, endTime: "2026-12-04T11:59:30Z", ...fields });
+  assert.equal(picturesPending([done()], now), true);
+  assert.equal(picturesPending([done({ posterUrl: "/p" })], now), false);
+  assert.equal(picturesPending([done({ endTime: "2026-12-04T11:00:00Z" })], now), false); // off, or failed
+  assert.equal(picturesPending([done({ state: "WRITING", endTime: null })], now), false);
+});
