@@ -166,6 +166,7 @@ class Finalizer:
         async with self._slots:
             notes: list[str] = []
             final_paths: list[str] = []
+            parts: list[str] = []  # the file that now holds each part (the MP4 when remuxed)
             for part, rel in enumerate(session.record_paths):
                 self.busy_paths.add(rel)
                 try:
@@ -173,7 +174,10 @@ class Finalizer:
                 finally:
                     self.busy_paths.discard(rel)
                 final_paths.extend(kept)
+                parts.extend(kept[:1])
             session.record_paths = tuple(final_paths)
+            if final_state is RecordingState.INTERRUPTED:
+                self._figures_from_files(session, parts)
             if self.on_finalized is not None:
                 for rel in final_paths:
                     self.on_finalized(rel)
@@ -196,6 +200,18 @@ class Finalizer:
                     "files": len(final_paths),
                 },
             )
+
+    def _figures_from_files(self, session: Session, parts: list[str]) -> None:
+        """An interrupted session's media time and bytes as its files hold them, measured
+        just now: its live figures were saved only at its last change of state (progress is
+        not stored), so they can be far behind, 0 s for a crash in its first state."""
+        rows = [
+            self._store.get_recording(*rel.removeprefix("records/").split("/", 1)) for rel in parts
+        ]
+        measured = [r for r in rows if r is not None]
+        # A part that could not be measured counts 0 s: keep the saved figure over nothing.
+        session.media_seconds = sum(r.media_seconds for r in measured) or session.media_seconds
+        session.bytes_written = sum(r.size_bytes for r in measured) or session.bytes_written
 
     async def _finalize_file(
         self,

@@ -122,3 +122,45 @@ def test_a_manual_session_goes_on_after_a_recorder_restart(
     assert resumes and all(r["person"] == name for r in resumes)
     for service in stack.services.values():
         assert "sekrit-123" not in service.log_path.read_text()
+
+
+def test_an_interrupted_sessions_media_figures_come_from_its_files_after_recovery(
+    stack: Stack, origin: HlsOrigin
+) -> None:
+    """The recorder SIGKILLed mid-recording: only its state changes were saved (progress is
+    not), so the session's row said 0 s. After the restart's recovery its media time and
+    bytes are its files' (the MP4 each part became), as measured, not 0."""
+    origin.add_stream("crashed")
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        body = {"target": origin.url("crashed"), "person": "crashed"}
+        started = client.post("/api/start", json=body)
+        assert started.status_code == 201, started.text
+        sid = started.json()["session_id"]
+        end = time.monotonic() + 30
+        while client.get(f"/api/sessions/{sid}").json()["media_seconds"] < 8:
+            assert time.monotonic() < end
+            time.sleep(0.2)
+        stack.services["recorder_service"].kill()
+        stack.restart_recorder()
+        end = time.monotonic() + 60
+        rows: list[dict[str, Any]] = []
+        session: dict[str, Any] = {}
+        while True:
+            assert time.monotonic() < end, (rows, session)
+            rows = [
+                r for r in client.get("/api/recordings/crashed").json() if r["sessionId"] == sid
+            ]
+            session = client.get(f"/api/sessions/{sid}").json()
+            if rows and all(r["state"] == "INTERRUPTED" for r in rows):
+                if session["media_seconds"] > 0:
+                    break
+            time.sleep(0.3)
+    assert session["state"] == "INTERRUPTED"
+    files = [stack.output_dir / "records" / "crashed" / r["file"] for r in rows]
+    assert all(f.suffix == ".mp4" for f in files), files
+    on_disk = [decode(f).seconds for f in files]
+    assert sum(on_disk) >= 7, on_disk
+    assert abs(session["media_seconds"] - sum(on_disk)) <= 1.5, (session, on_disk)
+    assert session["bytes_written"] == sum(f.stat().st_size for f in files)
+    for row, seconds in zip(rows, on_disk, strict=True):
+        assert abs(row["duration"] - seconds) <= 1.5, (row, seconds)
