@@ -153,7 +153,7 @@ class LiveThumbnails:
         retry_s: float = 15.0,
         wait_s: float = 2.0,
         timeout_s: float = 10.0,
-        gather_s: float = 0.1,
+        gather_s: float = 0.5,
         max_batch: int = 64,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -211,10 +211,15 @@ class LiveThumbnails:
         loop = asyncio.get_running_loop()
         ask = _Ask(session, slot, loop.create_future())
         self._pending.append(ask)
+        # A session's first frame is waited for: its batch goes after a fifth of the gathering
+        # time (a page opened on many new sessions asks a few at a time, over 6 connections).
+        gather = self._gather_s / 5 if not slot.data else self._gather_s
         if len(self._pending) >= self._max_batch:
             self._flush()
-        elif self._flusher is None:
-            self._flusher = loop.call_later(self._gather_s, self._flush)
+        elif self._flusher is None or self._flusher.when() > loop.time() + gather:
+            if self._flusher is not None:
+                self._flusher.cancel()
+            self._flusher = loop.call_later(gather, self._flush)
         return ask.done
 
     def _flush(self) -> None:
