@@ -24,7 +24,7 @@ from servicekit.images import jpeg_size
 from tests.fakes.chaturbate_pages import THUMBNAIL
 from tests.fakes.media import SD_VARIANT
 
-from .conftest import managed, next_event
+from .conftest import managed
 
 FFMPEG = find_ffmpeg()
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(40)
@@ -41,15 +41,20 @@ class Clock:
 @pytest.fixture
 async def recording(origin: Any, tmp_path: Path) -> AsyncIterator[tuple[SessionManager, list[str]]]:
     """Three sessions recording the fake origin's 640x360 stream for a few seconds already."""
-    origin.add_stream("thumbs", segment_duration=1.0, variants=(SD_VARIANT,))
+    if origin.get("thumbs") is None:  # one live stream for the module, as a CDN would have
+        origin.add_stream("thumbs", segment_duration=1.0, variants=(SD_VARIANT,))
     async with managed(origin, tmp_path) as manager:
         sub = manager.bus.subscribe(0, manager.running)
         ids = []
         for person in ("thumbs", "thumbs_b", "thumbs_c"):
             session = await manager.start(StartRequest(target="thumbs", person=person))
             ids.append(session.session_id)
-        for sid in ids:
-            await next_event(sub, EventType.RECORDING, sid)
+        waiting, end = set(ids), asyncio.get_running_loop().time() + 30
+        while waiting:  # in whatever order they come
+            event = await sub.next(max(0.1, end - asyncio.get_running_loop().time()))
+            assert event is not None, f"{waiting} never recording"
+            if event.type is EventType.RECORDING:
+                waiting.discard(event.session.session_id)
         await asyncio.sleep(3)
         sub.close()
         yield manager, ids
