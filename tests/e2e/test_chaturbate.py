@@ -13,7 +13,7 @@ import pytest
 
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from tests.harness import Stack, wait_for
 from tests.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
@@ -197,4 +197,11 @@ def test_a_cdn_that_keeps_refusing_ends_the_session_as_failed_with_the_reason(
     result = decode(path)
     assert result.ok, result.errors
     assert result.seconds >= 2
-    assert not [p for p in stack.services["recorder_service"].descendants() if name in cmdline(p)]
+    # No ffmpeg of that stream stays (the finished file's poster may be made for a moment).
+    wait_for(
+        "no ffmpeg of the stream left",
+        lambda: (
+            not [p for p in stack.services["recorder_service"].descendants() if name in cmdline(p)]
+        ),
+        15,
+    )

@@ -210,6 +210,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "GetStorage": {},
     "Resolve": {"target": "{dead}/live/fuzz/master.m3u8", "quality": {"height": 720}},
     "GetChannelStatus": {"target": "fuzzchan"},
+    "GetRoomImage": {"target": "fuzzchan"},
     "BatchGetChannelStatus": {"targets": ["fuzzchan", "{dead}/live/fuzz/master.m3u8"]},
     "ListLogs": {
         "minLevel": "LOG_LEVEL_INFO",

@@ -731,7 +731,10 @@ def test_the_real_launcher_restarts_a_sigkilled_recorder_until_the_gateway_is_re
             assert launcher.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             try:
-                if http.get("/readyz").status_code == 200:
+                # Up for the launcher too: it supervises only once it has seen everything ready
+                # (before that, a death stops everything), and it may see that after we do.
+                up = '"launcher.ready"' in log_path.read_text()
+                if up and http.get("/readyz").status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
