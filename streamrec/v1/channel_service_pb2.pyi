@@ -47,9 +47,12 @@ class Channel(_message.Message):
     LAST_VIEWERS_FIELD_NUMBER: _builtins.int
     LAST_ROOM_STATUS_FIELD_NUMBER: _builtins.int
     LAST_MESSAGE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
     username: _builtins.str
-    """The key: a Chaturbate username ([A-Za-z0-9_], at most 64), stored in lower case. It is also
-    the recording folder (records/{username}/).
+    """The channel's username on its site (see `source`), in the site's canonical spelling (lower
+    case where the site is case-insensitive). With `source` it is the key; its recording
+    folder is records/{username}/ on the default site and records/{source}-{username}/ elsewhere.
     """
     target: _builtins.str
     """What is recorded: the username itself (when empty) or an http(s) playlist URL."""
@@ -85,6 +88,17 @@ class Channel(_message.Message):
     last_message: _builtins.str
     """Output only: the detail of the last check (why it is not online, or what failed). Cleaned
     like last_title.
+    """
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty on input: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    A channel is the pair (source, username): the same name on two sites is two channels.
+    """
+    key: _builtins.str
+    """Output only: "username" for the default site, "source:username" for the others; what the
+    REST routes and GetChannel/DeleteChannel accept as the channel's key.
     """
     @_builtins.property
     def quality(self) -> _quality_pb2.QualityPreference: ...
@@ -122,10 +136,12 @@ class Channel(_message.Message):
         last_viewers: _builtins.int | None = ...,
         last_room_status: _builtins.str = ...,
         last_message: _builtins.str = ...,
+        source: _builtins.str = ...,
+        key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers", "create_time", b"create_time", "last_check_time", b"last_check_time", "last_viewers", b"last_viewers", "quality", b"quality", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers", "auto_record", b"auto_record", "create_time", b"create_time", "last_availability", b"last_availability", "last_check_time", b"last_check_time", "last_error", b"last_error", "last_message", b"last_message", "last_room_status", b"last_room_status", "last_title", b"last_title", "last_viewers", b"last_viewers", "max_bytes", b"max_bytes", "max_count", b"max_count", "name", b"name", "quality", b"quality", "retention_days", b"retention_days", "session_id", b"session_id", "source_type", b"source_type", "target", b"target", "update_time", b"update_time", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers", "auto_record", b"auto_record", "create_time", b"create_time", "key", b"key", "last_availability", b"last_availability", "last_check_time", b"last_check_time", "last_error", b"last_error", "last_message", b"last_message", "last_room_status", b"last_room_status", "last_title", b"last_title", "last_viewers", b"last_viewers", "max_bytes", b"max_bytes", "max_count", b"max_count", "name", b"name", "quality", b"quality", "retention_days", b"retention_days", "session_id", b"session_id", "source", b"source", "source_type", b"source_type", "target", b"target", "update_time", b"update_time", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__last_viewers: _TypeAlias = _typing.Literal["last_viewers"]  # noqa: Y015
     _WhichOneofArgType__last_viewers: _TypeAlias = _typing.Literal["_last_viewers", b"_last_viewers"]  # noqa: Y015
@@ -178,15 +194,21 @@ class GetChannelRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USERNAME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
+    source: _builtins.str
+    """The source of the channel; empty: the username's own "source:" prefix, else the default
+    site.
+    """
     def __init__(
         self,
         *,
         username: _builtins.str = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -315,15 +337,21 @@ class DeleteChannelRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USERNAME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
+    source: _builtins.str
+    """The source of the channel; empty: the username's own "source:" prefix, else the default
+    site.
+    """
     def __init__(
         self,
         *,
         username: _builtins.str = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -351,21 +379,29 @@ class CheckChannelStatusRequest(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     SOURCE_TYPE_FIELD_NUMBER: _builtins.int
     SKIP_CACHE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """A username, a chaturbate.com room URL, or an http(s) playlist URL."""
     source_type: _resolver_service_pb2.SourceType.ValueType
     skip_cache: _builtins.bool
     """Ask the site even when the resolver has a recent answer cached."""
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    """
     def __init__(
         self,
         *,
         target: _builtins.str = ...,
         source_type: _resolver_service_pb2.SourceType.ValueType = ...,
         skip_cache: _builtins.bool = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source", b"source", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

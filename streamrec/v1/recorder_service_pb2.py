@@ -28,7 +28,7 @@ from streamrec.v1 import resolver_service_pb2 as streamrec_dot_v1_dot_resolver__
 from streamrec.v1 import session_pb2 as streamrec_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/v1/recorder_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\x1a#streamrec/v1/resolver_service.proto\x1a\x1astreamrec/v1/session.proto\"\xba\x01\n\x15StartRecordingRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06person\x18\x04 \x01(\t\x12\x30\n\x07quality\x18\x05 \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"@\n\x16StartRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"*\n\x14StopRecordingRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"?\n\x15StopRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"<\n\x12GetSessionResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"(\n\x12OpenPreviewRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"=\n\x13OpenPreviewResponse\x12\x15\n\rplaylist_path\x18\x01 \x01(\t\x12\x0f\n\x07started\x18\x02 \x01(\x08\"S\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rinclude_ended\x18\x03 \x01(\x08\"X\n\x14ListSessionsResponse\x12\'\n\x08sessions\x18\x01 \x03(\x0b\x32\x15.streamrec.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"E\n\x14WatchSessionsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x15\n\rallow_batches\x18\x02 \x01(\x08\"8\n\nEventBatch\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.streamrec.v1.SessionEvent\"L\n\x0fSessionSnapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\'\n\x08sessions\x18\x02 \x03(\x0b\x32\x15.streamrec.v1.Session\"Q\n\tHeartbeat\x12\x32\n\x0eheartbeat_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\xdb\x01\n\x15WatchSessionsResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.streamrec.v1.SessionEventH\x00\x12\x31\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1d.streamrec.v1.SessionSnapshotH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.streamrec.v1.HeartbeatH\x00\x12)\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x18.streamrec.v1.EventBatchH\x00\x42\t\n\x07payload2\xa0\x04\n\x0fRecorderService\x12[\n\x0eStartRecording\x12#.streamrec.v1.StartRecordingRequest\x1a$.streamrec.v1.StartRecordingResponse\x12X\n\rStopRecording\x12\".streamrec.v1.StopRecordingRequest\x1a#.streamrec.v1.StopRecordingResponse\x12O\n\nGetSession\x12\x1f.streamrec.v1.GetSessionRequest\x1a .streamrec.v1.GetSessionResponse\x12U\n\x0cListSessions\x12!.streamrec.v1.ListSessionsRequest\x1a\".streamrec.v1.ListSessionsResponse\x12Z\n\rWatchSessions\x12\".streamrec.v1.WatchSessionsRequest\x1a#.streamrec.v1.WatchSessionsResponse0\x01\x12R\n\x0bOpenPreview\x12 .streamrec.v1.OpenPreviewRequest\x1a!.streamrec.v1.OpenPreviewResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/v1/recorder_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\x1a#streamrec/v1/resolver_service.proto\x1a\x1astreamrec/v1/session.proto\"\xca\x01\n\x15StartRecordingRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06person\x18\x04 \x01(\t\x12\x30\n\x07quality\x18\x05 \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\"@\n\x16StartRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"*\n\x14StopRecordingRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"?\n\x15StopRecordingResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"<\n\x12GetSessionResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Session\"(\n\x12OpenPreviewRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"=\n\x13OpenPreviewResponse\x12\x15\n\rplaylist_path\x18\x01 \x01(\t\x12\x0f\n\x07started\x18\x02 \x01(\x08\"S\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rinclude_ended\x18\x03 \x01(\x08\"X\n\x14ListSessionsResponse\x12\'\n\x08sessions\x18\x01 \x03(\x0b\x32\x15.streamrec.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"E\n\x14WatchSessionsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x15\n\rallow_batches\x18\x02 \x01(\x08\"8\n\nEventBatch\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.streamrec.v1.SessionEvent\"L\n\x0fSessionSnapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\'\n\x08sessions\x18\x02 \x03(\x0b\x32\x15.streamrec.v1.Session\"Q\n\tHeartbeat\x12\x32\n\x0eheartbeat_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\xdb\x01\n\x15WatchSessionsResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.streamrec.v1.SessionEventH\x00\x12\x31\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1d.streamrec.v1.SessionSnapshotH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.streamrec.v1.HeartbeatH\x00\x12)\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x18.streamrec.v1.EventBatchH\x00\x42\t\n\x07payload2\xa0\x04\n\x0fRecorderService\x12[\n\x0eStartRecording\x12#.streamrec.v1.StartRecordingRequest\x1a$.streamrec.v1.StartRecordingResponse\x12X\n\rStopRecording\x12\".streamrec.v1.StopRecordingRequest\x1a#.streamrec.v1.StopRecordingResponse\x12O\n\nGetSession\x12\x1f.streamrec.v1.GetSessionRequest\x1a .streamrec.v1.GetSessionResponse\x12U\n\x0cListSessions\x12!.streamrec.v1.ListSessionsRequest\x1a\".streamrec.v1.ListSessionsResponse\x12Z\n\rWatchSessions\x12\".streamrec.v1.WatchSessionsRequest\x1a#.streamrec.v1.WatchSessionsResponse0\x01\x12R\n\x0bOpenPreview\x12 .streamrec.v1.OpenPreviewRequest\x1a!.streamrec.v1.OpenPreviewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,35 +36,35 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamrec.v1.recorder_servi
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STARTRECORDINGREQUEST']._serialized_start=180
-  _globals['_STARTRECORDINGREQUEST']._serialized_end=366
-  _globals['_STARTRECORDINGRESPONSE']._serialized_start=368
-  _globals['_STARTRECORDINGRESPONSE']._serialized_end=432
-  _globals['_STOPRECORDINGREQUEST']._serialized_start=434
-  _globals['_STOPRECORDINGREQUEST']._serialized_end=476
-  _globals['_STOPRECORDINGRESPONSE']._serialized_start=478
-  _globals['_STOPRECORDINGRESPONSE']._serialized_end=541
-  _globals['_GETSESSIONREQUEST']._serialized_start=543
-  _globals['_GETSESSIONREQUEST']._serialized_end=582
-  _globals['_GETSESSIONRESPONSE']._serialized_start=584
-  _globals['_GETSESSIONRESPONSE']._serialized_end=644
-  _globals['_OPENPREVIEWREQUEST']._serialized_start=646
-  _globals['_OPENPREVIEWREQUEST']._serialized_end=686
-  _globals['_OPENPREVIEWRESPONSE']._serialized_start=688
-  _globals['_OPENPREVIEWRESPONSE']._serialized_end=749
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=751
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=834
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=836
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=924
-  _globals['_WATCHSESSIONSREQUEST']._serialized_start=926
-  _globals['_WATCHSESSIONSREQUEST']._serialized_end=995
-  _globals['_EVENTBATCH']._serialized_start=997
-  _globals['_EVENTBATCH']._serialized_end=1053
-  _globals['_SESSIONSNAPSHOT']._serialized_start=1055
-  _globals['_SESSIONSNAPSHOT']._serialized_end=1131
-  _globals['_HEARTBEAT']._serialized_start=1133
-  _globals['_HEARTBEAT']._serialized_end=1214
-  _globals['_WATCHSESSIONSRESPONSE']._serialized_start=1217
-  _globals['_WATCHSESSIONSRESPONSE']._serialized_end=1436
-  _globals['_RECORDERSERVICE']._serialized_start=1439
-  _globals['_RECORDERSERVICE']._serialized_end=1983
+  _globals['_STARTRECORDINGREQUEST']._serialized_end=382
+  _globals['_STARTRECORDINGRESPONSE']._serialized_start=384
+  _globals['_STARTRECORDINGRESPONSE']._serialized_end=448
+  _globals['_STOPRECORDINGREQUEST']._serialized_start=450
+  _globals['_STOPRECORDINGREQUEST']._serialized_end=492
+  _globals['_STOPRECORDINGRESPONSE']._serialized_start=494
+  _globals['_STOPRECORDINGRESPONSE']._serialized_end=557
+  _globals['_GETSESSIONREQUEST']._serialized_start=559
+  _globals['_GETSESSIONREQUEST']._serialized_end=598
+  _globals['_GETSESSIONRESPONSE']._serialized_start=600
+  _globals['_GETSESSIONRESPONSE']._serialized_end=660
+  _globals['_OPENPREVIEWREQUEST']._serialized_start=662
+  _globals['_OPENPREVIEWREQUEST']._serialized_end=702
+  _globals['_OPENPREVIEWRESPONSE']._serialized_start=704
+  _globals['_OPENPREVIEWRESPONSE']._serialized_end=765
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=767
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=850
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=852
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=940
+  _globals['_WATCHSESSIONSREQUEST']._serialized_start=942
+  _globals['_WATCHSESSIONSREQUEST']._serialized_end=1011
+  _globals['_EVENTBATCH']._serialized_start=1013
+  _globals['_EVENTBATCH']._serialized_end=1069
+  _globals['_SESSIONSNAPSHOT']._serialized_start=1071
+  _globals['_SESSIONSNAPSHOT']._serialized_end=1147
+  _globals['_HEARTBEAT']._serialized_start=1149
+  _globals['_HEARTBEAT']._serialized_end=1230
+  _globals['_WATCHSESSIONSRESPONSE']._serialized_start=1233
+  _globals['_WATCHSESSIONSRESPONSE']._serialized_end=1452
+  _globals['_RECORDERSERVICE']._serialized_start=1455
+  _globals['_RECORDERSERVICE']._serialized_end=1999
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,7 @@ class StartRecordingRequest(_message.Message):
     PERSON_FIELD_NUMBER: _builtins.int
     QUALITY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """A username or an http(s) playlist URL."""
     source_type: _resolver_service_pb2.SourceType.ValueType
@@ -41,6 +42,12 @@ class StartRecordingRequest(_message.Message):
     """Recording folder; inferred from the target when empty."""
     request_id: _builtins.str
     """Idempotency key (AIP-155): a retried start with the same id returns the same session."""
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    """
     @_builtins.property
     def quality(self) -> _quality_pb2.QualityPreference: ...
     def __init__(
@@ -52,10 +59,11 @@ class StartRecordingRequest(_message.Message):
         person: _builtins.str = ...,
         quality: _quality_pb2.QualityPreference | None = ...,
         request_id: _builtins.str = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["quality", b"quality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "person", b"person", "quality", b"quality", "request_id", b"request_id", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "person", b"person", "quality", b"quality", "request_id", b"request_id", "source", b"source", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -35,7 +35,9 @@ class _SourceTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceType
     """A Chaturbate username or room URL."""
 
 class SourceType(_SourceType, metaclass=_SourceTypeEnumTypeWrapper):
-    """Where a target comes from."""
+    """Where a target comes from. Deprecated: the string field `source` names any registered source;
+    this enum is still understood (and still filled for the two sources it lists) for old clients.
+    """
 
 SOURCE_TYPE_UNSPECIFIED: SourceType.ValueType  # 0
 """Decide from the target's shape: a URL is HLS, a bare username is Chaturbate."""
@@ -118,9 +120,16 @@ class ResolveRequest(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     SOURCE_TYPE_FIELD_NUMBER: _builtins.int
     QUALITY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """A username or an http(s) URL."""
     source_type: Global___SourceType.ValueType
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    """
     @_builtins.property
     def quality(self) -> _quality_pb2.QualityPreference: ...
     def __init__(
@@ -129,10 +138,11 @@ class ResolveRequest(_message.Message):
         target: _builtins.str = ...,
         source_type: Global___SourceType.ValueType = ...,
         quality: _quality_pb2.QualityPreference | None = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["quality", b"quality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["quality", b"quality", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quality", b"quality", "source", b"source", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -170,6 +180,9 @@ class ResolveResponse(_message.Message):
     VARIANTS_FIELD_NUMBER: _builtins.int
     IS_LIVE_FIELD_NUMBER: _builtins.int
     PERSON_HINT_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CDN_PROXY_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
     source_type: Global___SourceType.ValueType
     """The source that resolved the target."""
     media_url: _builtins.str
@@ -180,6 +193,14 @@ class ResolveResponse(_message.Message):
     """False when the playlist is complete (EXT-X-ENDLIST): a recording, not a live stream."""
     person_hint: _builtins.str
     """A suggested recording folder name (username, or a name taken from the URL path)."""
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "hls", ...): the source as data."""
+    cdn_proxy: _builtins.str
+    """The proxy ffmpeg must use for the CDN ("http://[user:password@]host:port"), empty for none.
+    A secret when it carries credentials: never log it raw.
+    """
+    username: _builtins.str
+    """The channel's username as its site spells it ("" for a URL target)."""
     @_builtins.property
     def http_headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """HTTP headers ffmpeg must send to the CDN."""
@@ -203,10 +224,13 @@ class ResolveResponse(_message.Message):
         variants: _abc.Iterable[_quality_pb2.Variant] | None = ...,
         is_live: _builtins.bool = ...,
         person_hint: _builtins.str = ...,
+        source: _builtins.str = ...,
+        cdn_proxy: _builtins.str = ...,
+        username: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chosen_variant", b"chosen_variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_url", b"audio_url", "chosen_variant", b"chosen_variant", "http_headers", b"http_headers", "is_live", b"is_live", "media_url", b"media_url", "person_hint", b"person_hint", "source_type", b"source_type", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_url", b"audio_url", "cdn_proxy", b"cdn_proxy", "chosen_variant", b"chosen_variant", "http_headers", b"http_headers", "is_live", b"is_live", "media_url", b"media_url", "person_hint", b"person_hint", "source", b"source", "source_type", b"source_type", "username", b"username", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -230,6 +254,7 @@ class ChannelStatus(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     RETRY_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """The channel as the resolver normalized it (lower-case username, or the URL)."""
     source_type: Global___SourceType.ValueType
@@ -250,6 +275,8 @@ class ChannelStatus(_message.Message):
     """How the answer was obtained: "bulk", "ajax", "api", "page" or "playlist"."""
     retry_after_seconds: _builtins.int
     """Seconds the site asked us to wait (Retry-After), when rate limited."""
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "hls", ...): the source as data."""
     @_builtins.property
     def checked_time(self) -> _timestamp_pb2.Timestamp:
         """When the site was asked (a cached answer keeps its original time)."""
@@ -269,10 +296,11 @@ class ChannelStatus(_message.Message):
         reason: _builtins.str = ...,
         method: _builtins.str = ...,
         retry_after_seconds: _builtins.int = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_viewers", b"_viewers", "checked_time", b"checked_time", "viewers", b"viewers"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_viewers", b"_viewers", "availability", b"availability", "checked_time", b"checked_time", "message", b"message", "method", b"method", "reason", b"reason", "retry_after_seconds", b"retry_after_seconds", "room_status", b"room_status", "source_type", b"source_type", "target", b"target", "thumbnail_url", b"thumbnail_url", "title", b"title", "viewers", b"viewers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_viewers", b"_viewers", "availability", b"availability", "checked_time", b"checked_time", "message", b"message", "method", b"method", "reason", b"reason", "retry_after_seconds", b"retry_after_seconds", "room_status", b"room_status", "source", b"source", "source_type", b"source_type", "target", b"target", "thumbnail_url", b"thumbnail_url", "title", b"title", "viewers", b"viewers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__viewers: _TypeAlias = _typing.Literal["viewers"]  # noqa: Y015
     _WhichOneofArgType__viewers: _TypeAlias = _typing.Literal["_viewers", b"_viewers"]  # noqa: Y015
@@ -287,21 +315,29 @@ class GetChannelStatusRequest(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     SOURCE_TYPE_FIELD_NUMBER: _builtins.int
     SKIP_CACHE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """A username, a chaturbate.com room URL, or an http(s) playlist URL."""
     source_type: Global___SourceType.ValueType
     skip_cache: _builtins.bool
     """Ask the site even when a recent answer is cached."""
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    """
     def __init__(
         self,
         *,
         target: _builtins.str = ...,
         source_type: Global___SourceType.ValueType = ...,
         skip_cache: _builtins.bool = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source", b"source", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -334,9 +370,16 @@ class BatchGetChannelStatusRequest(_message.Message):
     TARGETS_FIELD_NUMBER: _builtins.int
     SOURCE_TYPE_FIELD_NUMBER: _builtins.int
     SKIP_CACHE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     source_type: Global___SourceType.ValueType
     """Applies to every target (UNSPECIFIED: each target's shape decides)."""
     skip_cache: _builtins.bool
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    """
     @_builtins.property
     def targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Up to 10,000 targets; duplicates are answered once per occurrence from one lookup."""
@@ -347,10 +390,11 @@ class BatchGetChannelStatusRequest(_message.Message):
         targets: _abc.Iterable[_builtins.str] | None = ...,
         source_type: Global___SourceType.ValueType = ...,
         skip_cache: _builtins.bool = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source_type", b"source_type", "targets", b"targets"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip_cache", b"skip_cache", "source", b"source", "source_type", b"source_type", "targets", b"targets"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -384,18 +428,26 @@ class GetRoomImageRequest(_message.Message):
 
     TARGET_FIELD_NUMBER: _builtins.int
     SOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """A username or room URL (an HLS URL has no room image)."""
     source_type: Global___SourceType.ValueType
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "bongacams", "cam4", "myfreecams",
+    "camsoda", "hls", ...). Empty: the deprecated source_type decides, and when that is
+    unspecified too, the target's shape does (a "site:username" prefix, a site's room URL, a
+    playlist URL, or a bare username for the default site).
+    """
     def __init__(
         self,
         *,
         target: _builtins.str = ...,
         source_type: Global___SourceType.ValueType = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["source_type", b"source_type", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "source_type", b"source_type", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

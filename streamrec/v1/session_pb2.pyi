@@ -157,6 +157,7 @@ class Session(_message.Message):
     RESTARTS_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     COMPLETENESS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     person: _builtins.str
     """The recording folder under records/ (a slug)."""
@@ -188,6 +189,8 @@ class Session(_message.Message):
     """Share of the stream that was recorded: media seconds over media plus gap seconds (the gap
     ledger). 1 when no gap is known.
     """
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "hls", ...): the source as data."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -235,10 +238,11 @@ class Session(_message.Message):
         restarts: _builtins.int = ...,
         channel: _builtins.str = ...,
         completeness: _builtins.float = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "last_progress_time", b"last_progress_time", "media_duration", b"media_duration", "start_time", b"start_time", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bitrate_kbps", b"bitrate_kbps", "bytes_written", b"bytes_written", "channel", b"channel", "completeness", b"completeness", "correlation_id", b"correlation_id", "end_reason", b"end_reason", "end_time", b"end_time", "last_progress_time", b"last_progress_time", "media_duration", b"media_duration", "name", b"name", "person", b"person", "preview_path", b"preview_path", "record_paths", b"record_paths", "restarts", b"restarts", "separate_audio", b"separate_audio", "session_id", b"session_id", "source_type", b"source_type", "speed", b"speed", "start_time", b"start_time", "state", b"state", "target", b"target", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bitrate_kbps", b"bitrate_kbps", "bytes_written", b"bytes_written", "channel", b"channel", "completeness", b"completeness", "correlation_id", b"correlation_id", "end_reason", b"end_reason", "end_time", b"end_time", "last_progress_time", b"last_progress_time", "media_duration", b"media_duration", "name", b"name", "person", b"person", "preview_path", b"preview_path", "record_paths", b"record_paths", "restarts", b"restarts", "separate_audio", b"separate_audio", "session_id", b"session_id", "source", b"source", "source_type", b"source_type", "speed", b"speed", "start_time", b"start_time", "state", b"state", "target", b"target", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
