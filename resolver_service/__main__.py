@@ -9,7 +9,7 @@ from grpc import aio
 
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
-from resolver_service.wiring import build_resolver, http_client
+from resolver_service.wiring import ClientPool, build_resolver
 from servicekit.grpc_server import build_server, serve
 from servicekit.log_service import LogServicer
 from servicekit.logs import log_ring, setup_logging
@@ -29,8 +29,9 @@ LOG_SERVICE_NAME = log_service_pb2.DESCRIPTOR.services_by_name["LogService"].ful
 
 async def run(settings: ResolverSettings) -> None:
     """Build the resolver and serve until SIGTERM/SIGINT."""
-    async with http_client(settings) as client:
-        servicer = ResolverServicer(build_resolver(settings, client))
+    async with ClientPool(settings) as clients:
+        resolver = load_or_exit(lambda: build_resolver(settings, clients))
+        servicer = ResolverServicer(resolver)
         logs = LogServicer("resolver", log_ring())
 
         def register(server: aio.Server) -> None:
@@ -45,10 +46,12 @@ async def run(settings: ResolverSettings) -> None:
             credentials=settings.tls.server_credentials(),
         )
         log.info(
-            "sources: %s; site budget %.2f req/s per host (burst %d)",
-            ", ".join(settings.sources),
+            "sources: %s; site budget %.2f req/s per host (burst %d), CDN %.2f (burst %d)",
+            ", ".join(resolver.sources),
             settings.budget.rate,
             settings.budget.burst,
+            settings.cdn_budget.rate,
+            settings.cdn_budget.burst,
             extra={"event.action": "resolver.config"},
         )
         serve_metrics(settings.host, settings.metrics_port, service="resolver")

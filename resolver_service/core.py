@@ -31,6 +31,11 @@ class Resolver:
         self._sources = dict(sources)
         self.cache = cache or StatusCache()
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The enabled sources' names."""
+        return tuple(sorted(self._sources))
+
     async def resolve(
         self, target: str, source_type: str | None, pref: QualityPreference
     ) -> Resolved:

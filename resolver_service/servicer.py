@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
@@ -12,6 +14,7 @@ from resolver_service.status import ChannelStatus
 from servicekit.errors import InvalidArgument
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
 
+# The deprecated enum, still understood from old clients and still filled for them.
 _SOURCE_NAMES = {
     resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED: None,
     resolver_service_pb2.SOURCE_TYPE_HLS: "hls",
@@ -23,10 +26,26 @@ _SOURCE_TO_PB = {
 }
 
 
-def _source_name(value: resolver_service_pb2.SourceType.ValueType) -> str | None:
-    if value not in _SOURCE_NAMES:
-        raise InvalidArgument(f"unknown source_type {value}", reason="UNKNOWN_SOURCE_TYPE")
-    return _SOURCE_NAMES[value]
+class _HasSource(Protocol):
+    source: str
+    source_type: resolver_service_pb2.SourceType.ValueType
+
+
+def _source_name(request: _HasSource) -> str | None:
+    """The source a request names: ``source`` (any registered name) wins over the deprecated
+    ``source_type``; neither: the target's shape decides."""
+    if request.source:
+        return request.source
+    if request.source_type not in _SOURCE_NAMES:
+        raise InvalidArgument(
+            f"unknown source_type {request.source_type}", reason="UNKNOWN_SOURCE_TYPE"
+        )
+    return _SOURCE_NAMES[request.source_type]
+
+
+def source_type_pb(source: str) -> resolver_service_pb2.SourceType.ValueType:
+    """The deprecated enum's value for ``source`` (UNSPECIFIED for the sources it never had)."""
+    return _SOURCE_TO_PB.get(source, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED)
 
 
 def preference(pb: quality_pb2.QualityPreference) -> QualityPreference:
@@ -60,7 +79,8 @@ def channel_status_pb(status: ChannelStatus) -> resolver_service_pb2.ChannelStat
     checked.FromDatetime(status.checked_at)
     pb = resolver_service_pb2.ChannelStatus(
         target=status.target,
-        source_type=_SOURCE_TO_PB.get(status.source, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+        source_type=source_type_pb(status.source),
+        source=status.source,
         availability=resolver_service_pb2.ChannelAvailability.Value(
             f"CHANNEL_AVAILABILITY_{status.availability.value}"
         ),
@@ -86,11 +106,14 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
         self, request: resolver_service_pb2.ResolveRequest, context: aio.ServicerContext
     ) -> resolver_service_pb2.ResolveResponse:
         resolved = await self._resolver.resolve(
-            request.target, _source_name(request.source_type), preference(request.quality)
+            request.target, _source_name(request), preference(request.quality)
         )
         r = resolved.resolution
         return resolver_service_pb2.ResolveResponse(
-            source_type=_SOURCE_TO_PB.get(r.source, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+            source_type=source_type_pb(r.source),
+            source=r.source,
+            username=r.username,
+            cdn_proxy=r.cdn_proxy or "",
             media_url=r.media_url,
             audio_url=r.audio_url or "",
             http_headers=r.http_headers,
@@ -105,7 +128,7 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
     ) -> resolver_service_pb2.GetChannelStatusResponse:
         status = await self._resolver.channel_status(
             request.target,
-            _source_name(request.source_type),
+            _source_name(request),
             skip_cache=request.skip_cache,
         )
         return resolver_service_pb2.GetChannelStatusResponse(status=channel_status_pb(status))
@@ -117,7 +140,7 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
     ) -> resolver_service_pb2.BatchGetChannelStatusResponse:
         statuses = await self._resolver.batch_channel_status(
             list(request.targets),
-            _source_name(request.source_type),
+            _source_name(request),
             skip_cache=request.skip_cache,
         )
         return resolver_service_pb2.BatchGetChannelStatusResponse(
@@ -127,7 +150,7 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
     async def GetRoomImage(
         self, request: resolver_service_pb2.GetRoomImageRequest, context: aio.ServicerContext
     ) -> resolver_service_pb2.GetRoomImageResponse:
-        image = await self._resolver.room_image(request.target, _source_name(request.source_type))
+        image = await self._resolver.room_image(request.target, _source_name(request))
         fetched = Timestamp()
         fetched.FromDatetime(image.fetched_at)
         return resolver_service_pb2.GetRoomImageResponse(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from resolver_service.budget import BudgetConfig
 from resolver_service.site_client import RetryPolicy
-from resolver_service.sources.chaturbate import METHODS, ChaturbateConfig
-from servicekit.errors import DomainError
 from servicekit.settings import Env, SettingsError
 from servicekit.tls import TlsConfig
 
@@ -26,12 +25,20 @@ class ResolverSettings:
     user_agent: str = DEFAULT_USER_AGENT
     shutdown_grace: float = 5.0
     status_cache_ttl: float = 10.0
+    #: The site APIs' budget per host (each site may set its own: ``<SITE>_RATE``, ...).
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    chaturbate: ChaturbateConfig = field(
-        default_factory=lambda: ChaturbateConfig(user_agent=DEFAULT_USER_AGENT)
+    #: The CDN playlist reads' budget per host: larger, since a start reads two or three
+    #: playlists and starts come in bursts (a restart, a popular hour).
+    cdn_budget: BudgetConfig = field(
+        default_factory=lambda: BudgetConfig(rate=20.0, burst=40, concurrency=16, jitter=0.0)
     )
-    sources: tuple[str, ...] = ("hls", "chaturbate")
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: The enabled sources; None: every registered one.
+    sources: tuple[str, ...] | None = None
+    #: Modules to import for sources outside the package (third-party sites, tests).
+    plugins: tuple[str, ...] = ()
+    #: Where each source reads its own settings (``<SITE>_...``): the environment.
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     tls: TlsConfig = field(default_factory=TlsConfig)
 
@@ -41,18 +48,9 @@ class ResolverSettings:
         e = env or Env()
         d = cls()
         user_agent = e.text("RESOLVER_USER_AGENT", d.user_agent)
-        methods = tuple(
-            m.strip().lower()
-            for m in e.text("CHATURBATE_METHODS", ",".join(METHODS)).split(",")
-            if m.strip()
-        )
-        sources = tuple(
-            s.strip().lower()
-            for s in e.text("RESOLVER_SOURCES", ",".join(d.sources)).split(",")
-            if s.strip()
-        )
-        if not set(sources) <= {"hls", "chaturbate"}:
-            raise SettingsError(f"RESOLVER_SOURCES: unknown source in {sources!r}")
+        listed = e.text("RESOLVER_SOURCES", "")
+        sources = tuple(s.strip().lower() for s in listed.split(",") if s.strip()) or None
+        plugins = tuple(m.strip() for m in e.text("RESOLVER_PLUGINS", "").split(",") if m.strip())
         try:
             budget = BudgetConfig(
                 rate=e.number("SITE_RATE", d.budget.rate, minimum=0.01),
@@ -60,21 +58,14 @@ class ResolverSettings:
                 concurrency=e.integer("SITE_CONCURRENCY", d.budget.concurrency, minimum=1),
                 jitter=e.number("SITE_JITTER", d.budget.jitter, minimum=0.0),
             )
-            chaturbate = ChaturbateConfig(
-                base_url=e.text("CHATURBATE_BASE_URL", d.chaturbate.base_url),
-                thumbnail_base_url=e.text(
-                    "CHATURBATE_THUMBNAIL_BASE_URL", d.chaturbate.thumbnail_base_url
-                ),
-                user_agent=e.text("CHATURBATE_USER_AGENT", user_agent),
-                cookie=e.text("CHATURBATE_COOKIE", ""),
-                affiliate_code=e.text("CHATURBATE_AFFILIATE_CODE", ""),
-                methods=methods,
-                lookup_timeout=e.number(
-                    "CHATURBATE_LOOKUP_TIMEOUT", d.chaturbate.lookup_timeout, minimum=0.5
-                ),
+            cdn_budget = BudgetConfig(
+                rate=e.number("CDN_RATE", d.cdn_budget.rate, minimum=0.01),
+                burst=e.integer("CDN_BURST", d.cdn_budget.burst, minimum=1),
+                concurrency=e.integer("CDN_CONCURRENCY", d.cdn_budget.concurrency, minimum=1),
+                jitter=e.number("CDN_JITTER", d.cdn_budget.jitter, minimum=0.0),
             )
-        except (ValueError, DomainError) as exc:
-            raise SettingsError(f"resolver site settings: {exc}") from exc
+        except ValueError as exc:
+            raise SettingsError(f"resolver budget settings: {exc}") from exc
         return cls(
             host=e.text("RESOLVER_HOST", d.host),
             port=e.integer("RESOLVER_PORT", d.port, minimum=0),
@@ -92,7 +83,9 @@ class ResolverSettings:
                     "SITE_MAX_RETRY_AFTER", d.retry.max_retry_after, minimum=0.0
                 ),
             ),
-            chaturbate=chaturbate,
+            cdn_budget=cdn_budget,
             sources=sources,
+            plugins=plugins,
+            env=e.snapshot(),
             tls=TlsConfig.from_env(e),
         )

@@ -1,8 +1,11 @@
 """Validating and classifying what a user typed as a target, and naming its recording folder.
 
 Everything that reaches ffmpeg starts here, so the rules are strict: only http(s) URLs with a
-host, or a bare Chaturbate username. Anything ffmpeg could read as one of its own protocols
-(``file:``, ``concat:``, ``data:``, a local path, ...) is refused before it goes further.
+host, a ``site:username``, or a bare username of the default site. Anything ffmpeg could read as
+one of its own protocols (``file:``, ``concat:``, ``data:``, a local path, ...) is refused before
+it goes further. Which site a target belongs to is decided from what each source declares
+(``SiteRules``: its name, room hosts, username pattern, whether it is the default site); this
+module knows no site by name.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import enum
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
 
 from servicekit.errors import InvalidArgument
@@ -19,11 +24,14 @@ from servicekit.errors import InvalidArgument
 __all__ = [
     "MAX_PERSON_LENGTH",
     "MAX_URL_LENGTH",
+    "USERNAME_PATTERN",
+    "SiteRules",
     "Target",
     "TargetKind",
     "check_http_url",
     "classify_target",
-    "is_chaturbate_host",
+    "is_default_site",
+    "person_folder",
     "slugify_person",
     "suggest_person",
 ]
@@ -32,18 +40,36 @@ MAX_URL_LENGTH = 2048
 MAX_PERSON_LENGTH = 64
 # An explicitly given folder name longer than this is abuse, not a name to shorten.
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
+# "site:username" (a site name is lower-case letters and digits).
+_SITE_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,31}):([^/\\]*)$")
 # Anything ffmpeg would parse as "<protocol>:" (file:, concat:, subfile:, data:, C:\...).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _HOST = re.compile(r"^[\w.\-:%]+$")
 
-_SOURCE_ALIASES = {
-    "": "auto",
-    "auto": "auto",
-    "hls": "hls",
-    "m3u8": "hls",
-    "chaturbate": "chaturbate",
-}
+_SOURCE_ALIASES = {"": "auto", "auto": "auto", "m3u8": "hls"}
+# ffmpeg's input protocols (``ffmpeg -protocols``, 5.1 to 9.0) and a few more it may grow: a
+# "name:rest" with one of these is refused as a protocol, any other unknown name as a site.
+_FFMPEG_PROTOCOLS = frozenset(
+    "async bluray cache concat concatf crypto data fd ffrtmpcrypt ffrtmphttp file ftp gopher"
+    " gophers httpproxy mmsh mmst pipe rtmp rtmpe rtmps rtmpt rtmpte rtmpts rtp shared srtp"
+    " subfile tcp tls dtls udp udplite unix rist srt sftp zmq ipfs ipns smb libsmbclient"
+    " librtmp libssh amqp md5 prompeg icecast hls".split()
+)
+
+
+class SiteRules(Protocol):
+    """What a source declares about the targets it takes (``sources.base.Source``)."""
+
+    name: ClassVar[str]
+    room_hosts: ClassVar[tuple[str, ...]]
+    default_site: ClassVar[bool]
+    username_pattern: ClassVar[re.Pattern[str]]
+    case_insensitive: ClassVar[bool]
+    takes_urls: ClassVar[bool]
+
+    @classmethod
+    def room_username(cls, path: Sequence[str]) -> str: ...
 
 
 class TargetKind(enum.Enum):
@@ -66,18 +92,23 @@ class Target:
     value: str
 
 
-def classify_target(target: str, source_type: str | None = None) -> Target:
+def classify_target(
+    target: str, source_type: str | None = None, sites: Mapping[str, type[SiteRules]] | None = None
+) -> Target:
     """Validate ``target`` and decide which source resolves it.
 
-    ``source_type`` is None, "" or "auto" (a URL goes to "hls", a username to "chaturbate"),
-    "hls"/"m3u8" (a URL is required) or "chaturbate" (a username or a chaturbate.com room URL).
-    A chaturbate.com room URL (``https://chaturbate.com/<user>/``) always means that room.
+    ``source_type`` is None, "" or "auto" (the target's shape decides: ``site:username``, a
+    site's room URL, any other http(s) URL for "hls", a bare username for the default site),
+    "m3u8"/"hls" (a URL is required) or a site's name (a username or that site's room URL).
+    A room URL of a site always means that room. ``sites`` are the sources' declarations by
+    name (default: every registered source).
 
     Raises InvalidArgument with reason EMPTY_TARGET, TARGET_TOO_LONG, CONTROL_CHARACTER,
     UNSUPPORTED_PROTOCOL, INVALID_URL, URL_CREDENTIALS_NOT_ALLOWED, INVALID_USERNAME or
     UNKNOWN_SOURCE_TYPE.
     """
-    source = _normalize_source_type(source_type)
+    rules = _registered() if sites is None else sites
+    source = _normalize_source_type(source_type, rules)
     if not isinstance(target, str):
         raise InvalidArgument("target must be a string", reason="INVALID_ARGUMENT")
     text = target.strip()
@@ -89,15 +120,37 @@ def classify_target(target: str, source_type: str | None = None) -> Target:
         )
     _reject_control_characters(text, what="target")
 
+    prefixed = _SITE_PREFIX.match(text)
+    if prefixed and prefixed.group(1).lower() not in ("http", "https"):
+        name = prefixed.group(1).lower()
+        site = rules.get(name)
+        if site is None or site.takes_urls:
+            if name not in _FFMPEG_PROTOCOLS and USERNAME_PATTERN.fullmatch(prefixed.group(2)):
+                raise InvalidArgument(
+                    f"no site named {name!r} (known: {', '.join(_site_names(rules))})",
+                    reason="UNKNOWN_SOURCE_TYPE",
+                )
+        else:
+            if source not in ("auto", name):
+                raise InvalidArgument(
+                    f"target names the site {name!r} but source_type is {source!r}",
+                    reason="UNKNOWN_SOURCE_TYPE",
+                )
+            return _username_target(site, prefixed.group(2))
+
     if _SCHEME.match(text) or _looks_like_path(text):
         url = check_http_url(text)
-        room = _chaturbate_room(url)
-        if room is not None:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        owner = next((r for r in rules.values() if _on_hosts(host, r.room_hosts)), None)
+        if owner is not None:
             # A room page is HTML, never a playlist: whatever source_type says, it means the room.
-            return Target(source="chaturbate", kind=TargetKind.USERNAME, value=room)
-        if source == "chaturbate":
+            path = [unquote(p) for p in urlsplit(url).path.split("/") if p]
+            return _username_target(owner, owner.room_username(path))
+        site = rules.get(source)
+        if site is not None and not site.takes_urls:
+            host_hint = f" or a {site.room_hosts[0]} room URL" if site.room_hosts else ""
             raise InvalidArgument(
-                "source_type chaturbate needs a username or a chaturbate.com room URL",
+                f"source_type {source} needs a username{host_hint}",
                 reason="INVALID_USERNAME",
             )
         return Target(source="hls", kind=TargetKind.URL, value=url)
@@ -106,14 +159,47 @@ def classify_target(target: str, source_type: str | None = None) -> Target:
         raise InvalidArgument(
             "source_type m3u8/hls needs an http(s) URL to a playlist", reason="INVALID_URL"
         )
-    if not _USERNAME.match(text):
+    if source == "auto":
+        default = next((r for r in rules.values() if r.default_site), None)
+        if default is None:
+            raise InvalidArgument(
+                "a bare username needs a site: write site:username", reason="UNKNOWN_SOURCE_TYPE"
+            )
+        return _username_target(default, text)
+    return _username_target(rules[source], text)
+
+
+def _username_target(site: type[SiteRules], name: str) -> Target:
+    if not site.username_pattern.fullmatch(name):
         raise InvalidArgument(
-            "a username is 1 to 64 characters among A-Z, a-z, 0-9 and _",
+            f"not a valid {site.name} username (1 to 64 characters among A-Z, a-z, 0-9 and _"
+            f"{' and -' if site.username_pattern.fullmatch('a-b') else ''})",
             reason="INVALID_USERNAME",
         )
-    # Chaturbate room slugs are case-insensitive and lower-case in every URL; one spelling
-    # per room lets the recorder see that "Alice" and "alice" are the same channel.
-    return Target(source="chaturbate", kind=TargetKind.USERNAME, value=text.lower())
+    # Sites whose room slugs are case-insensitive get one spelling per room, so that "Alice"
+    # and "alice" are seen as the same channel.
+    value = name.lower() if site.case_insensitive else name
+    return Target(source=site.name, kind=TargetKind.USERNAME, value=value)
+
+
+def _on_hosts(host: str, hosts: Sequence[str]) -> bool:
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def _registered() -> Mapping[str, type[SiteRules]]:
+    from resolver_service.sources.base import sources_by_name  # the registry imports this module
+
+    return sources_by_name()
+
+
+def _site_names(rules: Mapping[str, type[SiteRules]]) -> list[str]:
+    return sorted(name for name, r in rules.items() if not r.takes_urls)
+
+
+def is_default_site(source: str, sites: Mapping[str, type[SiteRules]] | None = None) -> bool:
+    """True when ``source`` is the site bare usernames belong to."""
+    rule = (_registered() if sites is None else sites).get(source)
+    return bool(rule and rule.default_site)
 
 
 def check_http_url(url: str) -> str:
@@ -161,33 +247,16 @@ def check_http_url(url: str) -> str:
     return url
 
 
-def is_chaturbate_host(host: str) -> bool:
-    """True for chaturbate.com and its subdomains (www., m., language subdomains)."""
-    host = host.lower().rstrip(".")
-    return host == "chaturbate.com" or host.endswith(".chaturbate.com")
-
-
-def _chaturbate_room(url: str) -> str | None:
-    parts = urlsplit(url)
-    if not is_chaturbate_host(parts.hostname or ""):
-        return None
-    segments = [s for s in parts.path.split("/") if s]
-    if len(segments) != 1 or not _USERNAME.match(segments[0]):
-        raise InvalidArgument(
-            "a chaturbate.com URL must be a room URL: https://chaturbate.com/<username>/",
-            reason="INVALID_URL",
-        )
-    return segments[0].lower()
-
-
-def _normalize_source_type(source_type: str | None) -> str:
+def _normalize_source_type(source_type: str | None, rules: Mapping[str, type[SiteRules]]) -> str:
     key = (source_type or "").strip().lower()
-    if key not in _SOURCE_ALIASES:
+    key = _SOURCE_ALIASES.get(key, key)
+    if key != "auto" and key not in rules:
         raise InvalidArgument(
-            f"unknown source_type {source_type!r}; use auto, m3u8, hls or chaturbate",
+            f"unknown source_type {source_type!r}; use auto, m3u8 or one of "
+            f"{', '.join(sorted(rules))}",
             reason="UNKNOWN_SOURCE_TYPE",
         )
-    return _SOURCE_ALIASES[key]
+    return key
 
 
 def _looks_like_path(text: str) -> bool:
@@ -239,7 +308,7 @@ def suggest_person(target: Target) -> str:
     (``amlst:<user>-sd-...``, ``origin.<user>.<id>``) give their username. Without any, the host.
     """
     if target.kind is TargetKind.USERNAME:
-        return slugify_person(target.value)
+        return person_folder(target.source, target.value)
     parts = urlsplit(target.value)
     for raw in reversed([p for p in parts.path.split("/") if p]):
         part = unquote(raw)
@@ -253,6 +322,24 @@ def suggest_person(target: Target) -> str:
             continue
         return slugify_person(stem)
     return slugify_person(parts.hostname or "stream")
+
+
+def person_folder(
+    source: str, username: str, sites: Mapping[str, type[SiteRules]] | None = None
+) -> str:
+    """A channel's recording folder: its username on the default site, ``<site>-<username>``
+    on the others. Default-site names have no ``-`` and site names none either, so the same
+    name on two sites gets two folders that cannot collide."""
+    slug = slugify_person(username)
+    if is_default_site(source, sites):
+        return slug
+    folder = f"{source}-{slug}"
+    if len(folder) <= MAX_PERSON_LENGTH:
+        return folder
+    # Too long for a folder name: keep a readable head and a hash of the whole name, so two
+    # long names that share a head still get two folders.
+    digest = hashlib.sha256(folder.encode("utf-8")).hexdigest()[:10]
+    return f"{folder[: MAX_PERSON_LENGTH - 11].rstrip('-_')}-{digest}"
 
 
 def _is_generic(stem: str) -> bool:

@@ -37,6 +37,10 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._env = os.environ if environ is None else environ
 
+    def snapshot(self) -> dict[str, str]:
+        """A copy of the variables (for settings read later by name, such as a site's)."""
+        return dict(self._env)
+
     def _raw(self, name: str) -> str | None:
         value = self._env.get(name)
         return None if value is None or value.strip() == "" else value.strip()

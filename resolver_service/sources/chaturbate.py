@@ -25,6 +25,7 @@ from servicekit.errors import (
     Unavailable,
     UpstreamError,
 )
+from servicekit.settings import SettingsError
 
 from ..quality import QualityPreference
 from ..room_image import RoomImage
@@ -32,7 +33,7 @@ from ..site_client import SiteClient, redact_url
 from ..status import Availability, ChannelStatus
 from ..targets import Target, TargetKind, check_http_url
 from ._chaturbate_site import Lookup, SiteMethods
-from .base import Resolution, Source, register
+from .base import Resolution, Source, SourceContext, register
 from .hls import HlsSource
 
 __all__ = ["METHODS", "ChaturbateConfig", "ChaturbateSource"]
@@ -93,12 +94,42 @@ class ChaturbateConfig:
     def __repr__(self) -> str:  # keep the cookie out of any accidental log line
         return f"ChaturbateConfig(base_url={self.base_url!r}, methods={self.methods!r})"
 
+    @classmethod
+    def from_context(cls, ctx: SourceContext) -> ChaturbateConfig:
+        """``CHATURBATE_*``: base URLs, methods, affiliate code and lookup timeout here; the
+        User-Agent and cookie are every site's (``ctx.site``)."""
+        d = cls()
+        methods = tuple(
+            m.strip().lower()
+            for m in ctx.text("METHODS", ",".join(METHODS)).split(",")
+            if m.strip()
+        )
+        try:
+            return cls(
+                base_url=ctx.text("BASE_URL", d.base_url),
+                thumbnail_base_url=ctx.text("THUMBNAIL_BASE_URL", d.thumbnail_base_url),
+                user_agent=ctx.site.user_agent,
+                cookie=ctx.site.cookie,
+                affiliate_code=ctx.text("AFFILIATE_CODE", ""),
+                methods=methods,
+                lookup_timeout=ctx.number("LOOKUP_TIMEOUT", d.lookup_timeout, minimum=0.5),
+            )
+        except (ValueError, DomainError) as exc:
+            raise SettingsError(f"{ctx.prefix}*: {exc}") from exc
+
 
 @register
 class ChaturbateSource(Source):
     """Chaturbate rooms, through ``site`` (the shared request budget)."""
 
     name: ClassVar[str] = "chaturbate"
+    title: ClassVar[str] = "Chaturbate"
+    room_hosts: ClassVar[tuple[str, ...]] = ("chaturbate.com",)
+    default_site: ClassVar[bool] = True
+
+    @classmethod
+    def create(cls, ctx: SourceContext) -> ChaturbateSource:
+        return cls(ctx.api, ctx.hls, ChaturbateConfig.from_context(ctx))
 
     def __init__(
         self, site: SiteClient, hls: HlsSource, config: ChaturbateConfig | None = None

@@ -26,7 +26,7 @@ from ..quality import QualityPreference, choose_variant
 from ..site_client import DEFAULT_MAX_BODY_BYTES, SiteClient, SiteResponse, redact_url
 from ..status import Availability, ChannelStatus
 from ..targets import Target, TargetKind, check_http_url
-from .base import Resolution, Source, register
+from .base import Resolution, Source, SourceContext, register
 
 __all__ = ["DEFAULT_MAX_REDIRECTS", "HlsSource", "StreamForbidden"]
 
@@ -52,6 +52,8 @@ class HlsSource(Source):
     """
 
     name: ClassVar[str] = "hls"
+    title: ClassVar[str] = "HLS URL"
+    takes_urls: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -60,11 +62,18 @@ class HlsSource(Source):
         http_headers: Mapping[str, str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        cdn_proxy: str | None = None,
     ) -> None:
         self._site = site
         self._headers = dict(http_headers or {})
+        self._cdn_proxy = cdn_proxy
         self._max_body_bytes = max_body_bytes
         self._max_redirects = max_redirects
+
+    @classmethod
+    def create(cls, ctx: SourceContext) -> HlsSource:
+        """Playlist URLs, read through the CDN client (``HLS_CDN_PROXY`` for ffmpeg too)."""
+        return ctx.hls
 
     async def resolve(self, target: Target, pref: QualityPreference) -> Resolution:
         """Fetch the playlist at ``target.value`` and resolve it to a media playlist URL.
@@ -124,7 +133,11 @@ class HlsSource(Source):
             },
         )
         return dataclasses.replace(
-            resolution, source=source or self.name, target=target, http_headers=headers
+            resolution,
+            source=source or self.name,
+            target=target,
+            http_headers=headers,
+            username=target if source not in (None, self.name) else "",
         )
 
     async def channel_status(self, target: Target) -> ChannelStatus:
@@ -216,6 +229,7 @@ class HlsSource(Source):
             variants=master.variants if master else (),
             http_headers=dict(self._headers),
             is_live=is_live,
+            cdn_proxy=self._cdn_proxy,
         )
 
     async def _fetch(self, url: str, headers: Mapping[str, str]) -> tuple[str, str]:

@@ -15,7 +15,6 @@ from recorder_service.sqlite_store import SqliteStore
 from recorder_service.watchlist import WatchList
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
-from resolver_service.sources.chaturbate import ChaturbateConfig
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_errors import parse_rpc_error
 from servicekit.grpc_interceptors import insecure_channel
@@ -24,7 +23,7 @@ from streamrec.v1 import resolver_service_pb2_grpc as resolver_grpc
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.grpc_util import serving
 from tests.harness import free_port
-from tests.resolver_service.sites import FREE, NO_RETRY
+from tests.resolver_service.sites import FREE, NO_RETRY, chaturbate_env
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def channels(
 @pytest.fixture
 async def stub(site: FakeChaturbate) -> AsyncIterator[channel_service_pb2_grpc.ChannelServiceStub]:
     settings = ResolverSettings(
-        budget=FREE, retry=NO_RETRY, chaturbate=ChaturbateConfig(base_url=site.base_url)
+        budget=FREE, retry=NO_RETRY, env=chaturbate_env(site.base_url)
     )
     async with http_client(settings) as client:
         resolver = ResolverServicer(build_resolver(settings, client))

@@ -19,3 +19,16 @@ def site_client(
 ) -> SiteClient:
     """A SiteClient over ``client`` with a budget that never waits and no retries by default."""
     return SiteClient(client, RequestBudget(budget), policy)
+
+
+def chaturbate_env(base_url: str, **options: object) -> dict[str, str]:
+    """The ``CHATURBATE_*`` settings for a fake site at ``base_url``: each option becomes its
+    variable (``methods=("api",)`` -> ``CHATURBATE_METHODS=api``)."""
+    env = {
+        "CHATURBATE_BASE_URL": base_url,
+        "CHATURBATE_THUMBNAIL_BASE_URL": f"{base_url}/ri",
+    }
+    for key, value in options.items():
+        text = ",".join(value) if isinstance(value, tuple | list) else str(value)
+        env[f"CHATURBATE_{key.upper()}"] = text
+    return env

@@ -26,7 +26,7 @@ from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 from tests.fakes.media import VariantSpec
 
-from .sites import FREE, QUICK_RETRY
+from .sites import FREE, QUICK_RETRY, chaturbate_env
 
 TINY = {
     "variants": (VariantSpec(320, 180, 20, 200), VariantSpec(160, 90, 20, 100)),
@@ -72,12 +72,7 @@ async def make(site: FakeChaturbate) -> AsyncIterator[Callable[..., Any]]:
             status_cache_ttl=cache_ttl,
             budget=budget,
             retry=retry,
-            chaturbate=ChaturbateConfig(
-                base_url=site.base_url,
-                thumbnail_base_url=f"{site.base_url}/ri",
-                user_agent=UA,
-                **chaturbate,
-            ),
+            env=chaturbate_env(site.base_url, user_agent=UA, **chaturbate),
         )
         client = http_client(settings)
         clients.append(client)

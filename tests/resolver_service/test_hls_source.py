@@ -382,6 +382,6 @@ def test_register_refuses_a_taken_or_missing_name() -> None:
 
     with pytest.raises(ValueError, match="already registered"):
         register(Impostor)
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="lower-case letters and digits"):
         register(Nameless)
     assert get_source("hls") is HlsSource

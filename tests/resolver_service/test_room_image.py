@@ -17,7 +17,6 @@ from resolver_service.room_image import ROOM_IMAGE_MAX_BYTES
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
 from resolver_service.site_client import RetryPolicy
-from resolver_service.sources.chaturbate import ChaturbateConfig
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, ErrorKind
 from servicekit.grpc_errors import parse_rpc_error
@@ -27,7 +26,7 @@ from tests.fakes.chaturbate_pages import THUMBNAIL
 from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.grpc_util import serving
 
-from .sites import FREE, NO_RETRY
+from .sites import FREE, NO_RETRY, chaturbate_env
 
 UA = "Mozilla/5.0 streamrec-test"
 NOISE = 0.05  # scheduling noise on arrival times at the fake (see test_chaturbate.py)
@@ -46,12 +45,7 @@ def settings_for(site: FakeChaturbate, **options: Any) -> ResolverSettings:
     return ResolverSettings(
         budget=budget,
         retry=retry,
-        chaturbate=ChaturbateConfig(
-            base_url=site.base_url,
-            thumbnail_base_url=f"{site.base_url}/ri",
-            user_agent=UA,
-            **options,
-        ),
+        env=chaturbate_env(site.base_url, user_agent=UA, **options),
     )
 
 

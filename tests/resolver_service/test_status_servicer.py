@@ -12,7 +12,6 @@ import pytest
 from resolver_service.core import MAX_BATCH
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
-from resolver_service.sources.chaturbate import ChaturbateConfig
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_errors import parse_rpc_error
 from streamrec.v1 import resolver_service_pb2 as pb
@@ -21,7 +20,7 @@ from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 from tests.grpc_util import serving
 
-from .sites import FREE, NO_RETRY
+from .sites import FREE, NO_RETRY, chaturbate_env
 
 A = pb.ChannelAvailability
 
@@ -50,7 +49,7 @@ async def stub(
     settings = ResolverSettings(
         budget=FREE,
         retry=NO_RETRY,
-        chaturbate=ChaturbateConfig(base_url=site.base_url),
+        env=chaturbate_env(site.base_url),
     )
     client: httpx.AsyncClient
     async with http_client(settings) as client:

@@ -11,7 +11,6 @@ import pytest
 from gateway.settings import GatewaySettings
 from recorder_service.settings import RecorderSettings
 from resolver_service.settings import ResolverSettings
-from resolver_service.sources.chaturbate import ChaturbateConfig
 from servicekit.settings import EXIT_BAD_SETTINGS, Env, SettingsError, load_or_exit
 from servicekit.tls import TlsConfig
 
@@ -283,45 +282,39 @@ def test_resolver_settings_defaults_and_variables():
         http_timeout=3.0,
         user_agent="streamrec-test/1.0",
         shutdown_grace=0.0,
-        chaturbate=ChaturbateConfig(user_agent="streamrec-test/1.0"),
     )
 
 
-def test_resolver_site_settings():
+def test_resolver_budgets_sources_and_plugins():
     s = ResolverSettings.from_env(
         Env(
             {
-                "CHATURBATE_BASE_URL": "http://127.0.0.1:9/",
-                "CHATURBATE_METHODS": "page, API",
-                "CHATURBATE_COOKIE": "cf_clearance=abc",
-                "CHATURBATE_USER_AGENT": "Browser/1",
-                "CHATURBATE_AFFILIATE_CODE": "wm1",
                 "SITE_RATE": "5",
                 "SITE_BURST": "2",
                 "SITE_CONCURRENCY": "3",
                 "SITE_JITTER": "0",
+                "CDN_RATE": "40",
+                "CDN_BURST": "80",
                 "SITE_RETRIES": "0",
                 "SITE_MAX_RETRY_AFTER": "7",
                 "STATUS_CACHE_TTL": "0",
-                "RESOLVER_SOURCES": "chaturbate",
+                "RESOLVER_SOURCES": "chaturbate, HLS",
+                "RESOLVER_PLUGINS": "my_sites.a, my_sites.b",
+                "CHATURBATE_COOKIE": "cf_clearance=abc",
             }
         )
     )
-    assert s.chaturbate.methods == ("page", "api") and s.chaturbate.cookie == "cf_clearance=abc"
-    assert s.chaturbate.user_agent == "Browser/1" and s.chaturbate.affiliate_code == "wm1"
     assert (s.budget.rate, s.budget.burst, s.budget.concurrency, s.budget.jitter) == (5, 2, 3, 0)
+    assert (s.cdn_budget.rate, s.cdn_budget.burst) == (40, 80)
     assert s.retry.retries == 0 and s.retry.max_retry_after == 7
-    assert s.status_cache_ttl == 0 and s.sources == ("chaturbate",)
-    assert "abc" not in repr(s)
-    bad = [
-        {"CHATURBATE_METHODS": "ajax,telepathy"},
-        {"CHATURBATE_BASE_URL": "file:///etc"},
-        {"SITE_RATE": "0"},
-        {"RESOLVER_SOURCES": "hls,ftp"},
-    ]
-    for env in bad:
+    assert s.status_cache_ttl == 0 and s.sources == ("chaturbate", "hls")
+    assert s.plugins == ("my_sites.a", "my_sites.b")
+    # The sites' own settings are read later, by each source, from this snapshot; never shown.
+    assert s.env["CHATURBATE_COOKIE"] == "cf_clearance=abc" and "abc" not in repr(s)
+    assert ResolverSettings.from_env(Env({})).sources is None  # every registered source
+    for bad in ({"SITE_RATE": "0"}, {"CDN_BURST": "0"}):
         with pytest.raises(SettingsError):
-            ResolverSettings.from_env(Env(env))
+            ResolverSettings.from_env(Env(bad))
     with pytest.raises(SettingsError, match=r"^RESOLVER_HTTP_TIMEOUT must be a number, not 'x'$"):
         ResolverSettings.from_env(Env({"RESOLVER_HTTP_TIMEOUT": "x"}))
 
