@@ -28,7 +28,7 @@ from streamrec.v1 import quality_pb2 as streamrec_dot_v1_dot_quality__pb2
 from streamrec.v1 import resolver_service_pb2 as streamrec_dot_v1_dot_resolver__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"streamrec/v1/channel_service.proto\x12\x0cstreamrec.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\x1a#streamrec/v1/resolver_service.proto\"\xf7\x04\n\x07\x43hannel\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12-\n\x0bsource_type\x18\x03 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x13\n\x0b\x61uto_record\x18\x05 \x01(\x08\x12\x16\n\x0eretention_days\x18\x06 \x01(\r\x12\x11\n\tmax_bytes\x18\x07 \x01(\x04\x12\x11\n\tmax_count\x18\x08 \x01(\r\x12\x30\n\x07quality\x18\t \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x0c \x01(\t\x12<\n\x11last_availability\x18\r \x01(\x0e\x32!.streamrec.v1.ChannelAvailability\x12\x33\n\x0flast_check_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0f \x01(\t\x12\x12\n\nlast_title\x18\x10 \x01(\t\x12\x19\n\x0clast_viewers\x18\x11 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x10last_room_status\x18\x12 \x01(\t\x12\x14\n\x0clast_message\x18\x13 \x01(\t\x12\x0e\n\x06source\x18\x14 \x01(\t\x12\x0b\n\x03key\x18\x15 \x01(\tB\x0f\n\r_last_viewers\">\n\x14\x43reateChannelRequest\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"?\n\x15\x43reateChannelResponse\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"5\n\x11GetChannelRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"<\n\x12GetChannelResponse\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"<\n\x13ListChannelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"X\n\x14ListChannelsResponse\x12\'\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x15.streamrec.v1.Channel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x14UpdateChannelRequest\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"?\n\x15UpdateChannelResponse\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"8\n\x14\x44\x65leteChannelRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"\x17\n\x15\x44\x65leteChannelResponse\"~\n\x19\x43heckChannelStatusRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x12\n\nskip_cache\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"I\n\x1a\x43heckChannelStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.streamrec.v1.ChannelStatus2\xaf\x04\n\x0e\x43hannelService\x12X\n\rCreateChannel\x12\".streamrec.v1.CreateChannelRequest\x1a#.streamrec.v1.CreateChannelResponse\x12O\n\nGetChannel\x12\x1f.streamrec.v1.GetChannelRequest\x1a .streamrec.v1.GetChannelResponse\x12U\n\x0cListChannels\x12!.streamrec.v1.ListChannelsRequest\x1a\".streamrec.v1.ListChannelsResponse\x12X\n\rUpdateChannel\x12\".streamrec.v1.UpdateChannelRequest\x1a#.streamrec.v1.UpdateChannelResponse\x12X\n\rDeleteChannel\x12\".streamrec.v1.DeleteChannelRequest\x1a#.streamrec.v1.DeleteChannelResponse\x12g\n\x12\x43heckChannelStatus\x12\'.streamrec.v1.CheckChannelStatusRequest\x1a(.streamrec.v1.CheckChannelStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"streamrec/v1/channel_service.proto\x12\x0cstreamrec.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\x1a#streamrec/v1/resolver_service.proto\"\xf7\x04\n\x07\x43hannel\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12-\n\x0bsource_type\x18\x03 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x13\n\x0b\x61uto_record\x18\x05 \x01(\x08\x12\x16\n\x0eretention_days\x18\x06 \x01(\r\x12\x11\n\tmax_bytes\x18\x07 \x01(\x04\x12\x11\n\tmax_count\x18\x08 \x01(\r\x12\x30\n\x07quality\x18\t \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x0c \x01(\t\x12<\n\x11last_availability\x18\r \x01(\x0e\x32!.streamrec.v1.ChannelAvailability\x12\x33\n\x0flast_check_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0f \x01(\t\x12\x12\n\nlast_title\x18\x10 \x01(\t\x12\x19\n\x0clast_viewers\x18\x11 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x10last_room_status\x18\x12 \x01(\t\x12\x14\n\x0clast_message\x18\x13 \x01(\t\x12\x0e\n\x06source\x18\x14 \x01(\t\x12\x0b\n\x03key\x18\x15 \x01(\tB\x0f\n\r_last_viewers\">\n\x14\x43reateChannelRequest\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"?\n\x15\x43reateChannelResponse\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"5\n\x11GetChannelRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"<\n\x12GetChannelResponse\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"L\n\x13ListChannelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"X\n\x14ListChannelsResponse\x12\'\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x15.streamrec.v1.Channel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x14UpdateChannelRequest\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"?\n\x15UpdateChannelResponse\x12&\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x15.streamrec.v1.Channel\"8\n\x14\x44\x65leteChannelRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"\x17\n\x15\x44\x65leteChannelResponse\"~\n\x19\x43heckChannelStatusRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x12\n\nskip_cache\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"I\n\x1a\x43heckChannelStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.streamrec.v1.ChannelStatus2\xaf\x04\n\x0e\x43hannelService\x12X\n\rCreateChannel\x12\".streamrec.v1.CreateChannelRequest\x1a#.streamrec.v1.CreateChannelResponse\x12O\n\nGetChannel\x12\x1f.streamrec.v1.GetChannelRequest\x1a .streamrec.v1.GetChannelResponse\x12U\n\x0cListChannels\x12!.streamrec.v1.ListChannelsRequest\x1a\".streamrec.v1.ListChannelsResponse\x12X\n\rUpdateChannel\x12\".streamrec.v1.UpdateChannelRequest\x1a#.streamrec.v1.UpdateChannelResponse\x12X\n\rDeleteChannel\x12\".streamrec.v1.DeleteChannelRequest\x1a#.streamrec.v1.DeleteChannelResponse\x12g\n\x12\x43heckChannelStatus\x12\'.streamrec.v1.CheckChannelStatusRequest\x1a(.streamrec.v1.CheckChannelStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,21 +46,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHANNELRESPONSE']._serialized_start=1002
   _globals['_GETCHANNELRESPONSE']._serialized_end=1062
   _globals['_LISTCHANNELSREQUEST']._serialized_start=1064
-  _globals['_LISTCHANNELSREQUEST']._serialized_end=1124
-  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1126
-  _globals['_LISTCHANNELSRESPONSE']._serialized_end=1214
-  _globals['_UPDATECHANNELREQUEST']._serialized_start=1216
-  _globals['_UPDATECHANNELREQUEST']._serialized_end=1327
-  _globals['_UPDATECHANNELRESPONSE']._serialized_start=1329
-  _globals['_UPDATECHANNELRESPONSE']._serialized_end=1392
-  _globals['_DELETECHANNELREQUEST']._serialized_start=1394
-  _globals['_DELETECHANNELREQUEST']._serialized_end=1450
-  _globals['_DELETECHANNELRESPONSE']._serialized_start=1452
-  _globals['_DELETECHANNELRESPONSE']._serialized_end=1475
-  _globals['_CHECKCHANNELSTATUSREQUEST']._serialized_start=1477
-  _globals['_CHECKCHANNELSTATUSREQUEST']._serialized_end=1603
-  _globals['_CHECKCHANNELSTATUSRESPONSE']._serialized_start=1605
-  _globals['_CHECKCHANNELSTATUSRESPONSE']._serialized_end=1678
-  _globals['_CHANNELSERVICE']._serialized_start=1681
-  _globals['_CHANNELSERVICE']._serialized_end=2240
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=1140
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1142
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=1230
+  _globals['_UPDATECHANNELREQUEST']._serialized_start=1232
+  _globals['_UPDATECHANNELREQUEST']._serialized_end=1343
+  _globals['_UPDATECHANNELRESPONSE']._serialized_start=1345
+  _globals['_UPDATECHANNELRESPONSE']._serialized_end=1408
+  _globals['_DELETECHANNELREQUEST']._serialized_start=1410
+  _globals['_DELETECHANNELREQUEST']._serialized_end=1466
+  _globals['_DELETECHANNELRESPONSE']._serialized_start=1468
+  _globals['_DELETECHANNELRESPONSE']._serialized_end=1491
+  _globals['_CHECKCHANNELSTATUSREQUEST']._serialized_start=1493
+  _globals['_CHECKCHANNELSTATUSREQUEST']._serialized_end=1619
+  _globals['_CHECKCHANNELSTATUSRESPONSE']._serialized_start=1621
+  _globals['_CHECKCHANNELSTATUSRESPONSE']._serialized_end=1694
+  _globals['_CHANNELSERVICE']._serialized_start=1697
+  _globals['_CHANNELSERVICE']._serialized_end=2256
 # @@protoc_insertion_point(module_scope)

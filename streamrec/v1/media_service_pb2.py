@@ -25,25 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n streamrec/v1/media_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x1aGetChannelThumbnailRequest\x12\x10\n\x08username\x18\x01 \x01(\t\"\xa1\x01\n\x1bGetChannelThumbnailResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12.\n\ntaken_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06source\x18\x04 \x01(\x0e\x32\x1d.streamrec.v1.ThumbnailSource\"m\n\x18GetRecordingImageRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .streamrec.v1.RecordingImageKind\"p\n\x19GetRecordingImageResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12.\n\ntaken_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x84\x01\n\x0fThumbnailSource\x12 \n\x1cTHUMBNAIL_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15THUMBNAIL_SOURCE_NONE\x10\x01\x12\x19\n\x15THUMBNAIL_SOURCE_LIVE\x10\x02\x12\x19\n\x15THUMBNAIL_SOURCE_ROOM\x10\x03*\xa1\x01\n\x12RecordingImageKind\x12$\n RECORDING_IMAGE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bRECORDING_IMAGE_KIND_POSTER\x10\x01\x12\x1e\n\x1aRECORDING_IMAGE_KIND_SHEET\x10\x02\x12$\n RECORDING_IMAGE_KIND_SHEET_INDEX\x10\x03\x32\xe0\x01\n\x0cMediaService\x12j\n\x13GetChannelThumbnail\x12(.streamrec.v1.GetChannelThumbnailRequest\x1a).streamrec.v1.GetChannelThumbnailResponse\x12\x64\n\x11GetRecordingImage\x12&.streamrec.v1.GetRecordingImageRequest\x1a\'.streamrec.v1.GetRecordingImageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n streamrec/v1/media_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x1aGetChannelThumbnailRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"\xa1\x01\n\x1bGetChannelThumbnailResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12.\n\ntaken_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06source\x18\x04 \x01(\x0e\x32\x1d.streamrec.v1.ThumbnailSource\"m\n\x18GetRecordingImageRequest\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .streamrec.v1.RecordingImageKind\"p\n\x19GetRecordingImageResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12.\n\ntaken_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x84\x01\n\x0fThumbnailSource\x12 \n\x1cTHUMBNAIL_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15THUMBNAIL_SOURCE_NONE\x10\x01\x12\x19\n\x15THUMBNAIL_SOURCE_LIVE\x10\x02\x12\x19\n\x15THUMBNAIL_SOURCE_ROOM\x10\x03*\xa1\x01\n\x12RecordingImageKind\x12$\n RECORDING_IMAGE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bRECORDING_IMAGE_KIND_POSTER\x10\x01\x12\x1e\n\x1aRECORDING_IMAGE_KIND_SHEET\x10\x02\x12$\n RECORDING_IMAGE_KIND_SHEET_INDEX\x10\x03\x32\xe0\x01\n\x0cMediaService\x12j\n\x13GetChannelThumbnail\x12(.streamrec.v1.GetChannelThumbnailRequest\x1a).streamrec.v1.GetChannelThumbnailResponse\x12\x64\n\x11GetRecordingImage\x12&.streamrec.v1.GetRecordingImageRequest\x1a\'.streamrec.v1.GetRecordingImageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamrec.v1.media_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_THUMBNAILSOURCE']._serialized_start=521
-  _globals['_THUMBNAILSOURCE']._serialized_end=653
-  _globals['_RECORDINGIMAGEKIND']._serialized_start=656
-  _globals['_RECORDINGIMAGEKIND']._serialized_end=817
+  _globals['_THUMBNAILSOURCE']._serialized_start=537
+  _globals['_THUMBNAILSOURCE']._serialized_end=669
+  _globals['_RECORDINGIMAGEKIND']._serialized_start=672
+  _globals['_RECORDINGIMAGEKIND']._serialized_end=833
   _globals['_GETCHANNELTHUMBNAILREQUEST']._serialized_start=83
-  _globals['_GETCHANNELTHUMBNAILREQUEST']._serialized_end=129
-  _globals['_GETCHANNELTHUMBNAILRESPONSE']._serialized_start=132
-  _globals['_GETCHANNELTHUMBNAILRESPONSE']._serialized_end=293
-  _globals['_GETRECORDINGIMAGEREQUEST']._serialized_start=295
-  _globals['_GETRECORDINGIMAGEREQUEST']._serialized_end=404
-  _globals['_GETRECORDINGIMAGERESPONSE']._serialized_start=406
-  _globals['_GETRECORDINGIMAGERESPONSE']._serialized_end=518
-  _globals['_MEDIASERVICE']._serialized_start=820
-  _globals['_MEDIASERVICE']._serialized_end=1044
+  _globals['_GETCHANNELTHUMBNAILREQUEST']._serialized_end=145
+  _globals['_GETCHANNELTHUMBNAILRESPONSE']._serialized_start=148
+  _globals['_GETCHANNELTHUMBNAILRESPONSE']._serialized_end=309
+  _globals['_GETRECORDINGIMAGEREQUEST']._serialized_start=311
+  _globals['_GETRECORDINGIMAGEREQUEST']._serialized_end=420
+  _globals['_GETRECORDINGIMAGERESPONSE']._serialized_start=422
+  _globals['_GETRECORDINGIMAGERESPONSE']._serialized_end=534
+  _globals['_MEDIASERVICE']._serialized_start=836
+  _globals['_MEDIASERVICE']._serialized_end=1060
 # @@protoc_insertion_point(module_scope)

@@ -85,16 +85,24 @@ class GetChannelThumbnailRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USERNAME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
-    """The channel (watch-list username, or the person of a running session)."""
+    """The channel (watch-list username, or the person of a running session). A
+    "source:username" key names the source itself.
+    """
+    source: _builtins.str
+    """The channel's source (its registered name); empty: the username's own "source:" prefix,
+    else the default site.
+    """
     def __init__(
         self,
         *,
         username: _builtins.str = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

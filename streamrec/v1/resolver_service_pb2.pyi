@@ -484,3 +484,55 @@ class GetRoomImageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRoomImageResponse: _TypeAlias = GetRoomImageResponse  # noqa: Y015
+
+@_typing.final
+class ClassifyTargetRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """A room URL, "site:username", a bare username or an http(s) playlist URL."""
+    source: _builtins.str
+    """The source's registered name; empty: the target's shape decides."""
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassifyTargetRequest: _TypeAlias = ClassifyTargetRequest  # noqa: Y015
+
+@_typing.final
+class ClassifyTargetResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PERSON_HINT_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """The source's registered name ("chaturbate", "stripchat", "hls", ...)."""
+    username: _builtins.str
+    """The channel's username as its site spells it ("" for a playlist URL)."""
+    person_hint: _builtins.str
+    """A suggested recording folder name for a playlist URL (as ResolveResponse.person_hint)."""
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        username: _builtins.str = ...,
+        person_hint: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_hint", b"person_hint", "source", b"source", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassifyTargetResponse: _TypeAlias = ClassifyTargetResponse  # noqa: Y015

@@ -56,6 +56,11 @@ class ResolverServiceStub:
                 request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageRequest.SerializeToString,
                 response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageResponse.FromString,
                 _registered_method=True)
+        self.ClassifyTarget = channel.unary_unary(
+                '/streamrec.v1.ResolverService/ClassifyTarget',
+                request_serializer=streamrec_dot_v1_dot_resolver__service__pb2.ClassifyTargetRequest.SerializeToString,
+                response_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.ClassifyTargetResponse.FromString,
+                _registered_method=True)
 
 
 class ResolverServiceServicer:
@@ -96,6 +101,15 @@ class ResolverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClassifyTarget(self, request, context):
+        """What a target names, decided from its shape alone (no network call): its source and, for
+        a site, the channel's username there. For a room URL of any site, "site:username", a bare
+        username (the default site) or a playlist URL (hls). INVALID_ARGUMENT for anything else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResolverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +132,11 @@ def add_ResolverServiceServicer_to_server(servicer, server):
                     servicer.GetRoomImage,
                     request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageRequest.FromString,
                     response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageResponse.SerializeToString,
+            ),
+            'ClassifyTarget': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClassifyTarget,
+                    request_deserializer=streamrec_dot_v1_dot_resolver__service__pb2.ClassifyTargetRequest.FromString,
+                    response_serializer=streamrec_dot_v1_dot_resolver__service__pb2.ClassifyTargetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +249,33 @@ class ResolverService:
             '/streamrec.v1.ResolverService/GetRoomImage',
             streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageRequest.SerializeToString,
             streamrec_dot_v1_dot_resolver__service__pb2.GetRoomImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClassifyTarget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.v1.ResolverService/ClassifyTarget',
+            streamrec_dot_v1_dot_resolver__service__pb2.ClassifyTargetRequest.SerializeToString,
+            streamrec_dot_v1_dot_resolver__service__pb2.ClassifyTargetResponse.FromString,
             options,
             channel_credentials,
             insecure,

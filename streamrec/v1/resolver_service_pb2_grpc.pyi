@@ -51,6 +51,11 @@ class ResolverServiceStub:
     NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
     (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
     """
+    ClassifyTarget: _grpc.UnaryUnaryMultiCallable[_resolver_service_pb2.ClassifyTargetRequest, _resolver_service_pb2.ClassifyTargetResponse]
+    """What a target names, decided from its shape alone (no network call): its source and, for
+    a site, the channel's username there. For a room URL of any site, "site:username", a bare
+    username (the default site) or a playlist URL (hls). INVALID_ARGUMENT for anything else.
+    """
 
 @_typing.type_check_only
 class ResolverServiceAsyncStub(ResolverServiceStub):
@@ -74,6 +79,11 @@ class ResolverServiceAsyncStub(ResolverServiceStub):
     budget, at most 1 MiB, and only if its bytes are an image (JPEG, PNG, GIF or WebP).
     NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
     (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
+    """
+    ClassifyTarget: _aio.UnaryUnaryMultiCallable[_resolver_service_pb2.ClassifyTargetRequest, _resolver_service_pb2.ClassifyTargetResponse]  # type: ignore[assignment]
+    """What a target names, decided from its shape alone (no network call): its source and, for
+    a site, the channel's username there. For a room URL of any site, "site:username", a bare
+    username (the default site) or a playlist URL (hls). INVALID_ARGUMENT for anything else.
     """
 
 class ResolverServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -119,6 +129,17 @@ class ResolverServiceServicer(metaclass=_abc_1.ABCMeta):
         budget, at most 1 MiB, and only if its bytes are an image (JPEG, PNG, GIF or WebP).
         NOT_FOUND (ROOM_IMAGE_NOT_FOUND) when the site has none; FAILED_PRECONDITION
         (NO_ROOM_IMAGE) for a source without room images (an HLS URL).
+        """
+
+    @_abc_1.abstractmethod
+    def ClassifyTarget(
+        self,
+        request: _resolver_service_pb2.ClassifyTargetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resolver_service_pb2.ClassifyTargetResponse, _abc.Awaitable[_resolver_service_pb2.ClassifyTargetResponse]]:
+        """What a target names, decided from its shape alone (no network call): its source and, for
+        a site, the channel's username there. For a room URL of any site, "site:username", a bare
+        username (the default site) or a playlist URL (hls). INVALID_ARGUMENT for anything else.
         """
 
 def add_ResolverServiceServicer_to_server(servicer: ResolverServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -27,7 +27,7 @@ from streamrec.v1 import resolver_service_pb2 as streamrec_dot_v1_dot_resolver__
 from streamrec.v1 import session_pb2 as streamrec_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streamrec/v1/system_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#streamrec/v1/resolver_service.proto\x1a\x1astreamrec/v1/session.proto\"]\n\x19GetChannelTimelineRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12.\n\nsince_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa9\x01\n\x10\x41vailabilitySpan\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32!.streamrec.v1.ChannelAvailability\"\xaa\x01\n\x0cRecordedSpan\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x15\n\rmedia_seconds\x18\x05 \x01(\x01\"\xa7\x02\n\x1aGetChannelTimelineResponse\x12\x10\n\x08username\x18\x01 \x01(\t\x12.\n\nsince_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08now_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0c\x61vailability\x18\x04 \x03(\x0b\x32\x1e.streamrec.v1.AvailabilitySpan\x12,\n\x08recorded\x18\x05 \x03(\x0b\x32\x1a.streamrec.v1.RecordedSpan\x12\x1f\n\x04gaps\x18\x06 \x03(\x0b\x32\x11.streamrec.v1.Gap\x12\x14\n\x0c\x63ompleteness\x18\x07 \x01(\x01\"\x18\n\x16GetSystemStatusRequest\";\n\x0b\x46olderUsage\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x04\x12\r\n\x05\x66iles\x18\x03 \x01(\r\"\x89\x01\n\x0fPlannedDeletion\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12/\n\x0b\x64\x65lete_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xb3\x01\n\x11\x46\x66mpegProcessInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06person\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63pu_percent\x18\x05 \x01(\x01\x12\x11\n\trss_bytes\x18\x06 \x01(\x04\x12\x15\n\rbytes_written\x18\x07 \x01(\x04\"Y\n\x0c\x46inalization\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x04\"\x92\x03\n\x17GetSystemStatusResponse\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12\x12\n\nfree_bytes\x18\x02 \x01(\x04\x12\x18\n\x10recordings_bytes\x18\x03 \x01(\x04\x12\x16\n\x0emin_free_bytes\x18\x04 \x01(\x04\x12*\n\x07\x66olders\x18\x05 \x03(\x0b\x32\x19.streamrec.v1.FolderUsage\x12\x35\n\x0enext_deletions\x18\x06 \x03(\x0b\x32\x1d.streamrec.v1.PlannedDeletion\x12\x1e\n\x16write_bytes_per_second\x18\x07 \x01(\x01\x12\x32\n\x0ewatermark_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\tprocesses\x18\t \x03(\x0b\x32\x1f.streamrec.v1.FfmpegProcessInfo\x12\x31\n\rfinalizations\x18\n \x03(\x0b\x32\x1a.streamrec.v1.Finalization2\xd8\x01\n\rSystemService\x12g\n\x12GetChannelTimeline\x12\'.streamrec.v1.GetChannelTimelineRequest\x1a(.streamrec.v1.GetChannelTimelineResponse\x12^\n\x0fGetSystemStatus\x12$.streamrec.v1.GetSystemStatusRequest\x1a%.streamrec.v1.GetSystemStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streamrec/v1/system_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#streamrec/v1/resolver_service.proto\x1a\x1astreamrec/v1/session.proto\"m\n\x19GetChannelTimelineRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12.\n\nsince_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\"\xa9\x01\n\x10\x41vailabilitySpan\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32!.streamrec.v1.ChannelAvailability\"\xaa\x01\n\x0cRecordedSpan\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x15\n\rmedia_seconds\x18\x05 \x01(\x01\"\xc7\x02\n\x1aGetChannelTimelineResponse\x12\x10\n\x08username\x18\x01 \x01(\t\x12.\n\nsince_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08now_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0c\x61vailability\x18\x04 \x03(\x0b\x32\x1e.streamrec.v1.AvailabilitySpan\x12,\n\x08recorded\x18\x05 \x03(\x0b\x32\x1a.streamrec.v1.RecordedSpan\x12\x1f\n\x04gaps\x18\x06 \x03(\x0b\x32\x11.streamrec.v1.Gap\x12\x14\n\x0c\x63ompleteness\x18\x07 \x01(\x01\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0e\n\x06person\x18\t \x01(\t\"\x18\n\x16GetSystemStatusRequest\";\n\x0b\x46olderUsage\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x04\x12\r\n\x05\x66iles\x18\x03 \x01(\r\"\x89\x01\n\x0fPlannedDeletion\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12/\n\x0b\x64\x65lete_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xb3\x01\n\x11\x46\x66mpegProcessInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06person\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63pu_percent\x18\x05 \x01(\x01\x12\x11\n\trss_bytes\x18\x06 \x01(\x04\x12\x15\n\rbytes_written\x18\x07 \x01(\x04\"Y\n\x0c\x46inalization\x12\x0e\n\x06person\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x04\"\x92\x03\n\x17GetSystemStatusResponse\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12\x12\n\nfree_bytes\x18\x02 \x01(\x04\x12\x18\n\x10recordings_bytes\x18\x03 \x01(\x04\x12\x16\n\x0emin_free_bytes\x18\x04 \x01(\x04\x12*\n\x07\x66olders\x18\x05 \x03(\x0b\x32\x19.streamrec.v1.FolderUsage\x12\x35\n\x0enext_deletions\x18\x06 \x03(\x0b\x32\x1d.streamrec.v1.PlannedDeletion\x12\x1e\n\x16write_bytes_per_second\x18\x07 \x01(\x01\x12\x32\n\x0ewatermark_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\tprocesses\x18\t \x03(\x0b\x32\x1f.streamrec.v1.FfmpegProcessInfo\x12\x31\n\rfinalizations\x18\n \x03(\x0b\x32\x1a.streamrec.v1.Finalization2\xd8\x01\n\rSystemService\x12g\n\x12GetChannelTimeline\x12\'.streamrec.v1.GetChannelTimelineRequest\x1a(.streamrec.v1.GetChannelTimelineResponse\x12^\n\x0fGetSystemStatus\x12$.streamrec.v1.GetSystemStatusRequest\x1a%.streamrec.v1.GetSystemStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamrec.v1.system_service
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETCHANNELTIMELINEREQUEST']._serialized_start=149
-  _globals['_GETCHANNELTIMELINEREQUEST']._serialized_end=242
-  _globals['_AVAILABILITYSPAN']._serialized_start=245
-  _globals['_AVAILABILITYSPAN']._serialized_end=414
-  _globals['_RECORDEDSPAN']._serialized_start=417
-  _globals['_RECORDEDSPAN']._serialized_end=587
-  _globals['_GETCHANNELTIMELINERESPONSE']._serialized_start=590
-  _globals['_GETCHANNELTIMELINERESPONSE']._serialized_end=885
-  _globals['_GETSYSTEMSTATUSREQUEST']._serialized_start=887
-  _globals['_GETSYSTEMSTATUSREQUEST']._serialized_end=911
-  _globals['_FOLDERUSAGE']._serialized_start=913
-  _globals['_FOLDERUSAGE']._serialized_end=972
-  _globals['_PLANNEDDELETION']._serialized_start=975
-  _globals['_PLANNEDDELETION']._serialized_end=1112
-  _globals['_FFMPEGPROCESSINFO']._serialized_start=1115
-  _globals['_FFMPEGPROCESSINFO']._serialized_end=1294
-  _globals['_FINALIZATION']._serialized_start=1296
-  _globals['_FINALIZATION']._serialized_end=1385
-  _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_start=1388
-  _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_end=1790
-  _globals['_SYSTEMSERVICE']._serialized_start=1793
-  _globals['_SYSTEMSERVICE']._serialized_end=2009
+  _globals['_GETCHANNELTIMELINEREQUEST']._serialized_end=258
+  _globals['_AVAILABILITYSPAN']._serialized_start=261
+  _globals['_AVAILABILITYSPAN']._serialized_end=430
+  _globals['_RECORDEDSPAN']._serialized_start=433
+  _globals['_RECORDEDSPAN']._serialized_end=603
+  _globals['_GETCHANNELTIMELINERESPONSE']._serialized_start=606
+  _globals['_GETCHANNELTIMELINERESPONSE']._serialized_end=933
+  _globals['_GETSYSTEMSTATUSREQUEST']._serialized_start=935
+  _globals['_GETSYSTEMSTATUSREQUEST']._serialized_end=959
+  _globals['_FOLDERUSAGE']._serialized_start=961
+  _globals['_FOLDERUSAGE']._serialized_end=1020
+  _globals['_PLANNEDDELETION']._serialized_start=1023
+  _globals['_PLANNEDDELETION']._serialized_end=1160
+  _globals['_FFMPEGPROCESSINFO']._serialized_start=1163
+  _globals['_FFMPEGPROCESSINFO']._serialized_end=1342
+  _globals['_FINALIZATION']._serialized_start=1344
+  _globals['_FINALIZATION']._serialized_end=1433
+  _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_start=1436
+  _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_end=1838
+  _globals['_SYSTEMSERVICE']._serialized_start=1841
+  _globals['_SYSTEMSERVICE']._serialized_end=2057
 # @@protoc_insertion_point(module_scope)

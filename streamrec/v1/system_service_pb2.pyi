@@ -27,8 +27,13 @@ class GetChannelTimelineRequest(_message.Message):
 
     USERNAME_FIELD_NUMBER: _builtins.int
     SINCE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
-    """A watched channel, or any recording folder."""
+    """A watched channel (its username, or its "source:username" key), or any recording folder."""
+    source: _builtins.str
+    """The channel's source (its registered name); empty: the username's own "source:" prefix,
+    else the default site (or a plain recording folder).
+    """
     @_builtins.property
     def since_time(self) -> _timestamp_pb2.Timestamp:
         """The window's start (default: 7 days before now; at most 31 days before now)."""
@@ -38,10 +43,11 @@ class GetChannelTimelineRequest(_message.Message):
         *,
         username: _builtins.str = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since_time", b"since_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since_time", b"since_time", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since_time", b"since_time", "source", b"source", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -127,9 +133,15 @@ class GetChannelTimelineResponse(_message.Message):
     RECORDED_FIELD_NUMBER: _builtins.int
     GAPS_FIELD_NUMBER: _builtins.int
     COMPLETENESS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    PERSON_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     completeness: _builtins.float
     """Media over media plus gaps, over the window's recordings (1 when nothing was lost)."""
+    source: _builtins.str
+    """The channel's source ("" when the request named a plain recording folder)."""
+    person: _builtins.str
+    """The recording folder the recorded spans and gaps come from."""
     @_builtins.property
     def since_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -152,10 +164,12 @@ class GetChannelTimelineResponse(_message.Message):
         recorded: _abc.Iterable[Global___RecordedSpan] | None = ...,
         gaps: _abc.Iterable[_session_pb2.Gap] | None = ...,
         completeness: _builtins.float = ...,
+        source: _builtins.str = ...,
+        person: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["now_time", b"now_time", "since_time", b"since_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["availability", b"availability", "completeness", b"completeness", "gaps", b"gaps", "now_time", b"now_time", "recorded", b"recorded", "since_time", b"since_time", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["availability", b"availability", "completeness", b"completeness", "gaps", b"gaps", "now_time", b"now_time", "person", b"person", "recorded", b"recorded", "since_time", b"since_time", "source", b"source", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
