@@ -49,6 +49,14 @@ class Resolver:
         RESOLVER_CALLS.labels(classified.source, "resolve", "ok").inc()
         return Resolved(resolution, classified, suggest_person(classified))
 
+    def classify(self, target: str, source: str | None) -> tuple[Target, str]:
+        """What ``target`` names and the folder its recordings go to, from its shape alone (no
+        network call): InvalidArgument for bad input, FailedPrecondition for a source this
+        resolver does not serve."""
+        classified = classify_target(target, source)
+        self._source(classified)
+        return classified, suggest_person(classified)
+
     async def channel_status(
         self, target: str, source_type: str | None, *, skip_cache: bool = False
     ) -> ChannelStatus:

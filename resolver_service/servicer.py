@@ -11,6 +11,7 @@ from resolver_service.core import Resolver
 from resolver_service.playlist import Variant
 from resolver_service.quality import QualityPolicy, QualityPreference
 from resolver_service.status import ChannelStatus
+from resolver_service.targets import TargetKind
 from servicekit.errors import InvalidArgument
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
 
@@ -145,6 +146,16 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
         )
         return resolver_service_pb2.BatchGetChannelStatusResponse(
             statuses=[channel_status_pb(s) for s in statuses]
+        )
+
+    async def ClassifyTarget(
+        self, request: resolver_service_pb2.ClassifyTargetRequest, context: aio.ServicerContext
+    ) -> resolver_service_pb2.ClassifyTargetResponse:
+        target, folder = self._resolver.classify(request.target, request.source or None)
+        return resolver_service_pb2.ClassifyTargetResponse(
+            source=target.source,
+            username=target.value if target.kind is TargetKind.USERNAME else "",
+            person_hint=folder,
         )
 
     async def GetRoomImage(

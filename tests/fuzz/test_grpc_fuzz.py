@@ -211,6 +211,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "Resolve": {"target": "{dead}/live/fuzz/master.m3u8", "quality": {"height": 720}},
     "GetChannelStatus": {"target": "fuzzchan"},
     "GetRoomImage": {"target": "fuzzchan"},
+    "ClassifyTarget": {"target": "https://chaturbate.com/fuzzchan/", "source": ""},
     "BatchGetChannelStatus": {"targets": ["fuzzchan", "{dead}/live/fuzz/master.m3u8"]},
     "ListLogs": {
         "minLevel": "LOG_LEVEL_INFO",

@@ -125,3 +125,41 @@ async def test_an_unknown_source_type_is_invalid(stub) -> None:
             )
         )
     assert parse_rpc_error(info.value).reason == "UNKNOWN_SOURCE_TYPE"
+
+
+async def test_the_source_is_data_and_the_old_enum_still_works(stub, site) -> None:
+    by_name = await stub.GetChannelStatus(
+        pb.GetChannelStatusRequest(target="alice", source="chaturbate")
+    )
+    by_enum = await stub.GetChannelStatus(
+        pb.GetChannelStatusRequest(target="alice", source_type=pb.SOURCE_TYPE_CHATURBATE)
+    )
+    prefixed = await stub.GetChannelStatus(pb.GetChannelStatusRequest(target="chaturbate:Alice"))
+    for reply in (by_name, by_enum, prefixed):
+        assert (reply.status.source, reply.status.source_type) == (
+            "chaturbate",
+            pb.SOURCE_TYPE_CHATURBATE,
+        )
+        assert reply.status.availability == A.Value("CHANNEL_AVAILABILITY_ONLINE")
+    asked = site.request_count("api")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetChannelStatus(pb.GetChannelStatusRequest(target="alice", source="nosuchsite"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert site.request_count("api") == asked  # refused before any call
+
+
+async def test_classify_target_names_the_source_username_and_folder(stub, site) -> None:
+    async def classify(target: str, source: str = "") -> tuple[str, str, str]:
+        reply = await stub.ClassifyTarget(pb.ClassifyTargetRequest(target=target, source=source))
+        return reply.source, reply.username, reply.person_hint
+
+    asked = site.request_count("api")
+    assert await classify("https://chaturbate.com/Alice/") == ("chaturbate", "alice", "alice")
+    assert await classify("Bob") == ("chaturbate", "bob", "bob")
+    assert await classify("bob", "chaturbate") == ("chaturbate", "bob", "bob")
+    assert await classify("https://cdn.example/live/carol/master.m3u8") == ("hls", "", "carol")
+    for bad in ("nosuchsite:bob", "file:///etc/passwd", "bad name!"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await classify(bad)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert site.request_count("api") == asked  # shape alone: no call to the site
