@@ -10,6 +10,7 @@ details and notes to ``docs/PERFORMANCE.md``. Cases (``--only``):
   (recorder + every process below it); the recorder's own CPU and memory growth;
 - ``ceiling``: the largest N that records 2 minutes with no gap and every file complete;
 - ``latency``: ``POST /api/start`` to the first byte on disk, 20 starts, 8 sessions running;
+- ``burst``: 32 starts at once, each to its first byte on disk, with the default budgets;
 - ``fanout``: 500 WatchSessions subscribers and 100 SSE clients while 32 sessions record;
 - ``watchlist``: 10,000 channels, 1 % online: auto-record cycle time and upstream requests;
 - ``gateway``: ``GET /api/status`` at 50 concurrent clients against ListSessions over gRPC;
@@ -41,6 +42,7 @@ from pathlib import Path
 
 from servicekit.ffmpeg import find_ffmpeg
 from tools import bench_measure as m
+from tools.bench_burst import burst_case
 from tools.bench_common import CaseReport, Context
 from tools.bench_cost import ceiling_case, cost_case
 from tools.bench_dashboard import dashboard_case
@@ -58,6 +60,7 @@ CASES: dict[str, Callable[[Context], CaseReport]] = {
     "cost": cost_case,
     "ceiling": ceiling_case,
     "latency": latency_case,
+    "burst": burst_case,
     "fanout": fanout_case,
     "watchlist": watchlist_case,
     "gateway": gateway_case,
