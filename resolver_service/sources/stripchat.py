@@ -228,7 +228,7 @@ class StripchatSource(Source):
 
     async def _follow(self, username: str) -> Lookup:
         """The cam API for ``username``, following one rename; the page when inconclusive."""
-        answer = await self._ask(username)
+        answer, method = await self._ask(username)
         renamed = ""
         if isinstance(answer, Renamed) and answer.new_username.lower() != username:
             renamed = answer.new_username
@@ -238,25 +238,28 @@ class StripchatSource(Source):
                 renamed,
                 extra={"event.action": "stripchat.renamed", "channel": username},
             )
-            answer = await self._ask(renamed.lower())
+            answer, method = await self._ask(renamed.lower())
         if isinstance(answer, Renamed):  # renamed again, or to itself: do not chase it
             answer = Answer(Availability.UPSTREAM_ERROR, "renamed in a loop", "RENAME_LOOP")
-        lookup = self.lookup_from(username, answer, "api")
+        lookup = self.lookup_from(username, answer, method)
         if renamed:
             note = f"renamed to {renamed}"
             message = f"{note}; {lookup.status.message}" if lookup.status.message else note
             lookup = replace(lookup, status=replace(lookup.status, message=message))
         return lookup
 
-    async def _ask(self, username: str) -> CamInfo | Renamed | Answer:
+    async def _ask(self, username: str) -> tuple[CamInfo | Renamed | Answer, str]:
+        """The first conclusive answer of the configured methods (else the last), and which
+        method gave it."""
         answer: CamInfo | Renamed | Answer = Answer(Availability.UPSTREAM_ERROR, "no method")
+        method = "api"
         for method in self.config.methods:
             answer = await (
                 self._api.cam(username) if method == "api" else self._api.page(username)
             )
             if not isinstance(answer, Answer) or answer.availability.is_conclusive:
-                return answer
-        return answer
+                break
+        return answer, method
 
     def lookup_from(self, username: str, answer: CamInfo | Answer, method: str) -> Lookup:
         """The Lookup an answer about ``username`` makes (and remember its id and picture)."""

@@ -147,7 +147,7 @@ async def test_when_only_the_api_is_blocked_the_profile_page_answers(make, site)
     site.set_model("alice", status="groupShow")
     site.set_fault("teapot", target="cam")
     answer = await status(make(), "alice")
-    assert answer.availability is A.GROUP_SHOW and answer.method == "api"
+    assert answer.availability is A.GROUP_SHOW and answer.method == "page"
     assert [r.kind for r in site.requests()] == ["cam", "page"]
     site.set_model("alice", status="public")
     assert (await status(make(methods="api"), "alice")).availability is A.BLOCKED
