@@ -20,10 +20,11 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
-from typing import Any, NamedTuple, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qs, unquote
 
 from tests.fakes.chaturbate_pages import THUMBNAIL
+from tests.fakes.site_kit import HTML, Reply, json_reply
 
 #: Endpoint kinds, as logged.
 KINDS = ("cam", "cam_id", "bulk", "ids", "page", "thumb", "other")
@@ -35,8 +36,6 @@ _ROUTES = (
     ("thumb", re.compile(r"^/thumbs/(?P<ts>[0-9]+)/(?P<key>[^/]+)$")),
     ("page", re.compile(r"^/(?P<key>[A-Za-z0-9_-]+)/?$")),
 )
-JSON = "application/json"
-HTML = "text/html; charset=utf-8"
 #: The ``status`` words the real site is known to report.
 STATUSES = ("public", "private", "groupShow", "p2p", "virtualPrivate", "p2pVoice", "off", "idle")
 BULK_MAX_IDS = 100
@@ -134,13 +133,6 @@ class Model:
         return asdict(self)
 
 
-class Reply(NamedTuple):
-    status: int
-    body: bytes
-    content_type: str = JSON
-    headers: dict[str, str] = {}
-
-
 class Site(Protocol):
     """What the pages need from the fake site (implemented by ``FakeStripchat``)."""
 
@@ -175,36 +167,35 @@ def answer(site: Site, path: str, query: str) -> Reply:
     if kind == "ids":
         model = site.find(key)
         if model is None or model.deleted:
-            return json_reply(404, {"error": "Not Found"})
-        return json_reply(200, {"id": model.id})
+            return json_reply({"error": "Not Found"}, 404)
+        return json_reply({"id": model.id}, 200)
     if kind == "thumb":
         return Reply(200, THUMBNAIL, "image/jpeg")
     if kind == "page":
         return _page(site, site.find(key))
-    return json_reply(404, {"error": "Not Found"})
+    return json_reply({"error": "Not Found"}, 404)
 
 
 def _cam(site: Site, model: Model | None, key: str) -> Reply:
     if model is None:
         new = site.renamed_to(key)
         if new is not None:
-            return json_reply(404, {"error": "Model not found", "data": {"newUsername": new}})
-        return json_reply(404, {"error": "Not Found"})
+            return json_reply({"error": "Model not found", "data": {"newUsername": new}}, 404)
+        return json_reply({"error": "Not Found"}, 404)
     return json_reply(
-        200,
         {
             "user": {"user": model.user(site.image_base), "isGeoBanned": model.geo_banned},
             "cam": model.cam(),
-        },
+        }
     )
 
 
 def _bulk(site: Site, query: str) -> Reply:
     raw = parse_qs(query).get("modelIds[]", [])
     if not raw or any(not v.isdigit() for v in raw):
-        return json_reply(400, {"error": "modelIds[] must be ids"})
+        return json_reply({"error": "modelIds[] must be ids"}, 400)
     if len(raw) > BULK_MAX_IDS:
-        return json_reply(400, {"error": f"at most {BULK_MAX_IDS} ids"})
+        return json_reply({"error": f"at most {BULK_MAX_IDS} ids"}, 400)
     models = []
     for value in dict.fromkeys(raw):
         model = site.find_id(int(value))
@@ -212,7 +203,7 @@ def _bulk(site: Site, query: str) -> Reply:
             continue
         user = model.user(site.image_base)
         models.append({k: user[k] for k in _BULK_FIELDS})
-    return json_reply(200, {"models": models})
+    return json_reply({"models": models}, 200)
 
 
 _BULK_FIELDS = ("id", "username", "status", "isOnline", "isLive", "viewersCount",
@@ -240,17 +231,16 @@ def _page(site: Site, model: Model | None) -> Reply:
     return Reply(200, body.encode(), HTML)
 
 
-def fault_reply(kind: str, status: int, retry_after: int, endpoint: str) -> Reply:
-    """The answer of an active fault (``teapot``: 418, or 403 on the by-id endpoint)."""
-    if kind == "teapot":
-        code = 403 if endpoint == "cam_id" else 418
-        return Reply(code, f"{code} {_PHRASES[code]}".encode(), "text/plain")
+def teapot_reply(kind: str) -> Reply:
+    """How the site refuses a non-browser client: HTTP 418 (403 on the by-id endpoint)."""
+    code = 403 if kind == "cam_id" else 418
+    return Reply(code, f"{code} {_PHRASES[code]}".encode(), "text/plain")
+
+
+def fault_reply(kind: str, status: int, retry_after: int) -> Reply:
+    """The answer of an injected fault, in the site's JSON."""
     if kind == "rate_limit":
-        return json_reply(429, {"error": "Too Many Requests"}, {"Retry-After": str(retry_after)})
+        return json_reply({"error": "Too Many Requests"}, 429, {"Retry-After": str(retry_after)})
     if kind == "non_json":
         return Reply(200, b"<!doctype html><title>Maintenance</title>", HTML)
-    return json_reply(status, {"error": _PHRASES.get(status, "error")})
-
-
-def json_reply(status: int, data: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, json.dumps(data).encode(), JSON, headers or {})
+    return json_reply({"error": _PHRASES.get(status, "error")}, status)

@@ -55,7 +55,7 @@ def origin() -> Iterator[HlsOrigin]:
 @pytest.fixture
 def site() -> Iterator[FakeStripchat]:
     with FakeStripchat() as running:
-        running.add_model("Alice", id=501, viewers=42, topic="hello")
+        running.add_room("Alice", id=501, viewers=42, topic="hello")
         yield running
 
 
@@ -114,7 +114,7 @@ async def test_a_public_model_is_online_with_its_details(make, site) -> None:
 async def test_every_model_state_is_told_apart(
     make, site, fields: dict[str, Any], expected: Availability
 ) -> None:
-    site.set_model("alice", **fields)
+    site.set_room("alice", **fields)
     assert (await status(make(), "alice")).availability is expected
 
 
@@ -134,7 +134,7 @@ async def test_a_renamed_model_is_followed_and_the_status_says_so(make, site, ca
 
 
 async def test_a_418_is_blocked_never_offline(make, site) -> None:
-    site.set_fault("teapot")
+    site.set_options(teapot="all")
     answer = await status(make(), "alice")
     assert answer.availability is A.BLOCKED and answer.reason == "BLOCKED_HTTP_418"
     assert "418" in answer.message
@@ -144,12 +144,12 @@ async def test_a_418_is_blocked_never_offline(make, site) -> None:
 
 
 async def test_when_only_the_api_is_blocked_the_profile_page_answers(make, site) -> None:
-    site.set_model("alice", status="groupShow")
-    site.set_fault("teapot", target="cam")
+    site.set_room("alice", status="groupShow")
+    site.set_options(teapot="api")
     answer = await status(make(), "alice")
     assert answer.availability is A.GROUP_SHOW and answer.method == "page"
     assert [r.kind for r in site.requests()] == ["cam", "page"]
-    site.set_model("alice", status="public")
+    site.set_room("alice", status="public")
     assert (await status(make(methods="api"), "alice")).availability is A.BLOCKED
 
 
@@ -162,7 +162,7 @@ async def test_a_429_is_rate_limited_with_its_retry_after(make, site) -> None:
 
 async def test_a_batch_learns_ids_once_then_asks_in_bulk(make, site) -> None:
     for name, state in (("bea", "private"), ("cleo", "off"), ("dora", "groupShow")):
-        site.add_model(name, status=state)
+        site.add_room(name, status=state)
     resolver = make()
     names = ["stripchat:alice", "stripchat:bea", "stripchat:cleo", "stripchat:dora"]
     first = await resolver.batch_channel_status(names, None)
@@ -170,7 +170,7 @@ async def test_a_batch_learns_ids_once_then_asks_in_bulk(make, site) -> None:
     assert site.request_count("ids") == 4 and site.request_count("bulk") == 1
     assert site.request_count("cam") == 0
     site.reset_log()
-    site.set_model("cleo", status="public")
+    site.set_room("cleo", status="public")
     second = await resolver.batch_channel_status(names, None)
     assert second[2].availability is A.ONLINE
     assert [r.kind for r in site.requests()] == ["bulk"]
@@ -179,7 +179,7 @@ async def test_a_batch_learns_ids_once_then_asks_in_bulk(make, site) -> None:
 async def test_a_batch_of_250_asks_three_bulk_pages(make, site) -> None:
     names = [f"m{i}" for i in range(250)]
     for name in names:
-        site.add_model(name, status="off")
+        site.add_room(name, status="off")
     resolver = make()
     await resolver.batch_channel_status([f"stripchat:{n}" for n in names], None)
     site.reset_log()
@@ -189,12 +189,12 @@ async def test_a_batch_of_250_asks_three_bulk_pages(make, site) -> None:
 
 
 async def test_a_batch_asks_renamed_unknown_and_deleted_models_alone(make, site) -> None:
-    site.add_model("bea")
-    site.add_model("gone")
+    site.add_room("bea")
+    site.add_room("gone")
     resolver = make()
     await resolver.batch_channel_status(["stripchat:bea", "stripchat:gone"], None)
     site.rename("bea", "bea2")
-    site.set_model("gone", deleted=True)
+    site.set_room("gone", deleted=True)
     site.reset_log()
     targets = ["stripchat:bea", "stripchat:gone", "stripchat:nobody"]
     answers = await resolver.batch_channel_status(targets, None)
@@ -204,7 +204,7 @@ async def test_a_batch_asks_renamed_unknown_and_deleted_models_alone(make, site)
 
 
 async def test_a_rate_limited_bulk_list_is_not_asked_again_model_by_model(make, site) -> None:
-    site.add_model("bea")
+    site.add_room("bea")
     resolver = make()
     await resolver.batch_channel_status(["stripchat:alice", "stripchat:bea"], None)
     site.reset_log()
@@ -215,7 +215,7 @@ async def test_a_rate_limited_bulk_list_is_not_asked_again_model_by_model(make, 
 
 
 async def test_a_broken_bulk_list_falls_back_to_one_call_per_model(make, site) -> None:
-    site.add_model("bea", status="private")
+    site.add_room("bea", status="private")
     resolver = make()
     await resolver.batch_channel_status(["stripchat:alice", "stripchat:bea"], None)
     site.reset_log()
@@ -248,7 +248,7 @@ async def test_the_master_is_found_on_the_tld_that_serves_it_and_remembered(
 
 
 async def test_resolving_a_model_that_is_not_public_says_why(make, site) -> None:
-    site.set_model("alice", status="private")
+    site.set_room("alice", status="private")
     with pytest.raises(DomainError) as info:
         await make().resolve("stripchat:alice", None, QualityPreference())
     assert info.value.reason == "CHANNEL_PRIVATE"
