@@ -24,7 +24,7 @@ from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc
 from tests.browser.conftest import screenshot
 from tests.cli.conftest import FakeRecorder, WatchScript
 from tests.gateway.fake_recorder import FakeChannels
-from tests.harness import Stack
+from tests.harness import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -145,6 +145,26 @@ def test_two_sites_badges_filter_add_links_and_remove(
         expect(card(page, key)).to_be_visible()
     assert {("stripchat", "carol"), ("cam4", "dave"), ("chaturbate", "erin")} <= set(fake.channels)
     expect(card(page, "stripchat:carol").locator(".site")).to_have_text("stripchat")
+
+    # Editing reaches that site's channel, not the default site's of the same name.
+    fake.add(ch.Channel(username="carol", auto_record=True))
+    card(page, "stripchat:carol").get_by_role("button", name="Edit stripchat:carol").click()
+    page.locator("#edit-retention").fill("9")
+    page.locator("#edit-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#dlg-edit")).not_to_be_visible()
+    assert fake.channels[("stripchat", "carol")].retention_days == 9
+    assert fake.channels[("chaturbate", "carol")].retention_days == 0
+
+    # Start now: that site's username, the folder left to the recorder (records/<site>-<user>/).
+    card(page, "stripchat:carol").get_by_role(
+        "button", name="Start recording stripchat:carol now"
+    ).click()
+    started = wait_for(
+        "a start",
+        lambda: [r for m, r, _ in backend.recorder.calls if m == "StartRecording"],
+        timeout=10,
+    )
+    assert [(r.source, r.target, r.person) for r in started] == [("stripchat", "carol", "")]
 
     # A channel's page is reached by its key, and its recordings are those of its own folder.
     card(page, "stripchat:alice").get_by_role(

@@ -111,7 +111,7 @@ export function setupEdit({ onSaved }) {
       return;
     }
     try {
-      const channel = await put(`/api/models/${enc(current.username)}`, body);
+      const channel = await put(`/api/models/${enc(current.key || current.username)}`, body);
       onSaved(channel);
       dialog.close();
     } catch (err) {
@@ -121,7 +121,7 @@ export function setupEdit({ onSaved }) {
   return (channel) => {
     current = channel;
     setText(error, "");
-    setText(byId("edit-title"), `Edit ${channel.name || channel.username}`);
+    setText(byId("edit-title"), `Edit ${channel.name || channel.key || channel.username}`);
     byId("edit-name").value = channel.name || "";
     byId("edit-auto").checked = channel.autoRecord;
     byId("edit-retention").value = String(channel.retentionDays || 0);

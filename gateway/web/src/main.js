@@ -351,7 +351,7 @@ function setupImport() {
     $("#report-lines").replaceChildren(
       ...report.entries
         .filter((e) => e.result !== "created")
-        .map((e) => h("li", { class: e.result === "exists" ? "muted" : "error" }, `#${e.index + 1} ${e.username || "?"}: ${e.result}${e.detail ? ` (${e.detail})` : ""}`)),
+        .map((e) => h("li", { class: e.result === "exists" ? "muted" : "error" }, `#${e.index + 1} ${e.key || e.username || "?"}: ${e.result}${e.detail ? ` (${e.detail})` : ""}`)),
     );
     $("#dlg-report").showModal();
     await refreshChannels();
