@@ -137,7 +137,7 @@ _UINT32_MAX = 2**32 - 1
 def channel_check_from_pb(pb: resolver_service_pb2.ChannelStatus) -> ChannelCheck:
     return ChannelCheck(
         target=pb.target,
-        source_type=SOURCE_FROM_PB.get(pb.source_type, "auto"),
+        source_type=pb.source or SOURCE_FROM_PB.get(pb.source_type, "auto"),
         availability=resolver_service_pb2.ChannelAvailability.Name(pb.availability).removeprefix(
             _AVAILABILITY_PREFIX
         ),
@@ -159,6 +159,7 @@ def channel_check_pb(check: ChannelCheck) -> resolver_service_pb2.ChannelStatus:
         source_type=SOURCE_TO_PB.get(
             check.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED
         ),
+        source="" if check.source_type == "auto" else check.source_type,
         availability=resolver_service_pb2.ChannelAvailability.Value(
             _AVAILABILITY_PREFIX + check.availability
         ),
