@@ -317,3 +317,17 @@ async def test_bad_names_are_refused_before_any_request(make, site, bad) -> None
 async def test_bad_settings_are_refused(make, env) -> None:
     with pytest.raises(SettingsError):
         make(**env)
+
+
+async def test_batch_status_answers_each_in_order_under_the_site_budget(make, site) -> None:
+    site.add_room("bob", online=False)
+    site.add_room("cat", show_type="group")
+    statuses = await make().batch_channel_status(["alice_x", "nobody", "bob", "cat"], "bongacams")
+    assert [s.availability.value for s in statuses] == [
+        "ONLINE",
+        "NOT_FOUND",
+        "OFFLINE",
+        "GROUP_SHOW",
+    ]
+    assert [s.target for s in statuses] == ["alice_x", "nobody", "bob", "cat"]
+    assert site.request_count("amf") == 4 and site.request_count("playlist") == 0

@@ -296,3 +296,16 @@ async def test_bad_names_are_refused_before_any_request(make, site, bad) -> None
 async def test_bad_settings_are_refused(make, env) -> None:
     with pytest.raises(SettingsError):
         make(**env)
+
+
+async def test_batch_status_answers_each_in_order(make, site) -> None:
+    site.add_room("dan", online=False)
+    site.add_room("eva", private=True)
+    statuses = await make().batch_channel_status(["carol", "nobody", "dan", "eva"], "cam4")
+    assert [s.availability.value for s in statuses] == [
+        "ONLINE",
+        "NOT_FOUND",
+        "OFFLINE",
+        "PRIVATE",
+    ]
+    assert site.request_count("streamInfo") == 0
