@@ -7,9 +7,10 @@ URLs (``<user>`` is case-insensitive)::
                                       "edge_servers", "private_servers", "stream_name", "token"}}
     GET /<stream>_v1/index.ll.m3u8?filter=tracks:v4v3v2v1a1a2&multitrack=true&token=<token>
                                       the edge: the room's origin master playlist (LL-HLS, URIs
-                                      absolute) with a second audio track ``a2``; 403 for a wrong
-                                      token, 400 without the multitrack query, 404 when the room
-                                      is not public
+                                      absolute) with a second audio track ``a2``; 403 for a
+                                      wrong token (``edge_token`` makes the API's one stale),
+                                      400 without the multitrack query, 404 when the room is
+                                      not public
     /_control...                      the kit's control API (rooms, faults, options)
 
 Rooms: ``show`` is ``public`` (edge_servers = [``edge`` or this server's host:port]),
@@ -54,6 +55,8 @@ class SodaRoom:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     #: The edge host the API names ("" = this fake's own host:port).
     edge: str = ""
+    #: The token the edge accepts ("" = ``token``; another value: the API's token is stale).
+    edge_token: str = ""
 
     def __post_init__(self) -> None:
         if self.show not in SHOWS:
@@ -62,7 +65,7 @@ class SodaRoom:
             self.stream_name = f"{self.username.lower()}-enc1"
 
     def state(self) -> dict[str, Any]:
-        return {**asdict(self), "token": "<set>"}
+        return {**asdict(self), "token": "<set>", "edge_token": "<set>" if self.edge_token else ""}
 
 
 class FakeCamSoda(FakeSite[SodaRoom]):
@@ -123,7 +126,7 @@ class FakeCamSoda(FakeSite[SodaRoom]):
         room = next((r for r in self.rooms() if r.stream_name == name), None)
         if room is None or room.show != "public" or not room.hls_url:
             return error_reply(404)
-        if query.get("token") != [room.token]:
+        if query.get("token") != [room.edge_token or room.token]:
             return error_reply(403)
         if query.get("multitrack") != ["true"] or not query.get("filter", [""])[0].startswith(
             "tracks:"
