@@ -13,13 +13,15 @@ from urllib.parse import urljoin
 __all__ = ["extra_audio_rendition", "fetch_master"]
 
 _URI_ATTR = re.compile(r'URI="([^"]*)"')
+# Straight to the origin on loopback, whatever proxy the environment names.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def fetch_master(url: str, *, timeout: float = 5.0) -> tuple[int, str]:
     """GET the origin's playlist at ``url``: (status, text with absolute URIs); the text is
     empty when the origin did not answer 200 (status 502 when it did not answer at all)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with _OPENER.open(url, timeout=timeout) as response:
             text = response.read().decode("utf-8")
             final = response.geturl()
     except urllib.error.HTTPError as exc:
