@@ -371,24 +371,23 @@ def parse_keys(text: str) -> dict[str, str]:
 
 
 class KeyRing:
-    """The pdkeys known for each pkey: the user's table first, then what discovery found.
+    """The pdkeys known for each pkey: the user's table, and what discovery proved.
 
-    A user's entry is never replaced by discovery; a discovered key that stops working is
-    forgotten (``forget``) so the next discovery can replace it."""
+    Discovery only keeps a key that decoded real tokens, so it wins over a user's entry for the
+    same pkey (a stale table must not keep a stream on adverts); ``forget`` drops it again."""
 
     def __init__(self, table: Mapping[str, str] | None = None) -> None:
         self._user = dict(table or {})
         self._found: dict[str, str] = {}
 
     def get(self, pkey: str) -> str | None:
-        return self._user.get(pkey) or self._found.get(pkey)
+        return self._found.get(pkey) or self._user.get(pkey)
 
     def as_mapping(self) -> dict[str, str]:
-        return {**self._found, **self._user}
+        return {**self._user, **self._found}
 
     def learn(self, pkey: str, pdkey: str) -> None:
-        if pkey not in self._user:
-            self._found[pkey] = pdkey
+        self._found[pkey] = pdkey
 
     def forget(self, pkey: str) -> None:
         self._found.pop(pkey, None)
