@@ -261,7 +261,7 @@ class StripchatCdn(Background["_Server"]):
         if room is None or not room.stream.online:
             return 404, b"stream not found\n"
         if file == f"master/{model_id}_auto.m3u8":
-            return 200, self._master(room, pkey).encode()
+            return 200, self._master(room, pkey, tld).encode()
         wanted = re.fullmatch(rf"{model_id}_(v\d+|audio)\.m3u8", file)
         if wanted is None:
             return 404, b"not found\n"
@@ -274,10 +274,12 @@ class StripchatCdn(Background["_Server"]):
             return 404, b"not found\n"
         return 200, self._obfuscate(room, rendition, text, tld, pkey, pdkey).encode()
 
-    def _master(self, room: _Room, pkey: str) -> str:
+    def _master(self, room: _Room, pkey: str, tld: str) -> str:
+        """The origin's master with absolute variant URLs on this TLD and the PSCH tag."""
+        base = f"{self.base_url}/edge-hls.doppiocdn.{tld}/hls/{room.model_id}/{room.model_id}"
         text = room.stream.master_playlist()
-        text = text.replace("audio/index.m3u8", f"{room.model_id}_audio.m3u8")
-        text = re.sub(r"v(\d+)/index\.m3u8", rf"{room.model_id}_v\1.m3u8", text)
+        text = text.replace("audio/index.m3u8", f"{base}_audio.m3u8")
+        text = re.sub(r"v(\d+)/index\.m3u8", rf"{base}_v\1.m3u8", text)
         head, _, rest = text.partition("\n")
         return f"{head}\n#EXT-X-MOUFLON:PSCH:{room.psch}:{pkey}\n{rest}"
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from resolver_service.quality import QualityPreference
 from resolver_service.relay import PlaylistRelay
 from resolver_service.sources._mouflon import KeyRing, MouflonError
 from resolver_service.sources._mouflon_keys import KeyDiscovery, MouflonPlaylists
-from servicekit.errors import NotFound
+from resolver_service.sources._stripchat_media import relay_resolution
+from servicekit.errors import FailedPrecondition, NotFound
 from servicekit.ffmpeg import find_ffmpeg
 from tests.fakes.stripchat_cdn import StripchatCdn
 from tests.media_check import decode, stream_kinds
@@ -225,3 +227,35 @@ async def test_public_url_names_the_relay_and_a_gone_stream_is_not_found(
                 headers=cdn.headers,
                 rewrite=playlists(cdn, http).rewrite,
             )
+
+
+async def test_a_master_becomes_a_resolution_on_the_relay_with_psch_on_the_variants(
+    cdn: StripchatCdn, relay: PlaylistRelay, http: httpx.AsyncClient
+) -> None:
+    master_url = cdn.master_url(V2, tld="net")
+    master = (await http.get(master_url, headers=cdn.headers)).text
+    kwargs = {
+        "source": "stripchat",
+        "target": "alice",
+        "username": "Alice",
+        "master_url": master_url,
+        "master_text": master,
+        "pref": QualityPreference(),
+        "cdn": site_client(http),
+        "headers": cdn.headers,
+        "playlists": playlists(cdn, http),
+    }
+    before = len(cdn.log)
+    resolution = await relay_resolution(relay=relay, **kwargs)  # type: ignore[arg-type]
+    assert resolution.media_url.startswith(relay.base_url) and resolution.audio_url
+    assert resolution.audio_url.startswith(relay.base_url)
+    assert resolution.chosen is not None and resolution.chosen.resolution == "640x360"
+    assert resolution.http_headers == cdn.headers and resolution.username == "Alice"
+    asked = [r.path for r in cdn.log[before:] if r.kind == "playlist"]
+    assert sorted(asked) == sorted(
+        f"/edge-hls.doppiocdn.net/hls/{V2}/{V2}_{r}.m3u8?psch=v2&pkey={cdn.pkey}"
+        for r in ("v0", "audio")
+    )
+    with pytest.raises(FailedPrecondition) as err:
+        await relay_resolution(relay=None, **kwargs)  # type: ignore[arg-type]
+    assert err.value.reason == "RELAY_NOT_RUNNING"
