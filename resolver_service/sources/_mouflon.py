@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from servicekit.errors import FailedPrecondition, InvalidArgument
+from servicekit.errors import InvalidArgument, UpstreamError
 
 from ..targets import check_http_url
 
@@ -83,11 +83,15 @@ _CHUNK_REF = re.compile(r"chunk-[A-Za-z0-9_-]{1,64}\.js")
 _URI_ATTR = re.compile(r'URI="([^"]*)"')
 
 
-class MouflonError(FailedPrecondition):
+class MouflonError(UpstreamError):
     """A Stripchat playlist that must not be recorded as it is: a promotional clip instead of
     the show (STRIPCHAT_ADVERT), no key for its pkey (STRIPCHAT_KEY_MISSING), a key that does
     not decode it (STRIPCHAT_KEY_WRONG) or a shape this module does not know
-    (STRIPCHAT_PLAYLIST_UNREADABLE). ``pkey`` names the key in question ("" if none)."""
+    (STRIPCHAT_PLAYLIST_UNREADABLE). ``pkey`` names the key in question ("" if none).
+
+    An upstream failure, not a channel state: a first Resolve fails with it (nothing is
+    recorded), and mid-show the recorder keeps its session and retries (a gap), where
+    "offline"-like errors would end the session as if the show were over."""
 
     default_reason = "STRIPCHAT_PLAYLIST_UNREADABLE"
 

@@ -111,8 +111,10 @@ class MouflonPlaylists:
     def from_context(
         cls, ctx: SourceContext, headers: Mapping[str, str], player_url: PlayerUrl | None = None
     ) -> MouflonPlaylists:
-        """From ``<PREFIX>KEYS`` (``pkey:pdkey,...``) and ``<PREFIX>PLAYER_URL`` (or
-        ``player_url``; neither: no discovery). SettingsError for a bad table or URL."""
+        """From ``<PREFIX>KEYS`` (``pkey:pdkey,...``), ``<PREFIX>PLAYER_URL`` (or
+        ``player_url``; neither: no discovery) and ``<PREFIX>KEY_RETRY_SECONDS`` (how soon
+        discovery may run again for a pkey it could not find, 30). SettingsError for a bad
+        table or URL."""
         try:
             table = parse_keys(ctx.text("KEYS", ""))
         except ValueError as exc:
@@ -121,7 +123,8 @@ class MouflonPlaylists:
             configured = ctx.text("PLAYER_URL", "")
             player_url = ctx.url("PLAYER_URL", configured) if configured else None
         discovery = KeyDiscovery(ctx.cdn, player_url, headers) if player_url else None
-        return cls(KeyRing(table), discovery)
+        retry = ctx.number("KEY_RETRY_SECONDS", 30.0, minimum=0.0)
+        return cls(KeyRing(table), discovery, rediscover_after=retry)
 
     async def rewrite(self, text: str, url: str) -> str:
         """``text`` (read from ``url``) decoded for ffmpeg; MouflonError when it cannot be."""

@@ -109,6 +109,7 @@ class StripchatCdn(Background["_Server"]):
         self._old_pkeys: list[str] = []
         self.player_version = player_version
         self._chunk = secrets.token_hex(4)
+        self._player_key = ("", "", 0.0)  # (pdkey, chunk, until): the old key while lagging
         self.down: set[str] = set()
         self._faults: dict[str, list[int]] = {}  # kind -> statuses to answer, in order
         self.log: list[CdnRequest] = []
@@ -152,11 +153,13 @@ class StripchatCdn(Background["_Server"]):
         with self._lock:
             self._rooms[model_id].advert = on
 
-    def rotate_key(self) -> tuple[str, str]:
-        """A new pkey and pdkey from now on (the player script changes with them); earlier
-        pkeys are still accepted on variant URLs, but playlists use the new key."""
+    def rotate_key(self, player_lag: float = 0.0) -> tuple[str, str]:
+        """A new pkey and pdkey from now on; earlier pkeys are still accepted on variant URLs,
+        but playlists use the new key. The player script names the new key ``player_lag``
+        seconds later (until then it still holds the old one)."""
         with self._lock:
             self._old_pkeys.append(self.pkey)
+            self._player_key = (self.pdkey, self._chunk, time.monotonic() + player_lag)
             self.pkey, self.pdkey = _random_key(self._rng), _random_key(self._rng)
             self._chunk = secrets.token_hex(4)
             return self.pkey, self.pdkey
@@ -238,6 +241,9 @@ class StripchatCdn(Background["_Server"]):
     def _player(self, version: int, file: str) -> tuple[int, bytes, str]:
         with self._lock:
             chunk, pdkey = self._chunk, self.pdkey
+            old_pdkey, old_chunk, until = self._player_key
+            if time.monotonic() < until:  # the player has not caught up with the CDN yet
+                chunk, pdkey = old_chunk, old_pdkey
         if version != self.player_version:
             return 404, b"not found\n", "text/plain"
         decoys = [_random_key(self._rng) for _ in range(6)]
