@@ -14,6 +14,7 @@ obfuscates them. One server stands for every CDN host: the first path segment na
     GET /media-hls.doppiocdn.{tld}/cpa/v3/{r}_{n}.mp4                          the advert clip
     GET /player/mmp/v{ver}/main.js            names the chunks; one of them mentions MOUFLON
     GET /player/mmp/v{ver}/chunk-{hash}.js    the pdkey among decoys (16-char quoted strings)
+    POST /_control                            {"action": ...} (see ``control``)
 
 v1 playlists put ``#EXT-X-MOUFLON:FILE:<base64 name>`` before a ``.../media.mp4`` placeholder;
 v2 put ``#EXT-X-MOUFLON:URI:<url>`` whose second-to-last ``_`` token is the encrypted ``sig``
@@ -29,6 +30,7 @@ real site rotates is not documented).
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import string
@@ -37,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from resolver_service.sources._mouflon import encode_v1, encode_v2_token
@@ -354,6 +356,37 @@ class StripchatCdn(Background["_Server"]):
             return stream.init_segment(index, track)
         return stream.segment(index, int(n), track)
 
+    def control(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"action": ...}``: ``add_room`` (``id``, ``psch``), ``remove_room`` (``id``),
+        ``advert`` (``id``, ``on``), ``rotate_key`` (``player_lag``), ``down``/``up``
+        (``tld``), ``fail`` (``kind``, ``status``, ``count``). Answers the keys and state."""
+        action = payload["action"]
+        if action == "add_room":
+            self.add_room(int(payload["id"]), psch=str(payload.get("psch", "v2")))
+        elif action == "remove_room":
+            self.remove_room(int(payload["id"]))
+        elif action == "advert":
+            self.set_advert(int(payload["id"]), bool(payload.get("on", True)))
+        elif action == "rotate_key":
+            self.rotate_key(float(payload.get("player_lag", 0.0)))
+        elif action in ("down", "up"):
+            tld = str(payload["tld"])
+            (self.down.add if action == "down" else self.down.discard)(tld)
+        elif action == "fail":
+            self.fail(str(payload["kind"]), int(payload["status"]), int(payload.get("count", 1)))
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        with self._lock:
+            rooms = {str(k): {"psch": r.psch, "advert": r.advert} for k, r in self._rooms.items()}
+        return {
+            "pkey": self.pkey,
+            "pdkey": self.pdkey,
+            "rooms": rooms,
+            "down": sorted(self.down),
+            "master_template": self.master_template,
+            "player_url": self.player_url,
+        }
+
     def record(self, path: str, status: int, kind: str) -> None:
         with self._lock:
             self.log.append(CdnRequest(time.time(), path, status, kind))
@@ -373,6 +406,22 @@ class _Handler(TrackedHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, body, ctype, kind = self.server.cdn.answer(self.path, headers)
         self.server.cdn.record(self.path, status, kind)
+        self._send(status, body, ctype)
+
+    def do_POST(self) -> None:
+        """``POST /_control`` with a JSON action (for the demo and manual runs)."""
+        if urlsplit(self.path).path != "/_control":
+            self._send(404, b"not found\n", "text/plain")
+            return
+        try:
+            payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            answer = self.server.cdn.control(payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, json.dumps({"error": str(exc)}).encode(), "application/json")
+            return
+        self._send(200, json.dumps(answer).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
