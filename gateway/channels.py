@@ -1,9 +1,4 @@
-"""Channel routes: the seed's ``GET /api/model/{username}/status``, for any site.
-
-The channel is a key: ``alice`` (the default site, Chaturbate) or ``stripchat:alice``; the
-``site`` query parameter names the site instead of the prefix. The resolver classifies it (an
-unknown site is a 400 UNKNOWN_SOURCE_TYPE, a name the site cannot have a 400 INVALID_USERNAME,
-both before any request to a site)."""
+"""Channel routes: the seed's ``GET /api/model/{username}/status``."""
 
 from __future__ import annotations
 
@@ -14,27 +9,11 @@ from fastapi.responses import JSONResponse
 
 from gateway.backend import Backend, backend
 from gateway.errors import error_response
-from servicekit.errors import InvalidArgument
+from gateway.sites import MAX_KEY, SiteQuery, parse_key
 from servicekit.retry import call_idempotent
 from streamrec.v1 import channel_service_pb2, resolver_service_pb2
 
 router = APIRouter(prefix="/api", tags=["channels"])
-# Checked here too so a bad name gets its 400 even when the backend is down.
-Username = Annotated[
-    str,
-    Path(pattern=r"^[A-Za-z0-9_]{1,64}$", description="a Chaturbate username ([A-Za-z0-9_])"),
-]
-ChannelKey = Annotated[
-    str,
-    Path(
-        pattern=r"^(?:[a-z][a-z0-9]{1,31}:)?[A-Za-z0-9_-]{1,64}$",
-        description="a username on the default site, or site:username (stripchat:alice)",
-    ),
-]
-Site = Annotated[
-    str | None,
-    Query(pattern=r"^[a-z][a-z0-9]{1,31}$", description="the site, instead of a site: prefix"),
-]
 
 _PREFIX = "CHANNEL_AVAILABILITY_"
 # Availabilities that are not an answer about the channel: the client gets an error status
@@ -71,20 +50,24 @@ def channel_status_json(status: resolver_service_pb2.ChannelStatus) -> dict[str,
 
 @router.get("/model/{username}/status", summary="Is a channel live?")
 async def model_status(
-    username: ChannelKey,
+    username: Annotated[str, Path(max_length=MAX_KEY, description="username or site:username")],
     be: Annotated[Backend, Depends(backend)],
     fresh: Annotated[bool, Query(description="ask the site even if an answer is cached")] = False,
-    site: Site = None,
+    site: SiteQuery = None,
 ) -> Any:
     """Online / room status / viewers / thumbnail. 404 for an unknown user; 503 (with
     Retry-After) when the site rate-limits us; 502 when a challenge page, an age gate or a
-    site failure kept us from knowing."""
-    if site is not None and ":" in username:
-        raise InvalidArgument(
-            "name the site once: site=... or a site: prefix", reason="INVALID_ARGUMENT"
-        )
+    site failure kept us from knowing. ``stripchat:alice`` (or ``?site=stripchat``) asks
+    another site than the default one."""
+    ref = parse_key(username, site)
     request = channel_service_pb2.CheckChannelStatusRequest(
-        target=username if site is None else f"{site}:{username}", skip_cache=fresh
+        # The key's own form: every recorder and resolver classifies "site:username" by shape.
+        target=f"{ref.site}:{ref.username}" if ref.site else ref.username,
+        # The seed's route: a bare name is a Chaturbate username (old recorders know only this).
+        source_type=resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED
+        if ref.site
+        else resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
+        skip_cache=fresh,
     )
     response: channel_service_pb2.CheckChannelStatusResponse = await call_idempotent(
         lambda: be.channels.CheckChannelStatus(request, timeout=be.settings.rpc_timeout)

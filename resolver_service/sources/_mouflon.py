@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from servicekit.errors import FailedPrecondition, InvalidArgument
+from servicekit.errors import InvalidArgument, UpstreamError
 
 from ..targets import check_http_url
 
@@ -83,11 +83,15 @@ _CHUNK_REF = re.compile(r"chunk-[A-Za-z0-9_-]{1,64}\.js")
 _URI_ATTR = re.compile(r'URI="([^"]*)"')
 
 
-class MouflonError(FailedPrecondition):
+class MouflonError(UpstreamError):
     """A Stripchat playlist that must not be recorded as it is: a promotional clip instead of
     the show (STRIPCHAT_ADVERT), no key for its pkey (STRIPCHAT_KEY_MISSING), a key that does
     not decode it (STRIPCHAT_KEY_WRONG) or a shape this module does not know
-    (STRIPCHAT_PLAYLIST_UNREADABLE). ``pkey`` names the key in question ("" if none)."""
+    (STRIPCHAT_PLAYLIST_UNREADABLE). ``pkey`` names the key in question ("" if none).
+
+    An upstream failure, not a channel state: a first Resolve fails with it (nothing is
+    recorded), and mid-show the recorder keeps its session and retries (a gap), where
+    "offline"-like errors would end the session as if the show were over."""
 
     default_reason = "STRIPCHAT_PLAYLIST_UNREADABLE"
 
@@ -371,24 +375,23 @@ def parse_keys(text: str) -> dict[str, str]:
 
 
 class KeyRing:
-    """The pdkeys known for each pkey: the user's table first, then what discovery found.
+    """The pdkeys known for each pkey: the user's table, and what discovery proved.
 
-    A user's entry is never replaced by discovery; a discovered key that stops working is
-    forgotten (``forget``) so the next discovery can replace it."""
+    Discovery only keeps a key that decoded real tokens, so it wins over a user's entry for the
+    same pkey (a stale table must not keep a stream on adverts); ``forget`` drops it again."""
 
     def __init__(self, table: Mapping[str, str] | None = None) -> None:
         self._user = dict(table or {})
         self._found: dict[str, str] = {}
 
     def get(self, pkey: str) -> str | None:
-        return self._user.get(pkey) or self._found.get(pkey)
+        return self._found.get(pkey) or self._user.get(pkey)
 
     def as_mapping(self) -> dict[str, str]:
-        return {**self._found, **self._user}
+        return {**self._user, **self._found}
 
     def learn(self, pkey: str, pdkey: str) -> None:
-        if pkey not in self._user:
-            self._found[pkey] = pdkey
+        self._found[pkey] = pdkey
 
     def forget(self, pkey: str) -> None:
         self._found.pop(pkey, None)

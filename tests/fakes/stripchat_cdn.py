@@ -14,6 +14,7 @@ obfuscates them. One server stands for every CDN host: the first path segment na
     GET /media-hls.doppiocdn.{tld}/cpa/v3/{r}_{n}.mp4                          the advert clip
     GET /player/mmp/v{ver}/main.js            names the chunks; one of them mentions MOUFLON
     GET /player/mmp/v{ver}/chunk-{hash}.js    the pdkey among decoys (16-char quoted strings)
+    POST /_control                            {"action": ...} (see ``control``)
 
 v1 playlists put ``#EXT-X-MOUFLON:FILE:<base64 name>`` before a ``.../media.mp4`` placeholder;
 v2 put ``#EXT-X-MOUFLON:URI:<url>`` whose second-to-last ``_`` token is the encrypted ``sig``
@@ -29,6 +30,7 @@ real site rotates is not documented).
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import string
@@ -37,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from resolver_service.sources._mouflon import encode_v1, encode_v2_token
@@ -109,6 +111,7 @@ class StripchatCdn(Background["_Server"]):
         self._old_pkeys: list[str] = []
         self.player_version = player_version
         self._chunk = secrets.token_hex(4)
+        self._player_key = ("", "", 0.0)  # (pdkey, chunk, until): the old key while lagging
         self.down: set[str] = set()
         self._faults: dict[str, list[int]] = {}  # kind -> statuses to answer, in order
         self.log: list[CdnRequest] = []
@@ -152,11 +155,13 @@ class StripchatCdn(Background["_Server"]):
         with self._lock:
             self._rooms[model_id].advert = on
 
-    def rotate_key(self) -> tuple[str, str]:
-        """A new pkey and pdkey from now on (the player script changes with them); earlier
-        pkeys are still accepted on variant URLs, but playlists use the new key."""
+    def rotate_key(self, player_lag: float = 0.0) -> tuple[str, str]:
+        """A new pkey and pdkey from now on; earlier pkeys are still accepted on variant URLs,
+        but playlists use the new key. The player script names the new key ``player_lag``
+        seconds later (until then it still holds the old one)."""
         with self._lock:
             self._old_pkeys.append(self.pkey)
+            self._player_key = (self.pdkey, self._chunk, time.monotonic() + player_lag)
             self.pkey, self.pdkey = _random_key(self._rng), _random_key(self._rng)
             self._chunk = secrets.token_hex(4)
             return self.pkey, self.pdkey
@@ -238,6 +243,9 @@ class StripchatCdn(Background["_Server"]):
     def _player(self, version: int, file: str) -> tuple[int, bytes, str]:
         with self._lock:
             chunk, pdkey = self._chunk, self.pdkey
+            old_pdkey, old_chunk, until = self._player_key
+            if time.monotonic() < until:  # the player has not caught up with the CDN yet
+                chunk, pdkey = old_chunk, old_pdkey
         if version != self.player_version:
             return 404, b"not found\n", "text/plain"
         decoys = [_random_key(self._rng) for _ in range(6)]
@@ -261,7 +269,7 @@ class StripchatCdn(Background["_Server"]):
         if room is None or not room.stream.online:
             return 404, b"stream not found\n"
         if file == f"master/{model_id}_auto.m3u8":
-            return 200, self._master(room, pkey).encode()
+            return 200, self._master(room, pkey, tld).encode()
         wanted = re.fullmatch(rf"{model_id}_(v\d+|audio)\.m3u8", file)
         if wanted is None:
             return 404, b"not found\n"
@@ -274,10 +282,12 @@ class StripchatCdn(Background["_Server"]):
             return 404, b"not found\n"
         return 200, self._obfuscate(room, rendition, text, tld, pkey, pdkey).encode()
 
-    def _master(self, room: _Room, pkey: str) -> str:
+    def _master(self, room: _Room, pkey: str, tld: str) -> str:
+        """The origin's master with absolute variant URLs on this TLD and the PSCH tag."""
+        base = f"{self.base_url}/edge-hls.doppiocdn.{tld}/hls/{room.model_id}/{room.model_id}"
         text = room.stream.master_playlist()
-        text = text.replace("audio/index.m3u8", f"{room.model_id}_audio.m3u8")
-        text = re.sub(r"v(\d+)/index\.m3u8", rf"{room.model_id}_v\1.m3u8", text)
+        text = text.replace("audio/index.m3u8", f"{base}_audio.m3u8")
+        text = re.sub(r"v(\d+)/index\.m3u8", rf"{base}_v\1.m3u8", text)
         head, _, rest = text.partition("\n")
         return f"{head}\n#EXT-X-MOUFLON:PSCH:{room.psch}:{pkey}\n{rest}"
 
@@ -346,6 +356,37 @@ class StripchatCdn(Background["_Server"]):
             return stream.init_segment(index, track)
         return stream.segment(index, int(n), track)
 
+    def control(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"action": ...}``: ``add_room`` (``id``, ``psch``), ``remove_room`` (``id``),
+        ``advert`` (``id``, ``on``), ``rotate_key`` (``player_lag``), ``down``/``up``
+        (``tld``), ``fail`` (``kind``, ``status``, ``count``). Answers the keys and state."""
+        action = payload["action"]
+        if action == "add_room":
+            self.add_room(int(payload["id"]), psch=str(payload.get("psch", "v2")))
+        elif action == "remove_room":
+            self.remove_room(int(payload["id"]))
+        elif action == "advert":
+            self.set_advert(int(payload["id"]), bool(payload.get("on", True)))
+        elif action == "rotate_key":
+            self.rotate_key(float(payload.get("player_lag", 0.0)))
+        elif action in ("down", "up"):
+            tld = str(payload["tld"])
+            (self.down.add if action == "down" else self.down.discard)(tld)
+        elif action == "fail":
+            self.fail(str(payload["kind"]), int(payload["status"]), int(payload.get("count", 1)))
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        with self._lock:
+            rooms = {str(k): {"psch": r.psch, "advert": r.advert} for k, r in self._rooms.items()}
+        return {
+            "pkey": self.pkey,
+            "pdkey": self.pdkey,
+            "rooms": rooms,
+            "down": sorted(self.down),
+            "master_template": self.master_template,
+            "player_url": self.player_url,
+        }
+
     def record(self, path: str, status: int, kind: str) -> None:
         with self._lock:
             self.log.append(CdnRequest(time.time(), path, status, kind))
@@ -365,6 +406,22 @@ class _Handler(TrackedHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, body, ctype, kind = self.server.cdn.answer(self.path, headers)
         self.server.cdn.record(self.path, status, kind)
+        self._send(status, body, ctype)
+
+    def do_POST(self) -> None:
+        """``POST /_control`` with a JSON action (for the demo and manual runs)."""
+        if urlsplit(self.path).path != "/_control":
+            self._send(404, b"not found\n", "text/plain")
+            return
+        try:
+            payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            answer = self.server.cdn.control(payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, json.dumps({"error": str(exc)}).encode(), "application/json")
+            return
+        self._send(200, json.dumps(answer).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

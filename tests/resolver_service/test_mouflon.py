@@ -223,14 +223,15 @@ def test_keys_table_parses_and_refuses_bad_entries() -> None:
             parse_keys(bad)
 
 
-def test_keyring_prefers_the_users_table_and_hides_pdkeys() -> None:
+def test_keyring_lets_a_proven_key_win_and_hides_pdkeys() -> None:
     ring = KeyRing({"p1": "user"})
+    assert ring.get("p1") == "user" and ring.get("p2") is None
     ring.learn("p1", "found")
     ring.learn("p2", "found2")
-    assert ring.get("p1") == "user" and ring.get("p2") == "found2" and "p2" in ring
-    ring.forget("p2")
-    assert ring.get("p2") is None
-    assert "user" not in repr(ring)
+    assert ring.get("p1") == "found" and ring.get("p2") == "found2" and "p2" in ring
+    ring.forget("p1")
+    assert ring.get("p1") == "user"
+    assert "user" not in repr(ring) and "found" not in repr(ring)
 
 
 def test_discovery_finds_the_real_key_among_decoys() -> None:
