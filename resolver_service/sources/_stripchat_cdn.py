@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from servicekit.errors import DomainError, InvalidArgument, Unavailable, UpstreamError
 
-from ..site_client import SiteClient, redact_url
+from ..site_client import SiteClient, SiteResponse, redact_url
 from ._stripchat_site import master_url
 
 __all__ = ["CdnHosts", "tld_order"]
@@ -29,6 +29,10 @@ def tld_order(tlds: Sequence[str], preferred: str | None) -> list[str]:
         return list(tlds)
     start = tlds.index(preferred)
     return [*tlds[start:], *tlds[:start]]
+
+
+def _not_rate_limited(response: SiteResponse) -> bool:
+    return response.status != 429
 
 
 class CdnHosts:
@@ -85,6 +89,8 @@ class CdnHosts:
                 headers=self._headers,
                 max_body_bytes=MAX_PLAYLIST_BYTES,
                 too_large_reason="PLAYLIST_TOO_LARGE",
+                # The next TLD is the retry: a 5xx host is not asked again (a 429 still is).
+                final=_not_rate_limited,
             )
         except DomainError as exc:
             if exc.reason == "RATE_LIMITED":

@@ -4,7 +4,10 @@ Status asks the cam API (``/api/front/v2/models/username/<u>/cam``) and, when th
 (HTTP 418 to non-browser clients, 5xx), the profile page; a renamed model is followed to its
 new name, once, and the status says so. Batches use the bulk list (100 ids a request) with a
 username -> id cache. Resolving builds the master playlist URL on the CDN from the model's id,
-trying the CDN's TLDs from the last one that worked, and hands the master to the media side.
+trying the CDN's TLDs from the last one that worked, and hands the master to the media side
+(``_stripchat_media.relay_resolution``): the chosen variant's playlists are published on the
+resolver's playlist relay, which decodes the obfuscated ("mouflon") segment names on every
+reload; the segments themselves go from the CDN to ffmpeg.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from ..room_image import RoomImage, fetch_room_image
 from ..site_client import SiteClient, redact_url
 from ..status import Availability, ChannelStatus
 from ..targets import Target, TargetKind, check_http_url
+from ._mouflon import KeyRing
+from ._mouflon_keys import MouflonPlaylists
 from ._stripchat_api import StripchatApi
 from ._stripchat_batch import batch_status
 from ._stripchat_cdn import CdnHosts
+from ._stripchat_media import relay_resolution
 from ._stripchat_site import (
     USERNAME,
     Answer,
@@ -39,7 +45,6 @@ from ._stripchat_site import (
     not_recordable,
 )
 from .base import Resolution, Source, SourceContext, register
-from .hls import HlsSource
 
 __all__ = ["StripchatConfig", "StripchatSource"]
 
@@ -117,13 +122,12 @@ class StripchatSource(Source):
 
     @classmethod
     def create(cls, ctx: SourceContext) -> StripchatSource:
-        return cls(ctx.api, ctx.cdn, ctx.hls, StripchatConfig.from_context(ctx), ctx)
+        return cls(ctx.api, ctx.cdn, StripchatConfig.from_context(ctx), ctx)
 
     def __init__(
         self,
         api: SiteClient,
         cdn: SiteClient,
-        hls: HlsSource,
         config: StripchatConfig | None = None,
         ctx: SourceContext | None = None,
     ) -> None:
@@ -150,8 +154,14 @@ class StripchatSource(Source):
         self._hosts = CdnHosts(
             cdn, self.config.master_url_template, self.config.cdn_tlds, self._cdn_headers
         )
-        self._hls = hls
-        self._ctx = ctx
+        self._cdn = cdn
+        self._relay = ctx.relay if ctx else None
+        self._cdn_proxy = ctx.site.cdn_proxy if ctx else None
+        self._playlists = (
+            MouflonPlaylists.from_context(ctx, self._cdn_headers)
+            if ctx
+            else MouflonPlaylists(KeyRing(), None)
+        )
         self._ids: OrderedDict[str, int] = OrderedDict()
         self._thumbs: OrderedDict[str, str] = OrderedDict()
 
@@ -170,11 +180,20 @@ class StripchatSource(Source):
         if lookup.status.availability is not Availability.ONLINE or lookup.info is None:
             raise not_recordable(lookup.status)
         info = lookup.info
-        master_url, _text = await self._hosts.open_master(info.id)
-        resolution = await self._hls.resolve_url(
-            master_url, pref, target=username, source=self.name, ffmpeg_headers=self._cdn_headers
+        master_url, text = await self._hosts.open_master(info.id)
+        return await relay_resolution(
+            source=self.name,
+            target=username,
+            username=info.username or username,
+            master_url=master_url,
+            master_text=text,
+            pref=pref,
+            relay=self._relay,
+            cdn=self._cdn,
+            headers=self._cdn_headers,
+            playlists=self._playlists,
+            cdn_proxy=self._cdn_proxy,
         )
-        return replace(resolution, username=info.username or username)
 
     async def room_image(self, target: Target) -> RoomImage:
         """The model's thumbnail (``previewUrlThumbBig`` of the last status, else asked)."""

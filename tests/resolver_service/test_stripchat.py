@@ -11,34 +11,30 @@ import pytest
 
 from resolver_service.core import Resolver
 from resolver_service.quality import QualityPreference
+from resolver_service.relay import PlaylistRelay
 from resolver_service.settings import ResolverSettings
 from resolver_service.status import Availability
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError
 from servicekit.settings import SettingsError
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import VariantSpec
+from tests.fakes.stripchat_cdn import StripchatCdn
 from tests.fakes.stripchat_site import FakeStripchat
 
 from .sites import FREE, QUICK_RETRY
 
 A = Availability
 UA = "Mozilla/5.0 streamrec-test"
-TINY = {
-    "variants": (VariantSpec(320, 180, 20, 200),),
-    "segment_duration": 0.5,
-    "segment_count": 8,
-    "window": 3,
-    "format": "cmaf",
-}
 
 
-def stripchat_env(site: FakeStripchat, **options: object) -> dict[str, str]:
-    """``STRIPCHAT_*`` for the fake site (ids on the same host); options become variables."""
+def stripchat_env(site: FakeStripchat, cdn: StripchatCdn, **options: object) -> dict[str, str]:
+    """``STRIPCHAT_*`` for the fake site (ids on the same host) and its fake CDN (the key found
+    in its player script); options become variables."""
     env = {
         "STRIPCHAT_BASE_URL": site.base_url,
         "STRIPCHAT_IDS_BASE_URL": site.base_url,
         "STRIPCHAT_IMAGE_BASE_URL": site.base_url,
+        "STRIPCHAT_MASTER_URL_TEMPLATE": cdn.master_template,
+        "STRIPCHAT_PLAYER_URL": cdn.player_url,
         "STRIPCHAT_USER_AGENT": UA,
     }
     for key, value in options.items():
@@ -46,10 +42,7 @@ def stripchat_env(site: FakeStripchat, **options: object) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def origin() -> Iterator[HlsOrigin]:
-    with HlsOrigin() as running:
-        yield running
+RELAY_PREFIX = "http://127.0.0.1:"
 
 
 @pytest.fixture
@@ -60,7 +53,21 @@ def site() -> Iterator[FakeStripchat]:
 
 
 @pytest.fixture
-async def make(site: FakeStripchat) -> AsyncIterator[Callable[..., Resolver]]:
+def cdn(site: FakeStripchat) -> Iterator[StripchatCdn]:
+    with StripchatCdn(site=site.base_url) as running:
+        yield running
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[PlaylistRelay]:
+    async with PlaylistRelay() as running:
+        yield running
+
+
+@pytest.fixture
+async def make(
+    site: FakeStripchat, cdn: StripchatCdn, relay: PlaylistRelay
+) -> AsyncIterator[Callable[..., Resolver]]:
     clients: list[httpx.AsyncClient] = []
 
     def build(**options: object) -> Resolver:
@@ -69,11 +76,11 @@ async def make(site: FakeStripchat) -> AsyncIterator[Callable[..., Resolver]]:
             status_cache_ttl=0.0,
             budget=FREE,
             retry=QUICK_RETRY,
-            env=stripchat_env(site, **options),
+            env=stripchat_env(site, cdn, **options),
         )
         client = http_client(settings)
         clients.append(client)
-        return build_resolver(settings, client)
+        return build_resolver(settings, client, relay)
 
     yield build
     for client in clients:
@@ -225,26 +232,48 @@ async def test_a_broken_bulk_list_falls_back_to_one_call_per_model(make, site) -
     assert sorted(r.kind for r in site.requests()) == ["bulk", "cam", "cam"]
 
 
-async def test_the_master_is_found_on_the_tld_that_serves_it_and_remembered(
-    make, site, origin: HlsOrigin
+async def test_a_public_model_resolves_to_decoded_playlists_on_the_relay(
+    make, site, cdn: StripchatCdn
 ) -> None:
-    origin.add_stream("net_501", **TINY)  # type: ignore[arg-type]
-    template = f"{origin.base_url}/cmaf/{{tld}}_{{id}}/master.m3u8"
-    resolver = make(master_url_template=template, cdn_tlds="com,net,org")
+    cdn.add_room(501, psch="v2", segment_duration=0.5, window=3)
+    resolver = make()
     resolved = await resolver.resolve("stripchat:alice", None, QualityPreference())
     r = resolved.resolution
     assert r.source == "stripchat" and r.username == "Alice" and r.is_live
+    assert r.media_url.startswith(RELAY_PREFIX) and r.audio_url is not None
     assert r.http_headers["Referer"] == f"{site.base_url}/"
     assert r.http_headers["Origin"] == site.base_url
-    assert origin.request_count("net_501", "master") == 2  # resolve's own read + HLS's
-    assert origin.request_count("com_501", "master") == 1  # tried first: 404
-    # The next resolve starts with .net; when .net dies, .org is tried next, then .com.
-    origin.remove_stream("net_501")
-    origin.add_stream("com_501", **TINY)  # type: ignore[arg-type]
-    again = await resolver.resolve("stripchat:alice", None, QualityPreference())
-    assert "com_501" in again.resolution.media_url
-    counts = [origin.request_count(f"{tld}_501", "master") for tld in ("net", "org", "com")]
-    assert counts == [3, 1, 3]
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(r.media_url)).text
+    assert "#EXT-X-MOUFLON" not in text and "media.mp4" not in text
+    assert f"{cdn.base_url}/media-hls.doppiocdn.com/" in text  # segments: the CDN's own
+    assert cdn.count("advert") == 0
+
+
+async def test_the_master_is_found_on_the_tld_that_serves_it_and_remembered(
+    make, site, cdn: StripchatCdn
+) -> None:
+    cdn.add_room(501, psch="v1", segment_duration=0.5, window=3)
+    cdn.down = {"com"}
+    resolver = make(cdn_tlds="com,net,org")
+    first = await resolver.resolve("stripchat:alice", None, QualityPreference())
+    async with httpx.AsyncClient() as http:
+        assert "doppiocdn.net/" in (await http.get(first.resolution.media_url)).text
+    masters = [r.path.split("/")[1] for r in cdn.log if r.kind == "master"]
+    assert masters == ["edge-hls.doppiocdn.com", "edge-hls.doppiocdn.net"]
+    cdn.log.clear()
+    cdn.down = {"net"}  # the next resolve starts with .net, then moves on to .org
+    await resolver.resolve("stripchat:alice", None, QualityPreference())
+    masters = [r.path.split("/")[1] for r in cdn.log if r.kind == "master"]
+    assert masters == ["edge-hls.doppiocdn.net", "edge-hls.doppiocdn.org"]
+
+
+async def test_an_advert_fails_the_resolve_with_its_reason(make, site, cdn: StripchatCdn) -> None:
+    cdn.add_room(501, psch="v2", segment_duration=0.5, window=3)
+    cdn.set_advert(501)
+    with pytest.raises(DomainError) as info:
+        await make().resolve("stripchat:alice", None, QualityPreference())
+    assert info.value.reason == "STRIPCHAT_ADVERT"
 
 
 async def test_resolving_a_model_that_is_not_public_says_why(make, site) -> None:
@@ -254,14 +283,15 @@ async def test_resolving_a_model_that_is_not_public_says_why(make, site) -> None
     assert info.value.reason == "CHANNEL_PRIVATE"
 
 
-async def test_no_cdn_host_serving_is_an_upstream_error_naming_each(make, site, origin) -> None:
-    template = f"{origin.base_url}/cmaf/{{tld}}_none_{{id}}/master.m3u8"
+async def test_no_cdn_host_serving_is_an_upstream_error_naming_each(
+    make, site, cdn: StripchatCdn
+) -> None:
+    cdn.add_room(501, psch="v2", segment_duration=0.5, window=3)
+    cdn.down = {"com", "net"}
     with pytest.raises(DomainError) as info:
-        await make(master_url_template=template, cdn_tlds="com,net").resolve(
-            "stripchat:alice", None, QualityPreference()
-        )
+        await make(cdn_tlds="com,net").resolve("stripchat:alice", None, QualityPreference())
     assert info.value.reason == "CDN_UNREACHABLE"
-    assert "com: HTTP 404" in info.value.message and "net: HTTP 404" in info.value.message
+    assert "com: " in info.value.message and "net: " in info.value.message
 
 
 async def test_the_room_image_is_the_thumbnail(make, site) -> None:
