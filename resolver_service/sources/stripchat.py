@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import ClassVar, TypeVar
 
-from servicekit.errors import DomainError, InvalidArgument
+from servicekit.errors import DomainError, FailedPrecondition, InvalidArgument
 from servicekit.settings import SettingsError
 
 from ..quality import QualityPreference
@@ -202,7 +202,11 @@ class StripchatSource(Source):
         if url is None:
             lookup = await self._lookup(username, "image")
             if not lookup.status.thumbnail_url:
-                raise not_recordable(lookup.status)
+                if lookup.info is None:  # the site did not describe a model: say why
+                    raise not_recordable(lookup.status)
+                raise FailedPrecondition(
+                    f"stripchat model {username} has no thumbnail", reason="NO_ROOM_IMAGE"
+                )
             url = lookup.status.thumbnail_url
         headers = {k: v for k, v in self._cdn_headers.items() if k != "Origin"}
         return await fetch_room_image(self._api_client, url, headers=headers)

@@ -158,6 +158,21 @@ def test_a_rate_limit_is_not_offline(client: httpx.Client, site: FakeStripchat) 
     assert status_of(client, "rita").json()["availability"] == "OFFLINE"
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["stripchat:a%20b", f"stripchat:{'a' * 65}", "stripchat:%C3%BCnicode", "stripchat:",
+     "stripchat:a.b", "nosuchsite:alice"],
+)  # fmt: skip
+def test_bad_names_get_a_400_and_never_reach_the_site(
+    client: httpx.Client, site: FakeStripchat, key: str
+) -> None:
+    response = client.get(f"/api/model/{key}/status")
+    assert response.status_code == 400, response.text
+    started = client.post("/api/start", json={"target": key.replace("%20", " ")})
+    assert started.status_code in (400, 422), started.text
+    assert site.request_count() == 0
+
+
 def test_the_watch_list_starts_a_model_that_goes_online(
     client: httpx.Client, site: FakeStripchat, cdn: StripchatCdn
 ) -> None:
