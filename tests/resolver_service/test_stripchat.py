@@ -313,3 +313,15 @@ async def test_the_room_image_is_the_thumbnail(make, site) -> None:
 def test_bad_settings_are_refused(make, options: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         make(**options)
+
+
+async def test_the_id_cache_is_bounded(make, site) -> None:
+    for name in ("bea", "cleo"):
+        site.add_room(name, status="off")
+    resolver = make(id_cache_size=2)
+    names = ["stripchat:alice", "stripchat:bea", "stripchat:cleo"]
+    await resolver.batch_channel_status(names, None)
+    site.reset_log()
+    answers = await resolver.batch_channel_status(names, None)
+    assert [a.availability for a in answers] == [A.ONLINE, A.OFFLINE, A.OFFLINE]
+    assert site.request_count("ids") == 1  # the oldest name was forgotten, asked again
