@@ -117,7 +117,7 @@ class StripchatSource(Source):
 
     name: ClassVar[str] = "stripchat"
     title: ClassVar[str] = "Stripchat"
-    room_hosts: ClassVar[tuple[str, ...]] = ("stripchat.com", "stripchat.global")
+    room_hosts: ClassVar[tuple[str, ...]] = ("stripchat.com",)
     username_pattern = USERNAME
 
     @classmethod
