@@ -37,7 +37,7 @@ web: $(WEB_STAMP) ## build the dashboard's assets (gateway/web/dist)
 run: $(STAMP) $(WEB_STAMP) ## start resolver, recorder and gateway (http://127.0.0.1:8080); Ctrl-C stops all
 	$(PY) -m tools.run_local
 
-demo: $(STAMP) $(WEB_STAMP) ## as run, plus a fake site + live stream; records the username "demo"
+demo: $(STAMP) $(WEB_STAMP) ## as run, plus fake sites + live streams; records "demo" and "stripchat:demo" (mouflon v2)
 	$(PY) -m tools.run_local --demo
 
 test: $(STAMP) $(WEB_STAMP) ## run the whole test suite

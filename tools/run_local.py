@@ -20,7 +20,11 @@ chaturbate.com whose public room ``demo`` streams from it. The services get
 ``CHATURBATE_BASE_URL`` and ``CHATURBATE_THUMBNAIL_BASE_URL`` pointing at that fake site, always
 (a value already in the environment is replaced, and the launcher says so): the demo must never
 reach the real site. The demo recording is then started by username, so it goes through the
-whole path: site lookup, CDN playlist, ffmpeg.
+whole path: site lookup, CDN playlist, ffmpeg. With Stripchat ports
+(``--demo-stripchat-port``, ``--demo-stripchat-cdn-port``, 8092 and 8093 by default; 0: none)
+a fake stripchat.com and its CDN run too, the ``STRIPCHAT_*`` settings point at them the
+same way, and ``stripchat:demo`` is recorded as well: its playlists are obfuscated (mouflon
+v2) and decoded on every reload.
 """
 
 from __future__ import annotations
@@ -366,6 +370,9 @@ class Demo:
     origin_port: int
     site_port: int
     username: str = "demo"
+    #: The fake stripchat.com's and its CDN's ports (None: no Stripchat in the demo).
+    stripchat_port: int | None = None
+    stripchat_cdn_port: int | None = None
 
     @property
     def origin_url(self) -> str:
@@ -377,16 +384,35 @@ class Demo:
         """The base URL of the fake chaturbate.com."""
         return f"http://127.0.0.1:{self.site_port}"
 
+    @property
+    def stripchat_url(self) -> str | None:
+        """The base URL of the fake stripchat.com (None without one)."""
+        return None if self.stripchat_port is None else f"http://127.0.0.1:{self.stripchat_port}"
+
+    @property
+    def stripchat_cdn_url(self) -> str | None:
+        """The base URL of the fake Stripchat CDN (None without one)."""
+        port = self.stripchat_cdn_port
+        return None if port is None else f"http://127.0.0.1:{port}"
+
     def argv(self) -> list[str]:
-        """The command that runs both fakes."""
+        """The command that runs the fakes."""
         ports = ["--port", str(self.origin_port), "--site-port", str(self.site_port)]
+        if self.stripchat_port is not None and self.stripchat_cdn_port is not None:
+            ports += ["--stripchat-port", str(self.stripchat_port)]
+            ports += ["--stripchat-cdn-port", str(self.stripchat_cdn_port)]
         return [sys.executable, "-m", "tests.fakes", *ports, "--stream", self.username]
 
     def ready(self) -> Callable[[], bool]:
-        """True once the origin serves the stream and the site knows the room."""
-        origin = http_ready(self.origin_url)
-        site = http_ready(f"{self.site_url}/api/chatvideocontext/{self.username}/")
-        return lambda: origin() and site()
+        """True once the origin serves the stream and the sites know the room."""
+        probes = [
+            http_ready(self.origin_url),
+            http_ready(f"{self.site_url}/api/chatvideocontext/{self.username}/"),
+        ]
+        if self.stripchat_url is not None:
+            cam = f"/api/front/v2/models/username/{self.username}/cam"
+            probes.append(http_ready(f"{self.stripchat_url}{cam}"))
+        return lambda: all(probe() for probe in probes)
 
 
 def demo_env(env: Mapping[str, str], demo: Demo) -> dict[str, str]:
@@ -395,6 +421,17 @@ def demo_env(env: Mapping[str, str], demo: Demo) -> dict[str, str]:
         "CHATURBATE_BASE_URL": demo.site_url,
         "CHATURBATE_THUMBNAIL_BASE_URL": f"{demo.site_url}/ri",
     }
+    if demo.stripchat_url is not None and demo.stripchat_cdn_url is not None:
+        cdn = demo.stripchat_cdn_url
+        wanted |= {
+            "STRIPCHAT_BASE_URL": demo.stripchat_url,
+            "STRIPCHAT_IDS_BASE_URL": demo.stripchat_url,
+            "STRIPCHAT_IMAGE_BASE_URL": demo.stripchat_url,
+            "STRIPCHAT_MASTER_URL_TEMPLATE": (
+                f"{cdn}/edge-hls.doppiocdn.{{tld}}/hls/{{id}}/master/{{id}}_auto.m3u8"
+            ),
+            "STRIPCHAT_PLAYER_URL": f"{cdn}/player/mmp/v7/main.js",
+        }
     for name, value in wanted.items():
         if env.get(name, value) != value:
             log.warning(
@@ -405,7 +442,8 @@ def demo_env(env: Mapping[str, str], demo: Demo) -> dict[str, str]:
                 extra=_act("demo_env"),
             )
     # The fake site knows no cookie or affiliate code: the demo runs without them.
-    secrets = [name for name in ("CHATURBATE_COOKIE", "CHATURBATE_AFFILIATE_CODE") if env.get(name)]
+    site_secrets = ("CHATURBATE_COOKIE", "CHATURBATE_AFFILIATE_CODE", "STRIPCHAT_COOKIE")
+    secrets = [name for name in site_secrets if env.get(name)]
     for name in secrets:
         log.warning("demo: %s is ignored (the fake site needs none)", name, extra=_act("demo_env"))
     return {**env, **wanted, **dict.fromkeys(secrets, "")}
@@ -437,32 +475,48 @@ def announce(env: Mapping[str, str], demo: Demo | None) -> Callable[[], bool]:
         log.info("streamrec is up: %s (docs at /docs)", base, extra=_act("ready"))
         if demo is None:
             return True
-        body = {"target": demo.username, "name": "Demo stream"}
+        ok = start(base, demo.username, "Demo stream", demo.site_url, demo.origin_url)
+        if ok:
+            log.info(
+                "also try: curl %s/api/model/%s/status (the room's status from the fake site)",
+                base.removeprefix("http://"),
+                demo.username,
+                extra=_act("demo_hint"),
+            )
+        if demo.stripchat_url is not None:
+            target = f"stripchat:{demo.username}"
+            cdn = demo.stripchat_cdn_url or ""
+            ok = start(base, target, "Demo stream (Stripchat)", demo.stripchat_url, cdn) and ok
+        return ok
+
+    def start(base: str, target: str, name: str, site: str, origin: str) -> bool:
         try:
-            reply = httpx.post(f"{base}/api/start", json=body, timeout=40)
+            reply = httpx.post(
+                f"{base}/api/start", json={"target": target, "name": name}, timeout=40
+            )
             reply.raise_for_status()
             data = reply.json()
         except (httpx.HTTPError, ValueError) as exc:
-            log.error("could not start the demo recording: %s", exc, extra=_act("demo_failed"))
+            log.error(
+                "could not start the demo recording of %s: %s",
+                target,
+                exc,
+                extra=_act("demo_failed"),
+            )
             return False
         session_id = data.get("session_id", "?")
+        folder = str(data.get("record_path") or "").rsplit("/", 1)[0] or f"records/{target}"
         log.info(
             "demo recording %s of %s started (fake site %s, origin %s); live preview: "
             "%s/streams/sessions/%s/stream.m3u8; the recording grows under %s",
             session_id,
-            demo.username,
-            demo.site_url,
-            demo.origin_url,
+            target,
+            site,
+            origin,
             base,
             session_id,
-            Path(env["OUTPUT_DIR"]) / "records" / demo.username,
-            extra=_act("demo_started", session_id=session_id),
-        )
-        log.info(
-            "also try: curl %s/api/model/%s/status (the room's status from the fake site)",
-            base.removeprefix("http://"),
-            demo.username,
-            extra=_act("demo_hint"),
+            Path(env["OUTPUT_DIR"]) / folder,
+            extra=_act("demo_started", session_id=session_id, target=target),
         )
         return True
 
@@ -485,10 +539,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=int(os.environ.get("DEMO_SITE_PORT", "8091")),
         help="port of the demo's fake chaturbate.com (DEMO_SITE_PORT, default 8091)",
     )
+    parser.add_argument(
+        "--demo-stripchat-port",
+        type=int,
+        default=int(os.environ.get("DEMO_STRIPCHAT_PORT", "8092")),
+        help="port of the demo's fake stripchat.com (DEMO_STRIPCHAT_PORT, default 8092; 0: "
+        "no Stripchat in the demo)",
+    )
+    parser.add_argument(
+        "--demo-stripchat-cdn-port",
+        type=int,
+        default=int(os.environ.get("DEMO_STRIPCHAT_CDN_PORT", "8093")),
+        help="port of the demo's fake Stripchat CDN (DEMO_STRIPCHAT_CDN_PORT, default 8093)",
+    )
     args = parser.parse_args(argv)
+    with_stripchat = bool(args.demo_stripchat_port and args.demo_stripchat_cdn_port)
     setup_logging("launcher")
     env = local_env(os.environ)
-    demo = Demo(args.demo_port, args.demo_site_port) if args.demo else None
+    demo = (
+        Demo(
+            args.demo_port,
+            args.demo_site_port,
+            stripchat_port=args.demo_stripchat_port if with_stripchat else None,
+            stripchat_cdn_port=args.demo_stripchat_cdn_port if with_stripchat else None,
+        )
+        if args.demo
+        else None
+    )
     if demo is not None:
         env = demo_env(env, demo)
     children = service_children(env, demo)

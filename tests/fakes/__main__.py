@@ -7,6 +7,11 @@ With ``--site-port`` a fake chaturbate.com runs too, on the same host: one publi
 stream, named after it, whose HLS URL is that stream's master URL on the origin. Point the
 resolver at it with ``CHATURBATE_BASE_URL=<site>`` and ``CHATURBATE_THUMBNAIL_BASE_URL=<site>/ri``;
 rooms and faults change live through ``<site>/_control`` (see ``chaturbate_site.py``).
+
+With ``--stripchat-port`` and ``--stripchat-cdn-port`` a fake stripchat.com and its fake CDN
+run too: one public model per stream, named after it, whose stream is served by the CDN
+obfuscated the way Stripchat does it (mouflon ``v2``, the key hidden in the player script).
+The settings the resolver needs are logged (``STRIPCHAT_BASE_URL``, ...).
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.fakes.hls_origin import HlsOrigin
 from tests.fakes.media import DEFAULT_VARIANTS, LADDER_VARIANTS
 from tests.fakes.playlists import FORMATS
+from tests.fakes.stripchat_cdn import StripchatCdn
+from tests.fakes.stripchat_site import FakeStripchat
 
 log = logging.getLogger("tests.fakes")
 
 DEMO_VIEWERS = 3
+#: The demo's Stripchat models get ids from here on, one per stream.
+STRIPCHAT_FIRST_ID = 4242
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also run a fake chaturbate.com on this port, one public room per stream "
         "(default: no site)",
+    )
+    parser.add_argument(
+        "--stripchat-port",
+        type=int,
+        default=None,
+        help="also run a fake stripchat.com on this port (needs --stripchat-cdn-port)",
+    )
+    parser.add_argument(
+        "--stripchat-cdn-port",
+        type=int,
+        default=None,
+        help="the fake Stripchat CDN's port (mouflon v2 playlists)",
     )
     parser.add_argument("--stream", action="append", dest="streams", metavar="NAME")
     parser.add_argument("--token", default=None, help="require ?token=... on every stream")
@@ -60,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     names = args.streams or ["demo"]
-    if args.site_port is not None:
+    if (args.stripchat_port is None) != (args.stripchat_cdn_port is None):
+        parser.error("--stripchat-port and --stripchat-cdn-port go together")
+    if args.site_port is not None or args.stripchat_port is not None:
         bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9_]+", name)]
         if bad:
             parser.error(f"--site-port: room names are [A-Za-z0-9_] only, not {bad}")
@@ -112,9 +135,30 @@ def main(argv: list[str] | None = None) -> int:
                     room.hls_url,
                 )
             log.info("site control: %s/_control (rooms, faults, options)", site.base_url)
+        if args.stripchat_port is not None:
+            run_stripchat(running, args.host, args.stripchat_port, args.stripchat_cdn_port, names)
         while not done.wait(1.0):
             pass
     return 0
+
+
+def run_stripchat(
+    running: ExitStack, host: str, site_port: int, cdn_port: int, names: list[str]
+) -> None:
+    """A fake stripchat.com and its CDN: one public model per stream name, mouflon v2."""
+    site = running.enter_context(FakeStripchat(host, site_port))
+    cdn = running.enter_context(StripchatCdn(host, cdn_port, site=site.base_url))
+    for offset, name in enumerate(names):
+        model = site.add_room(name, id=STRIPCHAT_FIRST_ID + offset, viewers=DEMO_VIEWERS)
+        cdn.add_room(model.id, psch="v2")
+        log.info("stripchat model %s: id %d, %s", name, model.id, cdn.master_url(model.id))
+    log.info(
+        "fake stripchat.com: %s (STRIPCHAT_BASE_URL and STRIPCHAT_IDS_BASE_URL), CDN template "
+        "%s (STRIPCHAT_MASTER_URL_TEMPLATE), player %s",
+        site.base_url,
+        cdn.master_template,
+        cdn.player_url,
+    )
 
 
 if __name__ == "__main__":

@@ -435,6 +435,22 @@ def test_service_children_are_resolver_recorder_gateway_with_the_demo_origin_fir
     assert [c.name for c in demo[1:]] == ["resolver", "recorder", "gateway"]
 
 
+def test_the_demo_runs_the_stripchat_fakes_when_it_has_their_ports() -> None:
+    demo = Demo(8123, 8124, stripchat_port=8125, stripchat_cdn_port=8126)
+    assert demo.argv()[3:] == [
+        "--port", "8123", "--site-port", "8124",
+        "--stripchat-port", "8125", "--stripchat-cdn-port", "8126",
+        "--stream", "demo",
+    ]  # fmt: skip
+    env = demo_env(local_env({"STRIPCHAT_BASE_URL": "https://stripchat.com"}), demo)
+    assert env["STRIPCHAT_BASE_URL"] == "http://127.0.0.1:8125"
+    assert env["STRIPCHAT_IDS_BASE_URL"] == "http://127.0.0.1:8125"
+    assert env["STRIPCHAT_MASTER_URL_TEMPLATE"].startswith("http://127.0.0.1:8126/")
+    assert "{tld}" in env["STRIPCHAT_MASTER_URL_TEMPLATE"]
+    assert env["STRIPCHAT_PLAYER_URL"].startswith("http://127.0.0.1:8126/player/")
+    assert "STRIPCHAT_BASE_URL" not in demo_env(local_env({}), Demo(8123, 8124))
+
+
 def test_recorder_budget_defaults_to_thirty_seconds() -> None:
     assert service_children(local_env({}))[1].stop_budget == 30
 
@@ -508,6 +524,26 @@ def test_demo_announce_starts_the_recording_by_username(
     assert server.requests == [("/api/start", {"target": "demo", "name": "Demo stream"})]
     hint = f"curl 127.0.0.1:{port}/api/model/demo/status"
     assert any(hint in r.getMessage() for r in caplog.records) is ok
+
+
+def test_demo_announce_starts_the_stripchat_recording_too(tmp_path: Path) -> None:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayStandIn)
+    server.requests, server.status = [], 201
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        env = local_env({"GATEWAY_PORT": str(port), "OUTPUT_DIR": str(tmp_path)})
+        demo = Demo(8123, 8124, stripchat_port=8125, stripchat_cdn_port=8126)
+        assert announce(env, demo)() is True
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert server.requests == [
+        ("/api/start", {"target": "demo", "name": "Demo stream"}),
+        ("/api/start", {"target": "stripchat:demo", "name": "Demo stream (Stripchat)"}),
+    ]
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -629,7 +665,8 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
 ) -> None:
     """``python -m tools.run_local --demo``: fake origin and site, the three services, and a
     recording started by username; SIGTERM stops every process it started and exits 0."""
-    ports = {name: free_port() for name in ("resolver", "recorder", "gateway", "origin", "site")}
+    names = ("resolver", "recorder", "gateway", "origin", "site", "stripchat", "stripchat_cdn")
+    ports = {name: free_port() for name in names}
     env = {
         **_launcher_env(ports, tmp_path / "data"),
         "DEMO_ORIGIN_PORT": str(ports["origin"]),
@@ -642,7 +679,12 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
     argv = [sys.executable, "-m", "tools.run_local", "--demo"]
     with log_path.open("wb") as out:
         launcher = subprocess.Popen(
-            [*argv, "--demo-site-port", str(ports["site"])],
+            [
+                *argv,
+                *("--demo-site-port", str(ports["site"])),
+                *("--demo-stripchat-port", str(ports["stripchat"])),
+                *("--demo-stripchat-cdn-port", str(ports["stripchat_cdn"])),
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -651,7 +693,7 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
     pids: set[int] = set()
     try:
         deadline = time.monotonic() + 60
-        while not any(r.get("event.action") == "launcher.demo_started" for r in _records(log_path)):
+        while sum(r.get("event.action") == "launcher.demo_started" for r in _records(log_path)) < 2:
             assert launcher.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.1)
@@ -684,6 +726,22 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
             state = http.get(f"{site}/_control").json()
             assert [room["username"] for room in state["rooms"]] == ["demo"]
             assert state["request_count"] >= 2  # the start's lookup and the status above
+            # Stripchat too: the fake stripchat.com's model, its CDN's mouflon v2 stream.
+            stripchat_id = next(
+                r["session_id"]
+                for r in _records(log_path)
+                if r.get("event.action") == "launcher.demo_started"
+                and r.get("target") == "stripchat:demo"
+            )
+            session = http.get(f"/api/sessions/{stripchat_id}").json()
+            assert session["person"] == "stripchat-demo", session
+            while session["bytes_written"] == 0:
+                assert session["state"] in ("STARTING", "RECORDING"), session
+                assert time.monotonic() < deadline, session
+                time.sleep(0.2)
+                session = http.get(f"/api/sessions/{stripchat_id}").json()
+            stripchat = http.get("/api/model/stripchat:demo/status").json()
+            assert stripchat["availability"] == "ONLINE", stripchat
         for pid in list(pids):  # the recorder's ffmpeg, to check it is gone too
             children = Path(f"/proc/{pid}/task/{pid}/children")
             if children.exists():
@@ -692,6 +750,7 @@ def test_make_demo_records_the_fake_sites_room_by_username_then_stops_cleanly(
         assert launcher.wait(timeout=60) == 0, log_path.read_text()
         assert not any(_alive(pid) for pid in pids)
         assert (tmp_path / "data" / "records" / "demo").is_dir()
+        assert (tmp_path / "data" / "records" / "stripchat-demo").is_dir()
     finally:
         if launcher.poll() is None:
             launcher.kill()
