@@ -428,7 +428,7 @@ class RoomImages:
     async def _refresh(self, channel: Channel, slot: _Slot) -> None:
         extra = {"event.action": "thumbnail.room", "channel": channel.username}
         try:
-            image = await self._fetch(channel.record_target, channel.source_type)
+            image = await self._fetch(channel.record_target, channel.source)
             if sniff_image(image.data) != image.content_type or not image.data:
                 raise DomainError("the resolver's room image is not what it says")
             if len(image.data) > ROOM_IMAGE_MAX_BYTES:

@@ -46,9 +46,7 @@ def channels(
 
 @pytest.fixture
 async def stub(site: FakeChaturbate) -> AsyncIterator[channel_service_pb2_grpc.ChannelServiceStub]:
-    settings = ResolverSettings(
-        budget=FREE, retry=NO_RETRY, env=chaturbate_env(site.base_url)
-    )
+    settings = ResolverSettings(budget=FREE, retry=NO_RETRY, env=chaturbate_env(site.base_url))
     async with http_client(settings) as client:
         resolver = ResolverServicer(build_resolver(settings, client))
         async with serving(

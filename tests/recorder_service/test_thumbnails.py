@@ -173,7 +173,7 @@ async def test_a_room_image_is_fetched_when_asked_and_kept_on_disk(tmp_path: Pat
     got = await rooms.get(channel(), "ONLINE")
     assert got is not None and (got.data, got.source) == (THUMBNAIL, "room")
     assert (tmp_path / "thumbs" / "anna.jpg").read_bytes() == THUMBNAIL
-    assert site.calls == [("anna", "auto")]
+    assert site.calls == [("anna", "chaturbate")]
     clock.now += 200  # fresh
     await rooms.get(channel(), "ONLINE")
     assert len(site.calls) == 1
@@ -246,7 +246,7 @@ async def test_a_recording_channel_shows_its_live_frame_else_its_room_image(
     assert live.source == "live" and jpeg_size(live.data) == (320, 180)
     room = await thumbnails.get("anna")
     assert (room.source, room.data) == ("room", THUMBNAIL)
-    assert site.calls == [("anna", "auto")]  # the recording channel's room was never asked
+    assert site.calls == [("anna", "chaturbate")]  # the recording channel's room was never asked
     with pytest.raises(NotFound):
         await thumbnails.get("nobody")
     with pytest.raises(Exception, match="person"):
