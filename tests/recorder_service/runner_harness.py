@@ -55,9 +55,7 @@ def waiting_script(tmp_path: Path, lines: list[str]) -> str:
 class Harness:
     """One session of a fake ffmpeg: its runner, its events and its ledger."""
 
-    def __init__(
-        self, tmp_path: Path, ffmpeg: str, watchdog: Watchdog, *, proxy: str = ""
-    ) -> None:
+    def __init__(self, tmp_path: Path, ffmpeg: str, watchdog: Watchdog, *, proxy: str = "") -> None:
         self.proxy = proxy
         self.bus = EventBus()
         self.gaps: list[GapRecord] = []
