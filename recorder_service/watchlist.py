@@ -18,6 +18,7 @@ from typing import Any
 from recorder_service.ffmpeg_cmd import check_input_url
 from recorder_service.paths import validate_person
 from recorder_service.ports import Classifier, QualityWish
+from recorder_service.recordings import check_person
 from recorder_service.store import DEFAULT_SOURCE, Channel, Store
 from servicekit.errors import InvalidArgument, NotFound
 
@@ -210,6 +211,20 @@ class WatchList:
             if bare and USERNAME.fullmatch(name):
                 return self._store.get_channel(HLS, name)
             raise
+
+    def locate(self, username: str, source: str = "") -> tuple[Channel | None, str]:
+        """The watched channel a request names and its recording folder. With a source
+        (``stripchat:alice``, or the field) it must be watched (NotFound otherwise); a bare
+        name is a watched channel's, else any recording folder (channel None)."""
+        if source or ":" in username:
+            channel = self.get(username, source)
+            return channel, channel.person
+        person = check_person(username)
+        try:
+            channel = self.get(person)
+        except (NotFound, InvalidArgument):
+            return None, person
+        return channel, channel.person
 
     def page(self, offset: int = 0, limit: int | None = None, source: str = "") -> list[Channel]:
         return self._store.list_channels(offset, limit, check_source(source) if source else None)

@@ -229,8 +229,8 @@ async def test_a_recording_channel_shows_its_live_frame_else_its_room_image(
     site = Site()
     watched = {"thumbs": channel("thumbs"), "anna": channel("anna")}
 
-    def get(name: str) -> Channel:
-        if name not in watched:
+    def get(name: str, source: str = "") -> Channel:
+        if source or name not in watched:
             raise NotFound(f"{name} is not watched", reason="CHANNEL_NOT_FOUND")
         return watched[name]
 
@@ -253,4 +253,36 @@ async def test_a_recording_channel_shows_its_live_frame_else_its_room_image(
         await thumbnails.get("../etc")
     thumbnails.enabled = False
     assert (await thumbnails.get("anna")).source == "none"
+    await thumbnails.close()
+
+
+async def test_the_same_name_on_two_sites_has_two_room_images(tmp_path: Path) -> None:
+    site = Site()
+    watched = {
+        "anna": channel("anna"),
+        "othersite:anna": channel("anna", source="othersite", person="othersite-anna"),
+    }
+
+    def get(name: str, source: str = "") -> Channel:
+        key = f"{source}:{name}" if source else name
+        if key not in watched:
+            raise NotFound(f"{key} is not watched", reason="CHANNEL_NOT_FOUND")
+        return watched[key]
+
+    thumbnails = ChannelThumbnails(
+        LiveThumbnails(FFMPEG, tmp_path, asyncio.Semaphore(1)),
+        RoomImages(tmp_path, site.fetch),
+        running=lambda: [],
+        channel=get,
+        availability=lambda key: "ONLINE",
+    )
+    assert (await thumbnails.get("anna")).source == "room"
+    site.answer = PNG
+    assert (await thumbnails.get("anna", "othersite")).data == PNG
+    assert (await thumbnails.get("othersite:anna")).data == PNG
+    assert site.calls == [("anna", "chaturbate"), ("anna", "othersite")]
+    assert (tmp_path / "thumbs" / "anna.jpg").read_bytes() == THUMBNAIL
+    assert (tmp_path / "thumbs" / "othersite-anna.png").read_bytes() == PNG
+    with pytest.raises(NotFound):
+        await thumbnails.get("anna", "thirdsite")
     await thumbnails.close()
