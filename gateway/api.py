@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 
 from gateway.backend import Backend, backend
 from gateway.schemas import SOURCE_TYPES, StartBody, session_json
+from gateway.sites import check_site
 from servicekit import correlation
 from servicekit.retry import call_idempotent
 from streamrec.v1 import recorder_service_pb2
@@ -22,12 +23,14 @@ async def start(
     be: Annotated[Backend, Depends(backend)],
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
-    """Resolve the target and start recording it. 409 if that person is already recording."""
+    """Resolve the target and start recording it (``site`` names a username's site; so does a
+    ``site:username`` target). 409 if that person is already recording."""
     # The request id makes a retried start (ours on UNAVAILABLE, or the client's with the
     # same Idempotency-Key) return the same session instead of starting twice.
     request_id = idempotency_key or correlation.get() or correlation.new_id()
     request = recorder_service_pb2.StartRecordingRequest(
         target=body.target,
+        source=check_site(body.site) if body.site else "",
         source_type=SOURCE_TYPES[body.source_type or "auto"],
         name=body.name or "",
         person=body.person or "",

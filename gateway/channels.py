@@ -9,15 +9,11 @@ from fastapi.responses import JSONResponse
 
 from gateway.backend import Backend, backend
 from gateway.errors import error_response
+from gateway.sites import MAX_KEY, SiteQuery, parse_key
 from servicekit.retry import call_idempotent
 from streamrec.v1 import channel_service_pb2, resolver_service_pb2
 
 router = APIRouter(prefix="/api", tags=["channels"])
-# Checked here too so a bad name gets its 400 even when the backend is down.
-Username = Annotated[
-    str,
-    Path(pattern=r"^[A-Za-z0-9_]{1,64}$", description="a Chaturbate username ([A-Za-z0-9_])"),
-]
 
 _PREFIX = "CHANNEL_AVAILABILITY_"
 # Availabilities that are not an answer about the channel: the client gets an error status
@@ -39,6 +35,7 @@ def channel_status_json(status: resolver_service_pb2.ChannelStatus) -> dict[str,
     checked = status.checked_time.ToJsonString() if status.HasField("checked_time") else None
     return {
         "username": status.target,
+        "site": status.source or None,
         "isOnline": availability == "ONLINE",
         "viewers": status.viewers if status.HasField("viewers") else None,
         "thumbnail": status.thumbnail_url or None,
@@ -51,18 +48,25 @@ def channel_status_json(status: resolver_service_pb2.ChannelStatus) -> dict[str,
     }
 
 
-@router.get("/model/{username}/status", summary="Is a Chaturbate channel live?")
+@router.get("/model/{username}/status", summary="Is a channel live?")
 async def model_status(
-    username: Username,
+    username: Annotated[str, Path(max_length=MAX_KEY, description="username or site:username")],
     be: Annotated[Backend, Depends(backend)],
     fresh: Annotated[bool, Query(description="ask the site even if an answer is cached")] = False,
+    site: SiteQuery = None,
 ) -> Any:
     """Online / room status / viewers / thumbnail. 404 for an unknown user; 503 (with
     Retry-After) when the site rate-limits us; 502 when a challenge page, an age gate or a
-    site failure kept us from knowing."""
+    site failure kept us from knowing. ``stripchat:alice`` (or ``?site=stripchat``) asks
+    another site than the default one."""
+    ref = parse_key(username, site)
     request = channel_service_pb2.CheckChannelStatusRequest(
-        target=username,
-        source_type=resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
+        # The key's own form: every recorder and resolver classifies "site:username" by shape.
+        target=f"{ref.site}:{ref.username}" if ref.site else ref.username,
+        # The seed's route: a bare name is a Chaturbate username (old recorders know only this).
+        source_type=resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED
+        if ref.site
+        else resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
         skip_cache=fresh,
     )
     response: channel_service_pb2.CheckChannelStatusResponse = await call_idempotent(

@@ -24,6 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.backend import Backend, backend
 from gateway.recordings import FileName, Person
 from gateway.schemas import check_file_name, check_person
+from gateway.sites import SiteQuery, channel_or_folder
 from servicekit.errors import DomainError, NotFound
 from servicekit.images import IMAGE_TYPES, sniff_image
 from servicekit.retry import call_idempotent
@@ -76,13 +77,17 @@ def _picture(data: bytes, content_type: str, headers: dict[str, str]) -> Respons
     response_class=Response,
     responses={200: _IMAGE},
 )
-async def channel_thumbnail(username: Person, be: Annotated[Backend, Depends(backend)]) -> Response:
+async def channel_thumbnail(
+    username: Person, be: Annotated[Backend, Depends(backend)], site: SiteQuery = None
+) -> Response:
     """The newest picture of a watched or recording channel: a frame of its recording (taken
     at most once a minute, and only when asked), else the site's room image (the last good
     one when the channel is offline). ``X-Thumbnail-Source`` says which (``live``, ``room``).
     404 ``THUMBNAIL_NOT_FOUND`` when there is none yet, ``CHANNEL_NOT_FOUND`` for a channel
-    neither watched nor recording."""
-    request = media_service_pb2.GetChannelThumbnailRequest(username=check_person(username))
+    neither watched nor recording. ``username`` is the channel's key (``stripchat:alice``) or a
+    recording folder."""
+    ref = channel_or_folder(username, site, check_person)
+    request = media_service_pb2.GetChannelThumbnailRequest(username=ref.username, source=ref.site)
     stub = _stub(be)
     reply: media_service_pb2.GetChannelThumbnailResponse = await call_idempotent(
         lambda: stub.GetChannelThumbnail(request, timeout=be.settings.rpc_timeout)

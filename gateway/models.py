@@ -1,8 +1,12 @@
 """``/api/models``: the watch list (``ChannelService`` on the recorder).
 
 JSON names are camelCase, as in the old app (``username``, ``name``, ``autoRecord``,
-``retentionDays``...). Reads are retried on UNAVAILABLE; writes are not (a retried create
-or delete that had in fact gone through would come back as a 409 or a 404)."""
+``retentionDays``...). A channel is the pair (``site``, ``username``); its ``key`` (``alice`` on
+the default site, ``stripchat:alice`` elsewhere) is what the ``/api/models/{key}`` routes take
+(``?site=`` names the site of a bare name too). Bodies without a site are on the default site.
+
+Reads are retried on UNAVAILABLE; writes are not (a retried create or delete that had in fact
+gone through would come back as a 409 or a 404)."""
 
 from __future__ import annotations
 
@@ -10,13 +14,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from google.protobuf.field_mask_pb2 import FieldMask
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from gateway.backend import PAGE_SIZE, Backend, all_pages, backend
-from gateway.channels import Username
 from gateway.schemas import (
     SOURCE_NAMES,
     SOURCE_TYPES,
@@ -26,13 +29,31 @@ from gateway.schemas import (
     iso_time,
     quality_json,
 )
+from gateway.sites import (
+    LEGACY_SITE,
+    MAX_KEY,
+    ChannelRef,
+    SiteQuery,
+    channel_key,
+    check_site,
+    parse_key,
+)
 from servicekit.errors import InvalidArgument
 from servicekit.retry import call_idempotent
 from streamrec.v1 import channel_service_pb2, resolver_service_pb2
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+#: The shape only (``site:`` prefix allowed); :func:`gateway.sites.parse_key` checks the rest.
+USERNAME_PATTERN = r"^[A-Za-z0-9_:-]{1,97}$"
+# The channel key in a path: checked by parse_key (400 with a reason, before any call).
+Key = Annotated[
+    str,
+    Path(
+        max_length=MAX_KEY,
+        description="the channel's key: a username (default site) or site:username",
+    ),
+]
 
 
 class _ChannelFields(BaseModel):
@@ -62,9 +83,10 @@ class _ChannelFields(BaseModel):
     )
     quality: QualityBody | None = Field(None, description="wanted quality (absent/null = best)")
 
-    def channel_pb(self, username: str) -> channel_service_pb2.Channel:
+    def channel_pb(self, ref: ChannelRef) -> channel_service_pb2.Channel:
         return channel_service_pb2.Channel(
-            username=username,
+            username=ref.username,
+            source=ref.site,
             name=self.name or "",
             target=self.target or "",
             source_type=SOURCE_TYPES[self.source_type or "auto"],
@@ -83,7 +105,18 @@ MASK_PATHS = tuple(_ChannelFields.model_fields)
 class ChannelBody(_ChannelFields):
     """``POST /api/models``: a channel to add to the watch list."""
 
-    username: str = Field(..., pattern=USERNAME_PATTERN, description="the Chaturbate username")
+    username: str = Field(
+        ...,
+        pattern=USERNAME_PATTERN,
+        description="the username on its site (a bare name: the default site), or site:username",
+    )
+    site: str | None = Field(
+        None, max_length=64, description="the channel's site (absent: the default site)"
+    )
+
+    def ref(self) -> ChannelRef:
+        """The channel this body names (InvalidArgument for a malformed site or name)."""
+        return parse_key(self.username, self.site)
 
 
 class ChannelPatch(_ChannelFields):
@@ -93,6 +126,11 @@ class ChannelPatch(_ChannelFields):
     username: str | None = Field(
         None, pattern=USERNAME_PATTERN, description="optional; must be the one in the path"
     )
+    site: str | None = Field(
+        None,
+        max_length=64,
+        description="optional; must be the path's (channels never move)",
+    )
 
     def mask(self) -> list[str]:
         return [path for path in MASK_PATHS if path in self.model_fields_set]
@@ -100,8 +138,15 @@ class ChannelPatch(_ChannelFields):
 
 def channel_json(c: channel_service_pb2.Channel) -> dict[str, Any]:
     """A watched channel as the REST API shows it."""
+    # A recorder older than sites as data says neither source nor key: its channels are keyed
+    # by username alone, on the one site it knew (or a playlist URL).
+    hls = c.source_type == resolver_service_pb2.SOURCE_TYPE_HLS
+    site = c.source or ("hls" if hls else LEGACY_SITE)
+    key = channel_key(c.source, c.username, c.key) if c.source else c.key or c.username
     return {
         "username": c.username,
+        "site": site,
+        "key": key,
         "name": c.name,
         "target": c.target,
         "sourceType": SOURCE_NAMES.get(c.source_type, "auto"),
@@ -126,16 +171,24 @@ def channel_json(c: channel_service_pb2.Channel) -> dict[str, Any]:
         "lastRoomStatus": c.last_room_status,
         "lastMessage": c.last_message,
         # Always the route (it answers 404 until there is a picture): media.py.
-        "thumbnailUrl": f"/api/models/{quote(c.username)}/thumbnail",
+        "thumbnailUrl": f"/api/models/{quote(key, safe=':')}/thumbnail",
     }
 
 
 @router.get("", summary="The watch list")
-async def list_models(be: Annotated[Backend, Depends(backend)]) -> list[dict[str, Any]]:
-    """Every watched channel, by username."""
+async def list_models(
+    be: Annotated[Backend, Depends(backend)],
+    site: Annotated[
+        str | None, Query(max_length=64, description="only the channels of this site")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Every watched channel (``?site=``: of one site), by site and username."""
+    source = check_site(site) if site else ""
 
     async def page(token: str) -> tuple[Sequence[channel_service_pb2.Channel], str]:
-        request = channel_service_pb2.ListChannelsRequest(page_size=PAGE_SIZE, page_token=token)
+        request = channel_service_pb2.ListChannelsRequest(
+            page_size=PAGE_SIZE, page_token=token, source=source
+        )
         reply: channel_service_pb2.ListChannelsResponse = await call_idempotent(
             lambda: be.channels.ListChannels(request, timeout=be.settings.rpc_timeout)
         )
@@ -148,8 +201,10 @@ async def list_models(be: Annotated[Backend, Depends(backend)]) -> list[dict[str
 async def create_model(
     body: ChannelBody, be: Annotated[Backend, Depends(backend)]
 ) -> dict[str, Any]:
-    """Add a channel to the watch list. 409 ``ALREADY_EXISTS`` if it is there already."""
-    request = channel_service_pb2.CreateChannelRequest(channel=body.channel_pb(body.username))
+    """Add a channel to the watch list (``site`` or a ``site:username``; neither: the default
+    site). 409 ``ALREADY_EXISTS`` if it is there already; 400 ``UNKNOWN_SOURCE_TYPE`` from the
+    recorder for a site it does not know."""
+    request = channel_service_pb2.CreateChannelRequest(channel=body.channel_pb(body.ref()))
     response: channel_service_pb2.CreateChannelResponse = await be.channels.CreateChannel(
         request, timeout=be.settings.rpc_timeout
     )
@@ -157,8 +212,11 @@ async def create_model(
 
 
 @router.get("/{username}", summary="One watched channel")
-async def get_model(username: Username, be: Annotated[Backend, Depends(backend)]) -> Any:
-    request = channel_service_pb2.GetChannelRequest(username=username.lower())
+async def get_model(
+    username: Key, be: Annotated[Backend, Depends(backend)], site: SiteQuery = None
+) -> Any:
+    ref = parse_key(username, site)
+    request = channel_service_pb2.GetChannelRequest(username=ref.username, source=ref.site)
     response: channel_service_pb2.GetChannelResponse = await call_idempotent(
         lambda: be.channels.GetChannel(request, timeout=be.settings.rpc_timeout)
     )
@@ -167,15 +225,22 @@ async def get_model(username: Username, be: Annotated[Backend, Depends(backend)]
 
 @router.put("/{username}", summary="Change a watched channel")
 async def update_model(
-    username: Username, body: ChannelPatch, be: Annotated[Backend, Depends(backend)]
+    username: Key,
+    body: ChannelPatch,
+    be: Annotated[Backend, Depends(backend)],
+    site: SiteQuery = None,
 ) -> Any:
-    """Only the fields present in the body change. 404 if the channel is not watched."""
-    key = username.lower()
-    if body.username is not None and body.username.lower() != key:
-        raise InvalidArgument(
-            f"the body's username {body.username!r} is not {username!r}",
-            reason="USERNAME_MISMATCH",
-        )
+    """Only the fields present in the body change (a channel never changes site or name).
+    404 if the channel is not watched."""
+    ref = parse_key(username, site)
+    if body.username is not None or body.site is not None:
+        named = parse_key(body.username or ref.key, body.site)
+        if named.username.lower() != ref.username.lower() or (
+            named.site and named.site != ref.site
+        ):
+            raise InvalidArgument(
+                f"the body names {named.key!r}, not {ref.key!r}", reason="USERNAME_MISMATCH"
+            )
     paths = body.mask()
     if not paths:
         raise InvalidArgument(
@@ -184,7 +249,7 @@ async def update_model(
             reason="NOTHING_TO_CHANGE",
         )
     request = channel_service_pb2.UpdateChannelRequest(
-        channel=body.channel_pb(key), update_mask=FieldMask(paths=paths)
+        channel=body.channel_pb(ref), update_mask=FieldMask(paths=paths)
     )
     response: channel_service_pb2.UpdateChannelResponse = await be.channels.UpdateChannel(
         request, timeout=be.settings.rpc_timeout
@@ -193,9 +258,11 @@ async def update_model(
 
 
 @router.delete("/{username}", summary="Stop watching a channel")
-async def delete_model(username: Username, be: Annotated[Backend, Depends(backend)]) -> Any:
+async def delete_model(
+    username: Key, be: Annotated[Backend, Depends(backend)], site: SiteQuery = None
+) -> Any:
     """Its recordings stay, and so does a recording in progress. 404 if it is not watched."""
-    key = username.lower()
-    request = channel_service_pb2.DeleteChannelRequest(username=key)
+    ref = parse_key(username, site)
+    request = channel_service_pb2.DeleteChannelRequest(username=ref.username, source=ref.site)
     await be.channels.DeleteChannel(request, timeout=be.settings.rpc_timeout)
-    return {"username": key, "deleted": True}
+    return {"username": ref.username, "key": ref.key, "deleted": True}

@@ -21,6 +21,11 @@ SOURCE_TYPES = {
     "hls": resolver_service_pb2.SOURCE_TYPE_HLS,
     "chaturbate": resolver_service_pb2.SOURCE_TYPE_CHATURBATE,
 }
+#: The site of a session whose recorder predates ``Session.source``.
+_LEGACY_SITES = {
+    resolver_service_pb2.SOURCE_TYPE_HLS: "hls",
+    resolver_service_pb2.SOURCE_TYPE_CHATURBATE: "chaturbate",
+}
 SOURCE_NAMES = {
     resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED: "auto",
     resolver_service_pb2.SOURCE_TYPE_HLS: "m3u8",
@@ -70,6 +75,12 @@ class StartBody(BaseModel):
         None, max_length=200, description="recording folder; inferred from the target if absent"
     )
     quality: QualityBody | None = None
+    site: str | None = Field(
+        None,
+        max_length=64,
+        description="the site of a username target (absent: its site: prefix, a room URL's "
+        "host, else the default site)",
+    )
 
 
 def iso_time(ts: Timestamp, present: bool) -> str | None:
@@ -137,6 +148,8 @@ def session_json(s: session_pb2.Session) -> dict[str, Any]:
         "name": s.name,
         "target": s.target,
         "source_type": SOURCE_NAMES.get(s.source_type, "auto"),
+        # The source as data; a recorder older than that names only the deprecated enum.
+        "site": s.source or _LEGACY_SITES.get(s.source_type),
         "state": state,
         "running": running,
         "start_time": iso_time(s.start_time, s.HasField("start_time")),

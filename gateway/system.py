@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.backend import Backend, backend
 from gateway.recordings import Person
 from gateway.schemas import check_person, enum_name, gap_json, iso_time
+from gateway.sites import SiteQuery, channel_or_folder
 from servicekit.retry import call_idempotent
 from streamrec.v1 import recording_service_pb2, resolver_service_pb2, system_service_pb2
 
@@ -115,6 +116,8 @@ def timeline_json(t: system_service_pb2.GetChannelTimelineResponse) -> dict[str,
     availability = resolver_service_pb2.ChannelAvailability.Name
     return {
         "username": t.username,
+        "site": t.source or None,
+        "person": t.person or None,
         "since": _ts(t.since_time, t.HasField("since_time")),
         "now": _ts(t.now_time, t.HasField("now_time")),
         "availability": [
@@ -145,13 +148,16 @@ async def channel_timeline(
     username: Person,
     be: Annotated[Backend, Depends(backend)],
     days: Annotated[float, Query(gt=0, le=31, description="the window, in days")] = 7,
+    site: SiteQuery = None,
 ) -> dict[str, Any]:
     """When the site said the channel was online (or private, away...), when it was recorded,
-    and the gaps of the gap ledger where they happened, over the last ``days`` days."""
+    and the gaps of the gap ledger where they happened, over the last ``days`` days.
+    ``username`` is the channel's key (``stripchat:alice``) or a recording folder."""
+    ref = channel_or_folder(username, site, check_person)
     since = Timestamp()
     since.FromDatetime(datetime.now(UTC) - timedelta(days=days))
     request = system_service_pb2.GetChannelTimelineRequest(
-        username=check_person(username), since_time=since
+        username=ref.username, since_time=since, source=ref.site
     )
     response: system_service_pb2.GetChannelTimelineResponse = await call_idempotent(
         lambda: be.system.GetChannelTimeline(request, timeout=be.settings.rpc_timeout)

@@ -1,6 +1,7 @@
 """``/api/watchlist/export`` and ``/api/watchlist/import``: the watch list as one JSON file.
 
-Export writes every channel's settable fields (the shape ``POST /api/models`` takes). Import
+Export writes every channel's site and settable fields (the shape ``POST /api/models`` takes);
+an older export without sites imports onto the default site. Import
 takes that file (or a bare list of entries), checks each entry on its own with the same rules
 as ``POST /api/models``, creates the good ones and reports each entry's fate: ``created``,
 ``exists`` (left as it is), ``invalid`` (with the reason) or ``failed`` (the recorder's
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from gateway.backend import Backend, backend
 from gateway.models import MASK_PATHS, ChannelBody, list_models
+from gateway.sites import channel_key
 from servicekit.errors import InvalidArgument
 from servicekit.grpc_errors import parse_rpc_error
 from streamrec.v1 import channel_service_pb2
@@ -30,7 +32,7 @@ MAX_ENTRIES = 10_000
 #: The import's body may be larger than other requests' (see RequestContextMiddleware).
 IMPORT_MAX_BYTES = 8 * 1024 * 1024
 _IN_FLIGHT = 8
-_EXPORTED = ("username", *(ChannelBody.model_fields[p].alias or p for p in MASK_PATHS))
+_EXPORTED = ("username", "site", *(ChannelBody.model_fields[p].alias or p for p in MASK_PATHS))
 
 
 @router.get("/export", summary="The watch list as a file to import elsewhere")
@@ -95,19 +97,26 @@ async def import_watchlist(
         result: dict[str, Any] = {
             "index": index,
             "username": name if isinstance(name, str) else None,
+            "key": None,
         }
         results[index] = result
         try:
             body = ChannelBody.model_validate(entry)
+            ref = body.ref()
         except ValidationError as exc:
             result.update(result="invalid", detail=_why(exc))
             return
-        result["username"] = key = body.username.lower()
-        if key in seen:
+        except InvalidArgument as exc:
+            result.update(result="invalid", detail=exc.message)
+            return
+        # The same name on two sites is two channels; a bare name is on the default site.
+        key = channel_key(ref.site, ref.username)
+        result.update(username=ref.username, key=key)
+        if key.lower() in seen:
             result.update(result="invalid", detail="the file names this channel earlier")
             return
-        seen.add(key)
-        request = channel_service_pb2.CreateChannelRequest(channel=body.channel_pb(body.username))
+        seen.add(key.lower())
+        request = channel_service_pb2.CreateChannelRequest(channel=body.channel_pb(ref))
         async with slots:
             try:
                 await be.channels.CreateChannel(request, timeout=be.settings.rpc_timeout)

@@ -9,7 +9,7 @@ from grpc import aio
 
 from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
-from resolver_service.wiring import ClientPool, build_resolver
+from resolver_service.wiring import ClientPool, build_relay, build_resolver
 from servicekit.grpc_server import build_server, serve
 from servicekit.log_service import LogServicer
 from servicekit.logs import log_ring, setup_logging
@@ -29,8 +29,9 @@ LOG_SERVICE_NAME = log_service_pb2.DESCRIPTOR.services_by_name["LogService"].ful
 
 async def run(settings: ResolverSettings) -> None:
     """Build the resolver and serve until SIGTERM/SIGINT."""
-    async with ClientPool(settings) as clients:
-        resolver = load_or_exit(lambda: build_resolver(settings, clients))
+    relay = build_relay(settings)
+    async with ClientPool(settings) as clients, relay:
+        resolver = load_or_exit(lambda: build_resolver(settings, clients, relay))
         servicer = ResolverServicer(resolver)
         logs = LogServicer("resolver", log_ring())
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from resolver_service.budget import BudgetConfig
 from resolver_service.site_client import RetryPolicy
+from resolver_service.targets import check_http_url
+from servicekit.errors import InvalidArgument
 from servicekit.settings import Env, SettingsError
 from servicekit.tls import TlsConfig
 
@@ -41,6 +43,13 @@ class ResolverSettings:
     env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     tls: TlsConfig = field(default_factory=TlsConfig)
+    #: The playlist relay (``relay.py``): where it listens (port 0: any free one), the base URL
+    #: the recorder reaches it by when that differs (compose, Kubernetes), and how long an
+    #: unread playlist is kept.
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 0
+    relay_public_url: str = ""
+    relay_idle_ttl: float = 120.0
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> ResolverSettings:
@@ -88,4 +97,17 @@ class ResolverSettings:
             plugins=plugins,
             env=e.snapshot(),
             tls=TlsConfig.from_env(e),
+            relay_host=e.text("RELAY_HOST", d.relay_host),
+            relay_port=e.integer("RELAY_PORT", d.relay_port, minimum=0),
+            relay_public_url=_public_url(e.text("RELAY_PUBLIC_URL", d.relay_public_url)),
+            relay_idle_ttl=e.number("RELAY_IDLE_TTL", d.relay_idle_ttl, minimum=1.0),
         )
+
+
+def _public_url(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return check_http_url(value).rstrip("/")
+    except InvalidArgument as exc:
+        raise SettingsError(f"RELAY_PUBLIC_URL: {exc.message}") from None

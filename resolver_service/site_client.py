@@ -17,7 +17,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -144,7 +144,7 @@ class SiteClient:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
+        data: Mapping[str, str | Sequence[str]] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         too_large_reason: str = "RESPONSE_TOO_LARGE",
         final: Callable[[SiteResponse], bool] | None = None,
@@ -202,7 +202,7 @@ class SiteClient:
         url: str,
         host: str,
         headers: Mapping[str, str] | None,
-        data: Mapping[str, str] | None,
+        data: Mapping[str, str | Sequence[str]] | None,
         max_body_bytes: int,
         too_large_reason: str,
     ) -> SiteResponse:

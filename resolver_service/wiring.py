@@ -15,6 +15,7 @@ import httpx
 
 from resolver_service.budget import RequestBudget
 from resolver_service.core import Resolver
+from resolver_service.relay import PlaylistRelay
 from resolver_service.settings import ResolverSettings
 from resolver_service.site_client import SiteClient
 from resolver_service.site_settings import read_site_settings, redact_proxy
@@ -23,7 +24,7 @@ from resolver_service.sources.hls import HlsSource
 from resolver_service.status import StatusCache
 from servicekit.settings import Env, SettingsError
 
-__all__ = ["ClientPool", "build_resolver", "enabled_sources", "http_client"]
+__all__ = ["ClientPool", "build_relay", "build_resolver", "enabled_sources", "http_client"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,16 @@ class ClientPool:
         await self.aclose()
 
 
+def build_relay(settings: ResolverSettings) -> PlaylistRelay:
+    """The playlist relay as the settings say (``RELAY_*``); ``start`` it on the event loop."""
+    return PlaylistRelay(
+        host=settings.relay_host,
+        port=settings.relay_port,
+        public_url=settings.relay_public_url,
+        idle_ttl=settings.relay_idle_ttl,
+    )
+
+
 def enabled_sources(settings: ResolverSettings) -> dict[str, type[Source]]:
     """The registered sources this resolver serves (``RESOLVER_SOURCES``; all by default)."""
     load_plugins(settings.plugins)
@@ -85,8 +96,13 @@ def enabled_sources(settings: ResolverSettings) -> dict[str, type[Source]]:
     return {name: known[name] for name in wanted}
 
 
-def build_resolver(settings: ResolverSettings, clients: ClientPool | httpx.AsyncClient) -> Resolver:
-    """A Resolver with every enabled source. SettingsError for a bad site setting."""
+def build_resolver(
+    settings: ResolverSettings,
+    clients: ClientPool | httpx.AsyncClient,
+    relay: PlaylistRelay | None = None,
+) -> Resolver:
+    """A Resolver with every enabled source (``relay``: the playlist relay they may publish
+    to, started by the caller). SettingsError for a bad site setting."""
     pool = clients if isinstance(clients, ClientPool) else ClientPool(settings, clients)
     env = Env(settings.env)
     cdn_budget = RequestBudget(settings.cdn_budget)
@@ -100,7 +116,7 @@ def build_resolver(settings: ResolverSettings, clients: ClientPool | httpx.Async
         cdn = SiteClient(pool.get(site.cdn_proxy), cdn_budget, settings.retry)
         hls = HlsSource(cdn, http_headers={"User-Agent": site.user_agent}, cdn_proxy=site.cdn_proxy)
         context = SourceContext(
-            name=name, prefix=prefix, env=env, site=site, api=api, cdn=cdn, hls=hls
+            name=name, prefix=prefix, env=env, site=site, api=api, cdn=cdn, hls=hls, relay=relay
         )
         sources[name] = cls.create(context)
         log.info(

@@ -97,8 +97,20 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_site(parser: argparse.ArgumentParser, what: str = "the channel's site") -> None:
+    parser.add_argument(
+        "--site",
+        type=messages.site_name,
+        metavar="SITE",
+        help=f"{what} (chaturbate, stripchat, ...; default: the default site)",
+    )
+
+
 def _add_channel_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
-    parser.add_argument("username", help="the Chaturbate username (also the recording folder)")
+    parser.add_argument(
+        "username", help="the username (default site) or site:username, e.g. stripchat:alice"
+    )
+    _add_site(parser)
     parser.add_argument(
         "--target",
         metavar="URL",
@@ -175,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--name", help="display name")
     sub.add_argument("--person", help="recording folder (default: inferred from the target)")
     sub.add_argument("--source", choices=tuple(messages.SOURCES), default="auto")
+    _add_site(sub, "the site of a username target (also a site:username target)")
     _add_quality(sub)
 
     sub = leaf(top, "stop", commands.stop, "stop a session and finalize its file")
@@ -196,9 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     ch = channels.add_subparsers(dest="channels_command", required=True, metavar="COMMAND")
     sub = leaf(ch, "add", commands.channels_add, "watch a channel")
     _add_channel_options(sub, adding=True)
-    leaf(ch, "ls", commands.channels_ls, "list the watched channels")
+    sub = leaf(ch, "ls", commands.channels_ls, "list the watched channels")
+    _add_site(sub, "only the channels of this site")
+    sub = leaf(ch, "show", commands.channels_show, "one watched channel")
+    sub.add_argument("username", help="username (default site) or site:username")
+    _add_site(sub)
     sub = leaf(ch, "rm", commands.channels_rm, "stop watching a channel (recordings stay)")
-    sub.add_argument("username")
+    sub.add_argument("username", help="username (default site) or site:username")
+    _add_site(sub)
     sub = leaf(ch, "set", commands.channels_set, "change the given settings of a channel")
     _add_channel_options(sub, adding=False)
 
@@ -241,6 +259,8 @@ def _check(args: argparse.Namespace) -> None:
         messages.quality(args.height, args.policy)
     if args.handler is commands.channels_set:
         messages.update_channel_request(args)
+    if args.handler in (commands.channels_add, commands.channels_show, commands.channels_rm):
+        messages.channel_ref(args.username, args.site)
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -90,7 +90,9 @@ async def channels_add(client: Client, args: argparse.Namespace, out: Output) ->
 
 async def channels_ls(client: Client, args: argparse.Namespace, out: Output) -> int:
     async def page(token: str, t: float) -> tuple[Sequence[channel_service_pb2.Channel], str]:
-        request = channel_service_pb2.ListChannelsRequest(page_size=PAGE_SIZE, page_token=token)
+        request = channel_service_pb2.ListChannelsRequest(
+            page_size=PAGE_SIZE, page_token=token, source=args.site or ""
+        )
         reply: channel_service_pb2.ListChannelsResponse = await client.channels.ListChannels(
             request, timeout=t
         )
@@ -111,12 +113,23 @@ async def channels_set(client: Client, args: argparse.Namespace, out: Output) ->
     return EXIT_OK
 
 
+async def channels_show(client: Client, args: argparse.Namespace, out: Output) -> int:
+    source, username = messages.channel_ref(args.username, args.site)
+    request = channel_service_pb2.GetChannelRequest(username=username, source=source)
+    reply: channel_service_pb2.GetChannelResponse = await client.retried(
+        lambda t: client.channels.GetChannel(request, timeout=t)
+    )
+    out.emit(shapes.channel_json(reply.channel), render.channel_detail(reply.channel))
+    return EXIT_OK
+
+
 async def channels_rm(client: Client, args: argparse.Namespace, out: Output) -> int:
-    username = args.username.lower()
-    request = channel_service_pb2.DeleteChannelRequest(username=username)
+    source, username = messages.channel_ref(args.username, args.site)
+    key = f"{source}:{username}" if source else username
+    request = channel_service_pb2.DeleteChannelRequest(username=username, source=source)
     await client.once(lambda t: client.channels.DeleteChannel(request, timeout=t))
-    text = f"removed {username} from the watch list (its recordings stay)\n"
-    out.emit({"username": username, "deleted": True}, text)
+    text = f"removed {key} from the watch list (its recordings stay)\n"
+    out.emit({"username": username, "key": key, "deleted": True}, text)
     return EXIT_OK
 
 

@@ -32,6 +32,8 @@ CHANNEL_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("max_count", ("max_count",)),
     ("quality", ("height", "policy")),
 )
+#: A site's registered name (the recorder says whether it exists).
+SITE_RE = re.compile(r"[a-z][a-z0-9]{1,31}")
 _BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
 _MAX_U64 = 2**64 - 1
 
@@ -86,6 +88,33 @@ def quality(height: int | None, policy: str | None) -> quality_pb2.QualityPrefer
     )
 
 
+def site_name(text: str) -> str:
+    """argparse type: a site name (``stripchat``); whether it exists is the recorder's answer."""
+    if not SITE_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"not a site name (2-32 lower-case letters and digits): {text!r}"
+        )
+    return text
+
+
+def channel_ref(key: str, site: str | None) -> tuple[str, str]:
+    """(source, username) of ``alice`` or ``stripchat:alice`` (``--site`` names the site when
+    the key does not; both must agree). Source "" is the recorder's default site, whose names
+    are case-insensitive (sent lower-cased); other sites' names go as written."""
+    prefix, colon, name = key.partition(":")
+    if not colon:
+        return (site or "", key if site else key.lower())
+    try:
+        site_name(prefix)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{key!r}: {exc}") from None
+    if site and site != prefix:
+        raise UsageError(f"{key!r} is on site {prefix!r}, not --site {site}")
+    if not name:
+        raise UsageError(f"{key!r} names no username")
+    return prefix, name
+
+
 def start_request(
     args: argparse.Namespace, request_id: str
 ) -> recorder_service_pb2.StartRecordingRequest:
@@ -97,6 +126,7 @@ def start_request(
         person=args.person or "",
         quality=quality(args.height, args.policy),
         request_id=request_id,
+        source=args.site or "",
     )
 
 
@@ -104,8 +134,10 @@ def channel(args: argparse.Namespace) -> channel_service_pb2.Channel:
     """The channel the options describe (options not given keep the proto's defaults, except
     ``auto_record``, which is on unless ``--no-auto``)."""
     auto = args.auto_record
+    source, username = channel_ref(args.username, args.site)
     return channel_service_pb2.Channel(
-        username=args.username.lower(),
+        username=username,
+        source=source,
         target=args.target or "",
         source_type=SOURCES[args.source or "auto"],
         name=args.name or "",

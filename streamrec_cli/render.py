@@ -11,10 +11,13 @@ from streamrec.v1 import channel_service_pb2, recording_service_pb2, session_pb2
 from streamrec_cli.shapes import (
     SOURCE_NAMES,
     channel_availability,
+    channel_key,
+    channel_site,
     disk_json,
     quality_json,
     recording_state,
     seconds,
+    session_site,
     session_state,
 )
 
@@ -146,6 +149,7 @@ def session_detail(s: session_pb2.Session) -> str:
             ("name", s.name if s.name != s.person else ""),
             ("state", session_state(s)),
             ("target", s.target),
+            ("site", session_site(s) or ""),
             ("source", SOURCE_NAMES.get(s.source_type, "auto")),
             ("started", format_time(s.start_time, s.HasField("start_time"))),
             ("ended", format_time(s.end_time, True) if s.HasField("end_time") else ""),
@@ -164,7 +168,17 @@ def session_detail(s: session_pb2.Session) -> str:
 
 # -- channels --------------------------------------------------------------------------------
 
-CHANNEL_HEADERS = ("USERNAME", "NAME", "AUTO", "STATUS", "DAYS", "MAX SIZE", "MAX FILES", "TARGET")
+CHANNEL_HEADERS = (
+    "SITE",
+    "USERNAME",
+    "NAME",
+    "AUTO",
+    "STATUS",
+    "DAYS",
+    "MAX SIZE",
+    "MAX FILES",
+    "TARGET",
+)
 
 
 def _limit(value: int, text: str) -> str:
@@ -181,6 +195,7 @@ def channel_status(c: channel_service_pb2.Channel) -> str:
 
 def channel_row(c: channel_service_pb2.Channel) -> list[str]:
     return [
+        channel_site(c),
         c.username,
         c.name,
         "yes" if c.auto_record else "no",
@@ -193,7 +208,7 @@ def channel_row(c: channel_service_pb2.Channel) -> list[str]:
 
 
 def channels_table(channels: Sequence[channel_service_pb2.Channel]) -> str:
-    lines = table(CHANNEL_HEADERS, [channel_row(c) for c in channels], right=(4, 5, 6))
+    lines = table(CHANNEL_HEADERS, [channel_row(c) for c in channels], right=(5, 6, 7))
     return "".join(line + "\n" for line in lines)
 
 
@@ -209,6 +224,8 @@ def quality_text(c: channel_service_pb2.Channel) -> str:
 def channel_detail(c: channel_service_pb2.Channel) -> str:
     return details(
         [
+            ("key", channel_key(c)),
+            ("site", channel_site(c)),
             ("username", c.username),
             ("name", c.name),
             ("target", c.target or f"{c.username} (the username)"),

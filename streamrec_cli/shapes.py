@@ -24,6 +24,8 @@ SOURCE_NAMES = {
     resolver_service_pb2.SOURCE_TYPE_HLS: "m3u8",
     resolver_service_pb2.SOURCE_TYPE_CHATURBATE: "chaturbate",
 }
+#: The site of a channel or session whose recorder predates the source as data.
+LEGACY_SITE = "chaturbate"
 RUNNING_STATES = frozenset({"STARTING", "RECORDING", "STALLED", "RECONNECTING", "STOPPING"})
 
 
@@ -51,6 +53,30 @@ def enum_name(name_of: Callable[[Any], str], value: int, prefix: str) -> str | N
     return name.removeprefix(prefix)
 
 
+def channel_site(c: channel_service_pb2.Channel) -> str:
+    """The channel's site (an older recorder names none: its one site, or a playlist URL)."""
+    hls = c.source_type == resolver_service_pb2.SOURCE_TYPE_HLS
+    return c.source or ("hls" if hls else LEGACY_SITE)
+
+
+def channel_key(c: channel_service_pb2.Channel) -> str:
+    """``alice`` on the default site, ``stripchat:alice`` elsewhere (the recorder's own)."""
+    if c.key:
+        return c.key
+    if not c.source or c.source == LEGACY_SITE:
+        return c.username
+    return f"{c.source}:{c.username}"
+
+
+def session_site(s: session_pb2.Session) -> str | None:
+    if s.source:
+        return s.source
+    return {
+        resolver_service_pb2.SOURCE_TYPE_HLS: "hls",
+        resolver_service_pb2.SOURCE_TYPE_CHATURBATE: LEGACY_SITE,
+    }.get(s.source_type)
+
+
 def session_state(s: session_pb2.Session) -> str:
     return enum_name(session_pb2.SessionState.Name, s.state, "SESSION_STATE_") or "UNSPECIFIED"
 
@@ -69,6 +95,7 @@ def session_json(s: session_pb2.Session) -> dict[str, Any]:
         "name": s.name,
         "target": s.target,
         "source_type": SOURCE_NAMES.get(s.source_type, "auto"),
+        "site": session_site(s),
         "state": state,
         "running": state in RUNNING_STATES,
         "start_time": iso_time(s.start_time, s.HasField("start_time")),
@@ -143,6 +170,8 @@ def channel_json(c: channel_service_pb2.Channel) -> dict[str, Any]:
     """A watched channel, with the REST API's (camelCase) field names."""
     return {
         "username": c.username,
+        "site": channel_site(c),
+        "key": channel_key(c),
         "name": c.name,
         "target": c.target,
         "sourceType": SOURCE_NAMES.get(c.source_type, "auto"),

@@ -37,6 +37,7 @@ from ..status import ChannelStatus
 from ..targets import USERNAME_PATTERN, Target, check_http_url
 
 if TYPE_CHECKING:
+    from ..relay import PlaylistRelay
     from .hls import HlsSource
 
 __all__ = [
@@ -114,6 +115,9 @@ class SourceContext:
     cdn: SiteClient
     #: Resolves master and media playlists through ``cdn``; its Resolutions carry the CDN proxy.
     hls: HlsSource
+    #: Serves media playlists rewritten on every reload (``relay.publish``), for sites whose
+    #: playlists ffmpeg cannot read as served; None where the resolver runs without one.
+    relay: PlaylistRelay | None = None
 
     def text(self, key: str, default: str) -> str:
         """The setting ``<prefix><key>``, or ``default``."""

@@ -139,7 +139,8 @@ def test_channels_round_trip(stack: Stack) -> None:
     assert "cliuser" in [c["username"] for c in listed]
     table = streamrec(stack, "channels", "ls")
     assert table.returncode == 0 and any(
-        line.split()[:3] == ["cliuser", "cliuser", "no"] for line in table.stdout.splitlines()
+        line.split()[:4] == ["chaturbate", "cliuser", "cliuser", "no"]
+        for line in table.stdout.splitlines()
     )
 
     # only --max-count is in the mask: retention and auto-record stay as they were
@@ -147,7 +148,7 @@ def test_channels_round_trip(stack: Stack) -> None:
     assert (changed["autoRecord"], changed["retentionDays"], changed["maxCount"]) == (False, 3, 5)
 
     removed = ok_json(stack, "channels", "rm", "cliuser")
-    assert removed == {"username": "cliuser", "deleted": True}
+    assert removed == {"username": "cliuser", "key": "cliuser", "deleted": True}
     assert "cliuser" not in [c["username"] for c in ok_json(stack, "channels", "ls")]
     assert_one_error_line(streamrec(stack, "channels", "rm", "cliuser"), 4, "CHANNEL_NOT_FOUND")
 

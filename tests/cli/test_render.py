@@ -161,9 +161,9 @@ def test_channels_and_recordings_tables() -> None:
         session_id="3f2a9c1d0e11",
     )
     lines = render.channels_table([channel]).splitlines()
-    assert lines[0].split("  ")[0] == "USERNAME"
-    assert lines[1].split() == ["bob", "Bob", "no", "recording", "3f2a9c1d0e11", "7d", "2.0",
-                                "GiB", "-", "-"]  # fmt: skip
+    assert lines[0].split()[:2] == ["SITE", "USERNAME"]
+    assert lines[1].split() == ["chaturbate", "bob", "Bob", "no", "recording", "3f2a9c1d0e11",
+                                "7d", "2.0", "GiB", "-", "-"]  # fmt: skip
     recording = recording_service_pb2.Recording(
         person="bob",
         file_name="bob_1.ts",

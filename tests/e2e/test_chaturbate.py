@@ -205,3 +205,26 @@ def test_a_cdn_that_keeps_refusing_ends_the_session_as_failed_with_the_reason(
         ),
         15,
     )
+
+
+def test_model_status_takes_a_site_key_and_refuses_unknown_sites_before_any_request(
+    client: httpx.Client, site: FakeChaturbate
+) -> None:
+    site.add_room("hana", hls_url="http://127.0.0.1:9/x.m3u8", viewers=3)
+    for path in (
+        "/api/model/chaturbate:hana/status",
+        "/api/model/hana/status?site=chaturbate",
+        "/api/model/chaturbate:hana/status?site=chaturbate",
+    ):
+        body = client.get(path).json()
+        assert body["availability"] == "ONLINE" and body["site"] == "chaturbate", path
+    site.reset_log()
+    unknown = client.get("/api/model/nosuchsite:hana/status")
+    assert unknown.status_code == 400 and unknown.json()["code"] == "UNKNOWN_SOURCE_TYPE"
+    assert unknown.json()["correlation_id"]
+    both = client.get("/api/model/chaturbate:hana/status?site=stripchat")
+    assert both.status_code == 400 and both.json()["code"] == "SITE_MISMATCH"
+    for bad in ("/api/model/Bad:hana/status", "/api/model/hana/status?site=NO!"):
+        answer = client.get(bad)
+        assert answer.status_code == 400 and answer.json()["code"] == "INVALID_SITE", bad
+    assert site.request_count() == 0

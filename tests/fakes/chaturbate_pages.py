@@ -19,6 +19,8 @@ from http import HTTPStatus
 from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qs
 
+from tests.fakes.site_kit import Reply
+
 #: Endpoint kinds, as logged.
 KINDS = ("ajax", "api", "page", "bulk", "thumb", "other")
 _ROUTES = (
@@ -320,16 +322,6 @@ def home_page(base_url: str) -> bytes:
 
 
 # -- routing ------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    """A response to send."""
-
-    status: int
-    body: bytes
-    content_type: str = HTML
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class SiteView(Protocol):

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from servicekit import correlation
-from servicekit.errors import AlreadyExists, FailedPrecondition, NotFound
+from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from streamrec.v1 import channel_service_pb2 as ch
 from streamrec.v1 import channel_service_pb2_grpc as ch_grpc
 from streamrec.v1 import recording_service_pb2 as rec
@@ -70,50 +70,85 @@ def _page(items: list[Any], request: Any) -> tuple[list[Any], str]:
     return items[start:end], str(end) if end < len(items) else ""
 
 
+#: The fake's default site, as the real recorder's (bare usernames are on it).
+DEFAULT_SITE = "chaturbate"
+#: Sites the fake knows; any other is refused as the recorder refuses it.
+KNOWN_SITES = frozenset({"chaturbate", "stripchat", "bongacams", "cam4", "myfreecams", "camsoda"})
+
+
+def fake_key(source: str, username: str) -> str:
+    return username if source == DEFAULT_SITE else f"{source}:{username}"
+
+
 class FakeChannels(ch_grpc.ChannelServiceServicer):
+    """The watch list keyed by (source, username), as the recorder keys it: the same name on
+    two sites is two channels."""
+
     def __init__(self) -> None:
         self.seen = Recorder()
-        self.channels: dict[str, ch.Channel] = {}
+        self.channels: dict[tuple[str, str], ch.Channel] = {}
 
     def add(self, channel: ch.Channel) -> ch.Channel:
-        self.channels[channel.username] = channel
+        if not channel.source:
+            channel.source = DEFAULT_SITE
+        channel.key = fake_key(channel.source, channel.username)
+        self.channels[(channel.source, channel.username)] = channel
         return channel
 
-    def _get(self, username: str) -> ch.Channel:
-        if username not in self.channels:
-            raise NotFound(f"channel {username} is not watched", reason="CHANNEL_NOT_FOUND")
-        return self.channels[username]
+    @staticmethod
+    def _where(username: str, source: str) -> tuple[str, str]:
+        """(source, username) of a request: its source, else the name's "source:" prefix,
+        else the default site; an unknown site is INVALID_ARGUMENT as in the recorder."""
+        if not source and ":" in username:
+            source, _, username = username.partition(":")
+        source = source or DEFAULT_SITE
+        if source not in KNOWN_SITES:
+            raise InvalidArgument(f"unknown source {source!r}", reason="UNKNOWN_SOURCE_TYPE")
+        return source, username.lower()
+
+    def _get(self, username: str, source: str = "") -> ch.Channel:
+        where = self._where(username, source)
+        if where not in self.channels:
+            key = fake_key(*where)
+            raise NotFound(f"channel {key} is not watched", reason="CHANNEL_NOT_FOUND")
+        return self.channels[where]
 
     async def CreateChannel(self, request: Any, context: Any) -> ch.CreateChannelResponse:
         await self.seen.enter("CreateChannel", request, context)
         channel = ch.Channel()
         channel.CopyFrom(request.channel)
-        channel.username = channel.username.lower()
-        if channel.username in self.channels:
-            raise AlreadyExists(f"{channel.username} is watched already", reason="CHANNEL_EXISTS")
+        channel.source, channel.username = self._where(channel.username, channel.source)
+        if (channel.source, channel.username) in self.channels:
+            key = fake_key(channel.source, channel.username)
+            raise AlreadyExists(f"{key} is watched already", reason="CHANNEL_EXISTS")
         channel.create_time.FromJsonString("2025-06-01T12:00:00.123456Z")
         channel.update_time.CopyFrom(channel.create_time)
         return ch.CreateChannelResponse(channel=self.add(channel))
 
     async def GetChannel(self, request: Any, context: Any) -> ch.GetChannelResponse:
         await self.seen.enter("GetChannel", request, context)
-        return ch.GetChannelResponse(channel=self._get(request.username))
+        return ch.GetChannelResponse(channel=self._get(request.username, request.source))
 
     async def ListChannels(self, request: Any, context: Any) -> ch.ListChannelsResponse:
         await self.seen.enter("ListChannels", request, context)
-        page, token = _page(sorted(self.channels.values(), key=lambda c: c.username), request)
+        if request.source and request.source not in KNOWN_SITES:
+            raise InvalidArgument(
+                f"unknown source {request.source!r}", reason="UNKNOWN_SOURCE_TYPE"
+            )
+        mine = [c for c in self.channels.values() if request.source in ("", c.source)]
+        page, token = _page(sorted(mine, key=lambda c: (c.username, c.source)), request)
         return ch.ListChannelsResponse(channels=page, next_page_token=token)
 
     async def UpdateChannel(self, request: Any, context: Any) -> ch.UpdateChannelResponse:
         await self.seen.enter("UpdateChannel", request, context)
-        channel = self._get(request.channel.username)
+        channel = self._get(request.channel.username, request.channel.source)
         request.update_mask.MergeMessage(request.channel, channel, replace_message_field=True)
         return ch.UpdateChannelResponse(channel=channel)
 
     async def DeleteChannel(self, request: Any, context: Any) -> ch.DeleteChannelResponse:
         await self.seen.enter("DeleteChannel", request, context)
-        self._get(request.username)
-        del self.channels[request.username]
+        channel = self._get(request.username, request.source)
+        del self.channels[(channel.source, channel.username)]
         return ch.DeleteChannelResponse()
 
     async def CheckChannelStatus(

@@ -15,6 +15,8 @@ from tests.gateway.fake_recorder import UNAVAILABLE, Fakes, assert_error, ts
 
 CHANNEL_KEYS = {
     "username",
+    "site",
+    "key",
     "name",
     "target",
     "sourceType",
@@ -72,6 +74,8 @@ async def test_get_one_channel_shows_every_field_in_camel_case(
     assert response.status_code == 200, response.text
     assert response.json() == {
         "username": "alice",
+        "site": "chaturbate",
+        "key": "alice",
         "name": "Alice",
         "target": "https://cdn.example/alice/playlist.m3u8",
         "sourceType": "m3u8",
@@ -154,7 +158,8 @@ async def test_create_maps_every_field(client: httpx.AsyncClient, fakes: Fakes) 
     response = await client.post("/api/models", json=body)
     assert response.status_code == 201, response.text
     sent = fakes.channels.seen.calls[0].request.channel
-    assert sent.username == "Alice" and sent.name == "Alice A."
+    # A bare name is on the default site, whose names are case-insensitive: sent lower-cased.
+    assert sent.username == "alice" and sent.name == "Alice A."
     assert sent.target == "https://cdn.example/a.m3u8"
     assert sent.source_type == resolver_service_pb2.SOURCE_TYPE_HLS
     assert not sent.auto_record
@@ -303,7 +308,7 @@ async def test_delete(client: httpx.AsyncClient, fakes: Fakes) -> None:
     fakes.channels.add(ch.Channel(username="alice"))
     response = await client.delete("/api/models/Alice")
     assert response.status_code == 200
-    assert response.json() == {"username": "alice", "deleted": True}
+    assert response.json() == {"username": "alice", "key": "alice", "deleted": True}
     assert fakes.channels.channels == {}
     assert_error(await client.delete("/api/models/alice"), 404, "CHANNEL_NOT_FOUND")
 

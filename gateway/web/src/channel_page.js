@@ -2,6 +2,7 @@
 // what was recorded, the gaps where they happened, now), the current session's figures, the
 // channel's recent events, and its recordings with their pictures.
 
+import { folderOf } from "./sites.js";
 import { ApiError, enc, get } from "./api.js";
 import { h, setText } from "./dom.js";
 import * as fmt from "./format.js";
@@ -130,7 +131,7 @@ export class ChannelPage {
     const key = this.key;
     const list = byId("channel-recordings");
     try {
-      const items = await get(`/api/recordings/${enc(key)}`);
+      const items = await get(`/api/recordings/${enc(folderOf(key))}`);
       if (this.key !== key) return;
       this.items = items;
       list.replaceChildren(...(items.length ? items.map((r) => recordingRow(r, { actions: false })) : [h("li", { class: "muted" }, "No recordings yet.")]));

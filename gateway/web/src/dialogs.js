@@ -4,6 +4,7 @@
 import { ApiError, enc, post, put } from "./api.js";
 import { h, setText } from "./dom.js";
 import { parseSize } from "./format.js";
+import { DEFAULT_SITE, KNOWN_SITES } from "./sites.js";
 import { parseTargets } from "./targets.js";
 
 const byId = (id) => document.getElementById(id);
@@ -29,6 +30,8 @@ export function setupAdd({ onAdded }) {
   const dialog = byId("dlg-add");
   const form = byId("add-form");
   const report = byId("add-report");
+  const siteSelect = byId("add-site");
+  siteSelect.replaceChildren(...KNOWN_SITES.map((site) => h("option", { value: site }, site === DEFAULT_SITE ? `${site} (default)` : site)));
   byId("add-btn").addEventListener("click", () => {
     report.replaceChildren();
     form.reset();
@@ -38,7 +41,7 @@ export function setupAdd({ onAdded }) {
   byId("add-cancel").addEventListener("click", () => dialog.close());
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const entries = parseTargets(byId("add-targets").value);
+    const entries = parseTargets(byId("add-targets").value, byId("add-site").value);
     const autoRecord = byId("add-auto").checked;
     const retention = Number(byId("add-retention").value || 0);
     report.replaceChildren();
@@ -54,13 +57,14 @@ export function setupAdd({ onAdded }) {
       }
       const body = { username: entry.username, autoRecord, retentionDays: retention };
       if (entry.target) Object.assign(body, { target: entry.target, sourceType: entry.sourceType });
+      else if (entry.site !== DEFAULT_SITE) body.site = entry.site;
       try {
         const channel = await post("/api/models", body);
         added += 1;
         onAdded(channel);
-        report.append(h("li", { class: "ok" }, `✓ ${entry.username} added (${entry.site})`));
+        report.append(h("li", { class: "ok" }, `✓ ${entry.username} added (${channel.site || entry.site})`));
       } catch (err) {
-        report.append(h("li", { class: "error" }, `✗ ${entry.username}: ${errorText(err)}`));
+        report.append(h("li", { class: "error" }, `✗ ${entry.key}: ${errorText(err)}`));
       }
     }
     if (added === entries.length) dialog.close();
@@ -107,7 +111,7 @@ export function setupEdit({ onSaved }) {
       return;
     }
     try {
-      const channel = await put(`/api/models/${enc(current.username)}`, body);
+      const channel = await put(`/api/models/${enc(current.key || current.username)}`, body);
       onSaved(channel);
       dialog.close();
     } catch (err) {
@@ -117,7 +121,7 @@ export function setupEdit({ onSaved }) {
   return (channel) => {
     current = channel;
     setText(error, "");
-    setText(byId("edit-title"), `Edit ${channel.name || channel.username}`);
+    setText(byId("edit-title"), `Edit ${channel.name || channel.key || channel.username}`);
     byId("edit-name").value = channel.name || "";
     byId("edit-auto").checked = channel.autoRecord;
     byId("edit-retention").value = String(channel.retentionDays || 0);

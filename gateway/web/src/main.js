@@ -17,7 +17,9 @@ import * as prefsStore from "./prefs.js";
 import { parseRoute } from "./route.js";
 import { Sheet } from "./sheet.js";
 import { GROUPS } from "./status.js";
-import { applyChannel, applyChannels, applyEvent, applySessions, createState, sessionKey } from "./store.js";
+import { DEFAULT_SITE, KNOWN_SITES, PLAYLIST } from "./sites.js";
+import { applyChannel, applyChannels, applyEvent, applySessions, channelKey, createState, sessionKey } from "./store.js";
+import { siteOf } from "./view.js";
 
 const CHANNELS_EVERY_MS = 10000;
 const DISK_EVERY_MS = 30000;
@@ -66,7 +68,10 @@ async function refreshChannels() {
   try {
     const list = await get("/api/models");
     const changed = applyChannels(state, list);
-    if (changed.size) render(changed);
+    if (changed.size) {
+      render(changed);
+      siteOptions();
+    }
   } catch (err) {
     setConnection("error", `Cannot read the watch list: ${errorText(err)}`);
   }
@@ -103,7 +108,12 @@ function setConnection(status, text) {
 function startBody(key) {
   const channel = state.channels.get(key);
   if (!channel) return { target: key, person: key };
-  const body = { target: channel.target || channel.username, person: channel.username };
+  // A channel on the default site records into its username's folder; on another site the
+  // recorder picks the folder (records/<site>-<user>/), so the same name cannot collide.
+  const body = { target: channel.target || channel.username };
+  const site = siteOf(channel, null);
+  if (channel.target || site === DEFAULT_SITE) body.person = channel.username;
+  else body.site = site;
   if (channel.name) body.name = channel.name;
   if (channel.sourceType && channel.sourceType !== "auto") body.source_type = channel.sourceType;
   if (channel.quality) body.quality = channel.quality;
@@ -215,6 +225,27 @@ async function bulk(action) {
 
 // --- the toolbar ----------------------------------------------------------------------------
 
+/** The site filter's choices: the known sites, the ones in the watch list and the remembered
+ * one (names as text only), then playlist links. Rebuilt only when that set changes. */
+let siteChoices = "";
+function siteOptions() {
+  const sites = new Set(KNOWN_SITES);
+  for (const channel of state.channels.values()) sites.add(siteOf(channel, null));
+  if (prefs.site) sites.add(prefs.site);
+  sites.delete(PLAYLIST);
+  const list = [...sites].sort();
+  const signature = list.join(",");
+  if (signature === siteChoices) return;
+  siteChoices = signature;
+  const select = $("#filter-site");
+  select.replaceChildren(
+    h("option", { value: "" }, "Any"),
+    ...list.map((site) => h("option", { value: site }, site)),
+    h("option", { value: PLAYLIST }, "m3u8 link"),
+  );
+  select.value = prefs.site;
+}
+
 function setupToolbar() {
   const status = $("#filter-status");
   status.append(...GROUPS.map(([key, label]) => h("option", { value: key }, label)));
@@ -222,7 +253,7 @@ function setupToolbar() {
   sort.append(...prefsStore.SORTS.map(([key, label]) => h("option", { value: key }, label)));
   $("#filter-text").value = prefs.text;
   status.value = prefs.status;
-  $("#filter-site").value = prefs.site;
+  siteOptions();
   sort.value = prefs.sort;
   const changed = () => {
     prefsStore.save(prefs);
@@ -320,7 +351,7 @@ function setupImport() {
     $("#report-lines").replaceChildren(
       ...report.entries
         .filter((e) => e.result !== "created")
-        .map((e) => h("li", { class: e.result === "exists" ? "muted" : "error" }, `#${e.index + 1} ${e.username || "?"}: ${e.result}${e.detail ? ` (${e.detail})` : ""}`)),
+        .map((e) => h("li", { class: e.result === "exists" ? "muted" : "error" }, `#${e.index + 1} ${e.key || e.username || "?"}: ${e.result}${e.detail ? ` (${e.detail})` : ""}`)),
     );
     $("#dlg-report").showModal();
     await refreshChannels();
@@ -363,8 +394,11 @@ async function boot() {
     notifications: new NotificationsPage({ confirm: confirmDialog }),
   };
   window.addEventListener("hashchange", route);
-  setupAdd({ onAdded: (channel) => render(applyChannel(state, channel.username, channel)) });
-  openEdit = setupEdit({ onSaved: (channel) => render(applyChannel(state, channel.username, channel)) });
+  setupAdd({ onAdded: (channel) => {
+    render(applyChannel(state, channelKey(channel), channel));
+    siteOptions();
+  } });
+  openEdit = setupEdit({ onSaved: (channel) => render(applyChannel(state, channelKey(channel), channel)) });
 
   await refreshChannels();
   render("all");

@@ -1,6 +1,7 @@
 // The side sheet (a bottom sheet on a phone): one channel's details, its recordings, and the
 // player. Opened from a card; closed with its button or Escape.
 
+import { folderOf } from "./sites.js";
 import { ApiError, del, enc, get, put } from "./api.js";
 import { h, setText, toast } from "./dom.js";
 import * as fmt from "./format.js";
@@ -106,7 +107,7 @@ export class Sheet {
     const key = this.key;
     if (!key) return;
     try {
-      const items = await get(`/api/recordings/${enc(key)}`);
+      const items = await get(`/api/recordings/${enc(folderOf(key))}`);
       if (this.key !== key) return;
       this.items = items;
     } catch (err) {

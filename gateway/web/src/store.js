@@ -1,22 +1,25 @@
 // The page's state, and how the API's answers and events change it. Pure functions over a
-// plain object; each returns the card keys whose display may have changed.
+// plain object; each returns the card keys whose display may have changed. A card's key is
+// its channel's key (alice, stripchat:alice): the same name on two sites is two cards.
+
+import { sessionKey } from "./sites.js";
+
+export { sessionKey };
+
+/** A channel's key (an older gateway has none: its username). */
+export const channelKey = (channel) => channel.key || channel.username;
 
 const EVENTS_KEPT = 30;
 
 export function createState() {
   return {
-    channels: new Map(), // username -> channel (GET /api/models)
+    channels: new Map(), // key -> channel (GET /api/models)
     sessions: new Map(), // card key -> running session
     events: new Map(), // card key -> recent events, newest first
-    channelJson: new Map(), // username -> the channel's JSON text, to see what changed
+    channelJson: new Map(), // key -> the channel's JSON text, to see what changed
     disk: null,
     sequence: 0,
   };
-}
-
-/** A session's card: the channel it records for, else its folder. */
-export function sessionKey(session) {
-  return session.channel || session.person;
 }
 
 /** The whole watch list, as GET /api/models answered it. */
@@ -24,34 +27,35 @@ export function applyChannels(state, list) {
   const changed = new Set();
   const seen = new Set();
   for (const channel of list) {
-    seen.add(channel.username);
+    const key = channelKey(channel);
+    seen.add(key);
     const text = JSON.stringify(channel);
-    if (state.channelJson.get(channel.username) !== text) {
-      state.channelJson.set(channel.username, text);
-      state.channels.set(channel.username, channel);
-      changed.add(channel.username);
+    if (state.channelJson.get(key) !== text) {
+      state.channelJson.set(key, text);
+      state.channels.set(key, channel);
+      changed.add(key);
     }
   }
-  for (const username of [...state.channels.keys()]) {
-    if (!seen.has(username)) {
-      state.channels.delete(username);
-      state.channelJson.delete(username);
-      changed.add(username);
+  for (const key of [...state.channels.keys()]) {
+    if (!seen.has(key)) {
+      state.channels.delete(key);
+      state.channelJson.delete(key);
+      changed.add(key);
     }
   }
   return changed;
 }
 
 /** One channel as a write to the API returned it (or null when it was removed). */
-export function applyChannel(state, username, channel) {
+export function applyChannel(state, key, channel) {
   if (channel) {
-    state.channels.set(username, channel);
-    state.channelJson.set(username, JSON.stringify(channel));
+    state.channels.set(key, channel);
+    state.channelJson.set(key, JSON.stringify(channel));
   } else {
-    state.channels.delete(username);
-    state.channelJson.delete(username);
+    state.channels.delete(key);
+    state.channelJson.delete(key);
   }
-  return new Set([username]);
+  return new Set([key]);
 }
 
 /** The running sessions, from a snapshot (or GET /api/status). */

@@ -1,20 +1,14 @@
 // What a card shows, from the channel and its session: pure, so it is tested without a browser.
 
+import { DEFAULT_SITE, roomUrl, siteName, splitKey } from "./sites.js";
 import { badgeFor, GROUPS } from "./status.js";
 
 const GROUP_RANK = Object.fromEntries(GROUPS.map(([key], i) => [key, i]));
 
-/** The site a channel or session records from. */
+/** The site a channel or session records from (its name, or "m3u8" for a playlist link). */
 export function siteOf(channel, session) {
-  const source = channel ? channel.sourceType : session && session.source_type;
-  const target = channel ? channel.target : session && session.target;
-  if (source === "m3u8" || source === "hls" || /^https?:\/\//i.test(target || "")) return "m3u8";
-  return "chaturbate";
-}
-
-/** The room's page on its site, when there is one (a link we build from a checked name). */
-export function roomUrl(key, site) {
-  return site === "chaturbate" && /^[a-z0-9_]{1,64}$/.test(key) ? `https://chaturbate.com/${key}/` : null;
+  if (channel) return siteName(channel.site, channel.sourceType, channel.target);
+  return session ? siteName(session.site, session.source_type, session.target) : DEFAULT_SITE;
 }
 
 /** Seconds since a session started (null before it has a start time). */
@@ -23,16 +17,19 @@ export function elapsedSeconds(startTime, nowMs) {
   return Math.max(0, (nowMs - Date.parse(startTime)) / 1000);
 }
 
-/** Everything a card needs. `key` is the watch-list username (= the recording folder). */
+/** Everything a card needs. `key` is the channel's key (alice, stripchat:alice), or the
+ * folder of a session nobody watches. */
 export function cardView(key, channel, session) {
   const site = siteOf(channel, session);
+  const username = channel ? channel.username : splitKey(key).username;
   const running = Boolean(session && session.running);
   return {
     key,
     badge: badgeFor(channel, session),
     site,
     name: (channel && channel.name) || key,
-    roomUrl: roomUrl(key, site),
+    username,
+    roomUrl: channel && channel.target ? null : roomUrl(site, username),
     title: (channel && channel.lastTitle) || "",
     viewers: channel && channel.lastViewers !== undefined ? channel.lastViewers : null,
     watched: Boolean(channel),

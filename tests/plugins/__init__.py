@@ -1,0 +1,1 @@
+"""Source modules that only tests load (``RESOLVER_PLUGINS``), never registered by default."""
