@@ -28,6 +28,7 @@ from recorder_service.sqlite_store import SqliteStore
 from recorder_service.system_servicer import SystemServicer
 from recorder_service.timeline import AvailabilityHistory
 from recorder_service.watchlist import WatchList
+from servicekit.errors import DomainError
 from servicekit.ffmpeg import find_ffmpeg
 from servicekit.grpc_interceptors import service_channel
 from servicekit.grpc_server import build_server, serve
@@ -138,8 +139,15 @@ async def run(settings: RecorderSettings) -> None:
         backoff_max=settings.autorecord_backoff_max,
     )
     bus.add_listener(autorecorder.on_event)
+
     # The channel timeline's online spans: every change of what the site says, kept 8 days.
-    autorecorder.availability_listeners.append(AvailabilityHistory(store).note)
+    def person_of(key: str) -> str:
+        try:
+            return watchlist.get(key).person
+        except DomainError:  # deleted meanwhile: its key is all there is
+            return key
+
+    autorecorder.availability_listeners.append(AvailabilityHistory(store, person_of).note)
     # Notifications: written with the changes that cause them, delivered in the background.
     notifications = Notifications.build(settings, store)
     autorecorder.atomic = retention.atomic = store.transaction

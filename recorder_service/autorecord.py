@@ -1,5 +1,10 @@
-"""The auto-record scheduler: every cycle, one batch status call for the watch list, then a
-start for each auto-record channel that is online and not recording.
+"""The auto-record scheduler: every cycle, one batch status call per source (each site is asked
+under its own request budget, the sites side by side), then a start for each auto-record
+channel that is online and not recording. A site whose batch fails costs its own channels
+that cycle, never the other sites'.
+
+Channels are known here by their key (``alice``, ``stripchat:alice``): the runtime state, the
+availability listeners and a session's ``channel`` use it; ``is_busy`` asks by folder.
 
 Each cycle has its own correlation id, and so does each start it makes (the start's log lines
 name the cycle). A channel whose start fails backs off (one interval, then two, four... up to
@@ -90,6 +95,14 @@ class ChannelRuntime:
         self.last_message = site_text(message)
 
 
+@dataclass(frozen=True)
+class BatchFailure:
+    """Why one batch status call gave no answer."""
+
+    reason: str
+    message: str
+
+
 @dataclass
 class CycleStats:
     channels: int = 0
@@ -142,7 +155,7 @@ class AutoRecorder:
         self._clock = clock
         self._rng = rng
         self.runtime: dict[str, ChannelRuntime] = {}
-        #: Called as ``listener(username, before, now, at)`` when what the site says of a
+        #: Called as ``listener(key, before, now, at)`` when what the site says of a
         #: channel changes (``before`` is "" at the first check since the recorder started).
         self.availability_listeners: list[Callable[[str, str, str, datetime], None]] = []
         #: The store's transaction, around the listeners of one change.
@@ -190,7 +203,7 @@ class AutoRecorder:
             stats = CycleStats()
             channels = self._watchlist.all()
             stats.channels = len(channels)
-            known = {c.username for c in channels}
+            known = {c.key for c in channels}
             for gone in set(self.runtime) - known:
                 del self.runtime[gone]
             due = self._due(channels, stats)
@@ -217,18 +230,18 @@ class AutoRecorder:
         due = []
         for c in channels:
             if not c.auto_record:
-                stats.decide(c.username, "paused")
+                stats.decide(c.key, "paused")
                 continue
             stats.auto += 1
-            state = self.runtime.setdefault(c.username, ChannelRuntime())
-            if self._starter.is_busy(c.username):
+            state = self.runtime.setdefault(c.key, ChannelRuntime())
+            if self._starter.is_busy(c.person):
                 stats.already_recording += 1
-                stats.decide(c.username, "recording")
+                stats.decide(c.key, "recording")
             elif state.retry_at > now:
                 stats.backing_off += 1
                 until = datetime.now(UTC) + timedelta(seconds=state.retry_at - now)
                 stats.decide(
-                    c.username,
+                    c.key,
                     "backing_off",
                     **{
                         "autorecord.retry_at": until.isoformat(timespec="seconds"),
@@ -241,44 +254,89 @@ class AutoRecorder:
         return due
 
     async def _check(self, channels: list[Channel], stats: CycleStats) -> list[Channel]:
-        """Ask for every due channel's status (one batch call per source type, normally
-        one in all); returns the channels that are online."""
+        """Ask for every due channel's status: one batch call per source (pages of MAX_BATCH),
+        the sources side by side; returns the channels that are online."""
         by_source: dict[str, list[Channel]] = {}
         for c in channels:
-            by_source.setdefault(c.source_type, []).append(c)
+            by_source.setdefault(c.source, []).append(c)
+        answers = await asyncio.gather(
+            *(self._ask(source, group) for source, group in sorted(by_source.items()))
+        )
         online = []
-        for source, group in sorted(by_source.items()):
-            for first in range(0, len(group), MAX_BATCH):
-                page = group[first : first + MAX_BATCH]
-                try:
-                    checks = await self._status.batch_channel_status(
-                        [c.record_target for c in page], source
-                    )
-                except DomainError as exc:
-                    stats.unknown += len(page)
-                    stats.errors.append(f"{exc.reason}: {exc.message}")
-                    for c in page:
-                        stats.decide(c.username, "status_unknown", **{"error.type": exc.reason})
-                    log.warning(
-                        "channel status unavailable for %d channel(s): %s",
-                        len(page),
-                        exc.message,
-                        extra={"event.action": "autorecord.status_error", "error.type": exc.reason},
-                    )
+        for source, pages in zip(sorted(by_source), answers, strict=True):
+            for page, checks in pages:
+                if isinstance(checks, BatchFailure):
+                    self._unknown(source, page, checks, stats)
                     continue
-                for channel, check in zip(page, checks, strict=True):
-                    state = self.runtime.setdefault(channel.username, ChannelRuntime())
-                    before = state.last_availability
-                    state.saw(check)
-                    self._observed(channel.username, before, state)
-                    stats.checked += 1
-                    if check.is_online:
-                        stats.online += 1
-                        online.append(channel)
-                        continue
-                    stats.decide(channel.username, check.availability.lower())
-                    if check.availability in ("RATE_LIMITED", "BLOCKED", "UPSTREAM_ERROR"):
-                        stats.unknown += 1
+                online += self._saw(page, checks, stats)
+        return online
+
+    async def _ask(
+        self, source: str, group: list[Channel]
+    ) -> list[tuple[list[Channel], list[ChannelCheck] | BatchFailure]]:
+        """One source's batch calls, page by page; a failure is kept as the page's answer."""
+        out: list[tuple[list[Channel], list[ChannelCheck] | BatchFailure]] = []
+        for first in range(0, len(group), MAX_BATCH):
+            page = group[first : first + MAX_BATCH]
+            try:
+                checks = await self._status.batch_channel_status(
+                    [c.record_target for c in page], source
+                )
+                if len(checks) != len(page):
+                    raise DomainError(
+                        f"{len(checks)} answers for {len(page)} channels",
+                        reason="BAD_BATCH_ANSWER",
+                    )
+            except DomainError as exc:
+                out.append((page, BatchFailure(exc.reason, exc.message)))
+                continue
+            except Exception as exc:  # one site's bug must not cost the others their cycle
+                log.exception(
+                    "channel status batch of %s failed",
+                    source,
+                    extra={"event.action": "autorecord.status_error", "autorecord.source": source},
+                )
+                out.append((page, BatchFailure(type(exc).__name__, str(exc))))
+                continue
+            out.append((page, checks))
+        return out
+
+    def _unknown(
+        self, source: str, page: list[Channel], failure: BatchFailure, stats: CycleStats
+    ) -> None:
+        stats.unknown += len(page)
+        stats.errors.append(f"{source}: {failure.reason}: {failure.message}")
+        for c in page:
+            stats.decide(c.key, "status_unknown", **{"error.type": failure.reason})
+        log.warning(
+            "channel status of %s unavailable for %d channel(s): %s",
+            source,
+            len(page),
+            failure.message,
+            extra={
+                "event.action": "autorecord.status_error",
+                "error.type": failure.reason,
+                "autorecord.source": source,
+            },
+        )
+
+    def _saw(
+        self, page: list[Channel], checks: list[ChannelCheck], stats: CycleStats
+    ) -> list[Channel]:
+        online = []
+        for channel, check in zip(page, checks, strict=True):
+            state = self.runtime.setdefault(channel.key, ChannelRuntime())
+            before = state.last_availability
+            state.saw(check)
+            self._observed(channel.key, before, state)
+            stats.checked += 1
+            if check.is_online:
+                stats.online += 1
+                online.append(channel)
+                continue
+            stats.decide(channel.key, check.availability.lower())
+            if check.availability in ("RATE_LIMITED", "BLOCKED", "UPSTREAM_ERROR"):
+                stats.unknown += 1
         return online
 
     async def _start_all(self, channels: list[Channel], stats: CycleStats, cycle_id: str) -> None:
@@ -291,23 +349,23 @@ class AutoRecorder:
         await asyncio.gather(*(start(c) for c in channels))
 
     async def _start(self, channel: Channel, stats: CycleStats, cycle_id: str) -> None:
-        state = self.runtime.setdefault(channel.username, ChannelRuntime())
-        extra = {"channel": channel.username, "autorecord.cycle_id": cycle_id}
+        state = self.runtime.setdefault(channel.key, ChannelRuntime())
+        extra = {"channel": channel.key, "autorecord.cycle_id": cycle_id}
         with correlation.bound(correlation.new_id("autostart-")):
             try:
                 session = await self._starter.start(
                     StartRequest(
                         target=channel.record_target,
-                        source_type=channel.source_type,
+                        source_type=channel.source,
                         name=channel.display_name,
-                        person=channel.username,
+                        person=channel.person,
                         quality=channel.quality,
-                        channel=channel.username,
+                        channel=channel.key,
                     )
                 )
             except AlreadyExists:
                 stats.already_recording += 1
-                stats.decide(channel.username, "recording")
+                stats.decide(channel.key, "recording")
                 return
             except FailedPrecondition as exc:
                 if exc.reason.startswith("CHANNEL_"):
@@ -315,8 +373,8 @@ class AutoRecorder:
                     # not the channel's fault, no backoff.
                     before = state.last_availability
                     state.went(exc.reason.removeprefix("CHANNEL_"), exc.message)
-                    self._observed(channel.username, before, state)
-                    stats.decide(channel.username, state.last_availability.lower())
+                    self._observed(channel.key, before, state)
+                    stats.decide(channel.key, state.last_availability.lower())
                     return
                 self._failed(channel, state, stats, exc.message, extra)
                 return
@@ -331,11 +389,11 @@ class AutoRecorder:
             # that dies right after each start must still back off further every time.
             state.retry_at = 0.0
             stats.started += 1
-            stats.decide(channel.username, "started", session_id=session.session_id)
+            stats.decide(channel.key, "started", session_id=session.session_id)
             AUTORECORD_STARTS.labels("started").inc()
             log.info(
                 "auto-record started %s",
-                channel.username,
+                channel.key,
                 extra={
                     **extra,
                     "event.action": "autorecord.start",
@@ -370,9 +428,9 @@ class AutoRecorder:
         extra: dict[str, str],
     ) -> None:
         stats.failed += 1
-        stats.decide(channel.username, "start_failed", **{"error.message": error})
+        stats.decide(channel.key, "start_failed", **{"error.message": error})
         AUTORECORD_STARTS.labels("failed").inc()
-        self._back_off(channel.username, state, error, extra)
+        self._back_off(channel.key, state, error, extra)
 
     def _back_off(
         self, username: str, state: ChannelRuntime, error: str, extra: dict[str, str]

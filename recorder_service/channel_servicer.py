@@ -7,24 +7,31 @@ resolver), so channel status questions are passed on to the resolver from here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from grpc import aio
 
 from recorder_service.autorecord import ChannelRuntime
 from recorder_service.convert import (
-    SOURCE_FROM_PB,
     channel_check_pb,
     channel_fields_from_pb,
     channel_pb,
+    source_from_pb,
 )
 from recorder_service.model import Session
-from recorder_service.ports import StatusChecker
+from recorder_service.ports import Classifier, StatusChecker
 from recorder_service.recordings import page_bounds
 from recorder_service.store import Channel
-from recorder_service.watchlist import SETTABLE, WatchList
+from recorder_service.watchlist import SETTABLE, WatchList, check_settings, identify
 from servicekit.errors import InvalidArgument
 from streamrec.v1 import channel_service_pb2, channel_service_pb2_grpc
+
+
+class Resolver(StatusChecker, Classifier, Protocol):
+    """What the channel service asks the resolver: status questions and what a target names."""
+
 
 # Replaced by the watch list with the time of creation.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,7 +40,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
     def __init__(
         self,
-        resolver: StatusChecker,
+        resolver: Resolver,
         watchlist: WatchList,
         *,
         running: Callable[[], Sequence[Session]],
@@ -51,8 +58,8 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
             recording = self._recording()
         return channel_pb(
             channel,
-            session_id=recording.get(channel.username, ""),
-            runtime=self._runtime(channel.username),
+            session_id=recording.get(channel.person, ""),
+            runtime=self._runtime(channel.key),
         )
 
     def _recording(self) -> dict[str, str]:
@@ -62,10 +69,20 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
     async def CreateChannel(
         self, request: channel_service_pb2.CreateChannelRequest, context: aio.ServicerContext
     ) -> channel_service_pb2.CreateChannelResponse:
-        fields = channel_fields_from_pb(request.channel)
+        pb = request.channel
+        fields = channel_fields_from_pb(pb)
+        source = fields.pop("source_type")
+        draft = check_settings(
+            Channel(username=pb.username, created_at=_EPOCH, updated_at=_EPOCH, **fields)
+        )  # bad settings are refused before the resolver is asked anything
+        who = await identify(
+            self._resolver, pb.username, pb.target, "" if source == "auto" else source
+        )
+        # A room URL target named the channel: it records by its username from now on.
+        target = draft.target if who.source == "hls" or "://" not in draft.target else ""
         created = self._watchlist.create(
-            Channel(
-                username=request.channel.username, created_at=_EPOCH, updated_at=_EPOCH, **fields
+            replace(
+                draft, source=who.source, username=who.username, person=who.person, target=target
             )
         )
         return channel_service_pb2.CreateChannelResponse(channel=self._pb(created))
@@ -73,15 +90,14 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
     async def GetChannel(
         self, request: channel_service_pb2.GetChannelRequest, context: aio.ServicerContext
     ) -> channel_service_pb2.GetChannelResponse:
-        return channel_service_pb2.GetChannelResponse(
-            channel=self._pb(self._watchlist.get(request.username))
-        )
+        channel = self._watchlist.get(request.username, request.source.strip().lower())
+        return channel_service_pb2.GetChannelResponse(channel=self._pb(channel))
 
     async def ListChannels(
         self, request: channel_service_pb2.ListChannelsRequest, context: aio.ServicerContext
     ) -> channel_service_pb2.ListChannelsResponse:
         offset, size = page_bounds(request.page_size, request.page_token)
-        rows = self._watchlist.page(offset, size + 1)
+        rows = self._watchlist.page(offset, size + 1, request.source.strip().lower())
         recording = self._recording()
         return channel_service_pb2.ListChannelsResponse(
             channels=[self._pb(c, recording) for c in rows[:size]],
@@ -99,24 +115,24 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
                 f"update_mask names fields that cannot change: {', '.join(unknown)}",
                 reason="INVALID_UPDATE_MASK",
             )
-        updated = self._watchlist.update(request.channel.username, {p: fields[p] for p in paths})
+        # The channel is found by its username (``stripchat:alice``) or username and source.
+        source = request.channel.source.strip().lower()
+        updated = self._watchlist.update(
+            request.channel.username, {p: fields[p] for p in paths}, source
+        )
         return channel_service_pb2.UpdateChannelResponse(channel=self._pb(updated))
 
     async def DeleteChannel(
         self, request: channel_service_pb2.DeleteChannelRequest, context: aio.ServicerContext
     ) -> channel_service_pb2.DeleteChannelResponse:
-        self._watchlist.delete(request.username)
+        self._watchlist.delete(request.username, request.source.strip().lower())
         return channel_service_pb2.DeleteChannelResponse()
 
     async def CheckChannelStatus(
         self, request: channel_service_pb2.CheckChannelStatusRequest, context: aio.ServicerContext
     ) -> channel_service_pb2.CheckChannelStatusResponse:
-        source = SOURCE_FROM_PB.get(request.source_type)
-        if source is None:
-            raise InvalidArgument(
-                f"unknown source_type {request.source_type}", reason="UNKNOWN_SOURCE_TYPE"
-            )
+        source = source_from_pb(request.source, request.source_type)
         check = await self._resolver.channel_status(
-            request.target, source, skip_cache=request.skip_cache
+            request.target, source or "auto", skip_cache=request.skip_cache
         )
         return channel_service_pb2.CheckChannelStatusResponse(status=channel_check_pb(check))

@@ -35,6 +35,26 @@ SOURCE_TO_PB = {
 SOURCE_FROM_PB = {v: k for k, v in SOURCE_TO_PB.items()}
 
 
+def source_type_pb(source: str) -> resolver_service_pb2.SourceType.ValueType:
+    """The deprecated enum for a source name (UNSPECIFIED for the sites it never listed)."""
+    return SOURCE_TO_PB.get(source, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED)
+
+
+def source_from_pb(source: str, source_type: int) -> str:
+    """The source a request names: its ``source`` string, else the deprecated enum's name,
+    else "" (the target's shape decides). InvalidArgument for an enum value this recorder
+    does not know, or a string and an enum that disagree."""
+    by_enum = SOURCE_FROM_PB.get(source_type)  # type: ignore[call-overload]
+    if by_enum is None:
+        raise InvalidArgument(f"unknown source_type {source_type}", reason="UNKNOWN_SOURCE_TYPE")
+    source = source.strip().lower()
+    if source and by_enum != "auto" and by_enum != source:
+        raise InvalidArgument(
+            f"source {source!r} and source_type {by_enum!r} disagree", reason="SOURCE_MISMATCH"
+        )
+    return source or ("" if by_enum == "auto" else by_enum)
+
+
 def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
@@ -76,7 +96,8 @@ def session_pb(s: Session) -> session_pb2.Session:
         person=s.person,
         name=s.name,
         target=s.target,
-        source_type=SOURCE_TO_PB.get(s.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+        source_type=source_type_pb(s.source_type),
+        source="" if s.source_type == "auto" else s.source_type,
         state=session_pb2.SessionState.Value(f"SESSION_STATE_{s.state.value}"),
         start_time=ts(s.start_time),
         end_time=ts(s.end_time),
@@ -156,9 +177,7 @@ def channel_check_from_pb(pb: resolver_service_pb2.ChannelStatus) -> ChannelChec
 def channel_check_pb(check: ChannelCheck) -> resolver_service_pb2.ChannelStatus:
     pb = resolver_service_pb2.ChannelStatus(
         target=check.target,
-        source_type=SOURCE_TO_PB.get(
-            check.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED
-        ),
+        source_type=source_type_pb(check.source_type),
         source="" if check.source_type == "auto" else check.source_type,
         availability=resolver_service_pb2.ChannelAvailability.Value(
             _AVAILABILITY_PREFIX + check.availability
@@ -200,10 +219,10 @@ def quality_pb(q: QualityWish) -> quality_pb2.QualityPreference:
 
 
 def channel_fields_from_pb(pb: channel_service_pb2.Channel) -> dict[str, Any]:
-    """The settable fields of a wire channel, by field-mask name (unknown enums refused)."""
-    source = SOURCE_FROM_PB.get(pb.source_type)
-    if source is None:
-        raise InvalidArgument(f"unknown source_type {pb.source_type}", reason="UNKNOWN_SOURCE_TYPE")
+    """The settable fields of a wire channel, by field-mask name (unknown enums refused).
+    ``source_type`` is the source it names (``source`` or the deprecated enum), "auto" for
+    none."""
+    source = source_from_pb(pb.source, pb.source_type) or "auto"
     if pb.quality.policy not in quality_pb2.QualityPolicy.values():
         raise InvalidArgument(
             f"unknown quality policy {pb.quality.policy}", reason="INVALID_CHANNEL"
@@ -226,7 +245,9 @@ def channel_pb(
     pb = channel_service_pb2.Channel(
         username=c.username,
         target=c.target,
-        source_type=SOURCE_TO_PB.get(c.source_type, resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED),
+        source_type=source_type_pb(c.source),
+        source=c.source,
+        key=c.key,
         name=c.display_name,
         auto_record=c.auto_record,
         retention_days=c.retention_days,

@@ -6,13 +6,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from recorder_service.paths import part_order
 from servicekit.errors import InvalidArgument
 
 # Protocols ffmpeg may open for an HLS input and everything it references (segments, keys).
 PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto"
+# Through an HTTP proxy, https inputs are tunnelled (CONNECT) by ffmpeg's httpproxy protocol.
+PROXY_PROTOCOL_WHITELIST = PROTOCOL_WHITELIST + ",httpproxy"
+# What stands for the CDN proxy wherever text about ffmpeg's work is logged or shown.
+PROXY_PLACEHOLDER = "[cdn-proxy]"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
@@ -32,6 +36,56 @@ def check_input_url(url: str) -> str:
         # Credentials would be stored, listed and logged; a space is no URL ffmpeg can open.
         raise InvalidArgument("the URL must not carry credentials or spaces", reason="INVALID_URL")
     return url
+
+
+def check_proxy_url(url: str) -> str:
+    """Refuse a CDN proxy ffmpeg cannot use: only ``http://[user:password@]host:port`` (ffmpeg
+    speaks no other proxy protocol). The error never repeats the URL: it may carry a
+    password."""
+    bad = InvalidArgument(
+        "the CDN proxy must be http://[user:password@]host:port (ffmpeg speaks no other)",
+        reason="UNSUPPORTED_CDN_PROXY",
+    )
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise bad
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise bad from None
+    if parts.scheme.lower() != "http" or not host or port is None:
+        raise bad
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise bad
+    return url
+
+
+def proxy_secrets(proxy: str) -> tuple[str, ...]:
+    """The strings that give a CDN proxy away, longest first: the URL itself, its
+    ``user:password@host:port`` and ``host:port``, its password and user name (as written
+    and as decoded)."""
+    if not proxy:
+        return ()
+    try:
+        parts = urlsplit(proxy)
+        found = {proxy, proxy.rstrip("/"), parts.netloc}
+        if parts.hostname and parts.port:
+            found.add(f"{parts.hostname}:{parts.port}")
+        for secret in (parts.password, parts.username):
+            if secret:
+                found |= {secret, unquote(secret)}
+    except ValueError:
+        found = {proxy}
+    # Short fragments would blank out unrelated text (a one-letter user name).
+    return tuple(sorted((s for s in found if len(s) >= 3), key=len, reverse=True))
+
+
+def hide_proxy(text: str, proxy: str) -> str:
+    """``text`` with every trace of the CDN proxy (URL, host:port, credentials) replaced by
+    PROXY_PLACEHOLDER: for ffmpeg's log lines, errors, reasons and anything else shown."""
+    for secret in proxy_secrets(proxy):
+        text = text.replace(secret, PROXY_PLACEHOLDER)
+    return text
 
 
 @dataclass(frozen=True)
@@ -69,6 +123,9 @@ class RecordJob:
     # The rolling live preview as a second output of the recording ffmpeg (PREVIEW=always).
     # Otherwise previews are made on demand by a separate ffmpeg (``preview.py``).
     preview: bool = True
+    # The HTTP proxy ffmpeg reads the CDN through ("" for none). May carry credentials: kept
+    # out of repr, and out of every log line, event and session field (``hide_proxy``).
+    http_proxy: str = field(default="", repr=False)
 
     def part_files(self) -> list[Path]:
         """The recording files written so far, oldest first."""
@@ -81,10 +138,13 @@ def _input_options(job: RecordJob, live_start_index: int | None = None) -> list[
     opts = [] if live_start_index is None else ["-live_start_index", str(live_start_index)]
     opts += [
         "-protocol_whitelist",
-        PROTOCOL_WHITELIST,
+        PROXY_PROTOCOL_WHITELIST if job.http_proxy else PROTOCOL_WHITELIST,
         "-rw_timeout",
         str(int(job.rw_timeout_s * 1_000_000)),
     ]
+    if job.http_proxy:
+        # The HLS demuxer passes it on to every playlist, key and segment request.
+        opts += ["-http_proxy", job.http_proxy]
     headers = dict(job.headers)
     user_agent = headers.pop("User-Agent", None) or headers.pop("user-agent", None)
     if user_agent:
@@ -162,6 +222,8 @@ def build_command(ffmpeg: str, job: RecordJob) -> list[str]:
     check_input_url(job.media_url)
     if job.audio_url:
         check_input_url(job.audio_url)
+    if job.http_proxy:
+        check_proxy_url(job.http_proxy)
     cmd = [
         ffmpeg,
         "-hide_banner",

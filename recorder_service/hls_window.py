@@ -129,10 +129,13 @@ def parse_window(text: str, base_url: str) -> Window:
     )
 
 
-async def fetch_window(url: str, headers: Mapping[str, str], within: float = 10.0) -> Window:
-    """Read the media playlist at ``url`` with ffmpeg's headers; raises httpx errors."""
+async def fetch_window(
+    url: str, headers: Mapping[str, str], within: float = 10.0, proxy: str = ""
+) -> Window:
+    """Read the media playlist at ``url`` with ffmpeg's headers, through ffmpeg's CDN proxy
+    when there is one; raises httpx errors (whose text may name the proxy: hide it)."""
     async with (
-        httpx.AsyncClient(timeout=within, follow_redirects=True) as client,
+        httpx.AsyncClient(timeout=within, follow_redirects=True, proxy=proxy or None) as client,
         client.stream("GET", url, headers=dict(headers)) as response,
     ):
         response.raise_for_status()

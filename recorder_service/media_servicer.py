@@ -41,7 +41,7 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         request: media_service_pb2.GetChannelThumbnailRequest,
         context: aio.ServicerContext,
     ) -> media_service_pb2.GetChannelThumbnailResponse:
-        shot = await self._thumbnails.get(request.username)
+        shot = await self._thumbnails.get(request.username, request.source.strip().lower())
         return media_service_pb2.GetChannelThumbnailResponse(
             image=shot.data,
             content_type=shot.content_type,

@@ -36,7 +36,7 @@ class Media:
         resolver: GrpcResolver,
         index: RecordingIndex,
         running: Callable[[], list[Session]],
-        channel: Callable[[str], Channel],
+        channel: Callable[[str, str], Channel],
         runtime: Callable[[str], ChannelRuntime | None],
     ) -> Media:
         config = settings.pictures

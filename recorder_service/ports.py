@@ -22,7 +22,10 @@ class QualityWish:
 
 @dataclass(frozen=True)
 class ResolvedStream:
-    """What the resolver hands back: the URLs ffmpeg records and the headers it must send."""
+    """What the resolver hands back: the URLs ffmpeg records and the headers it must send.
+
+    ``cdn_proxy`` is the HTTP proxy ffmpeg must read the CDN through ("" for none); it may
+    carry credentials, so it is never logged, never put in an event or a session field."""
 
     source_type: str
     media_url: str
@@ -31,6 +34,8 @@ class ResolvedStream:
     variant: VariantInfo | None = None
     person_hint: str = ""
     is_live: bool = True
+    cdn_proxy: str = field(default="", repr=False)
+    username: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,22 @@ class RoomImage:
     data: bytes
     content_type: str
     fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class TargetClass:
+    """What a target names, as the resolver classified it from its shape alone: its source,
+    the channel's username there ("" for a playlist URL) and the folder its recordings go to."""
+
+    source: str
+    username: str
+    person: str
+
+
+class Classifier(Protocol):
+    async def classify_target(self, target: str, source: str) -> TargetClass:
+        """``source`` "" lets the target's shape decide; InvalidArgument for bad input."""
+        ...
 
 
 class Resolver(Protocol):

@@ -11,12 +11,16 @@ from grpc import aio
 
 from recorder_service.convert import (
     SOURCE_FROM_PB,
-    SOURCE_TO_PB,
     channel_check_from_pb,
     variant_from_pb,
 )
-from recorder_service.ports import ChannelCheck, QualityWish, ResolvedStream, RoomImage
-from servicekit.errors import InvalidArgument
+from recorder_service.ports import (
+    ChannelCheck,
+    QualityWish,
+    ResolvedStream,
+    RoomImage,
+    TargetClass,
+)
 from servicekit.grpc_errors import domain_error_from_rpc
 from servicekit.retry import call_idempotent
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
@@ -24,13 +28,10 @@ from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2
 T = TypeVar("T")
 
 
-def _source_pb(source_type: str) -> resolver_service_pb2.SourceType.ValueType:
-    try:
-        return SOURCE_TO_PB[source_type]
-    except KeyError:
-        raise InvalidArgument(
-            f"unknown source_type {source_type!r}", reason="UNKNOWN_SOURCE_TYPE"
-        ) from None
+def _source(source: str) -> str:
+    """The request's ``source`` field: a registered name, "" (for "auto") to let the target's
+    shape decide. The resolver refuses names it does not know."""
+    return "" if source == "auto" else source
 
 
 async def _call(fn: Callable[[], Awaitable[T]]) -> T:
@@ -56,11 +57,11 @@ class GrpcResolver:
         self._batch_timeout = batch_timeout
 
     async def channel_status(
-        self, target: str, source_type: str, *, skip_cache: bool = False
+        self, target: str, source: str, *, skip_cache: bool = False
     ) -> ChannelCheck:
         """GetChannelStatus: upstream trouble is an availability, not an error."""
         request = resolver_service_pb2.GetChannelStatusRequest(
-            target=target, source_type=_source_pb(source_type), skip_cache=skip_cache
+            target=target, source=_source(source), skip_cache=skip_cache
         )
         response: resolver_service_pb2.GetChannelStatusResponse = await _call(
             lambda: self._stub.GetChannelStatus(request, timeout=self._timeout)
@@ -68,22 +69,20 @@ class GrpcResolver:
         return channel_check_from_pb(response.status)
 
     async def batch_channel_status(
-        self, targets: Sequence[str], source_type: str = "auto", *, skip_cache: bool = False
+        self, targets: Sequence[str], source: str = "auto", *, skip_cache: bool = False
     ) -> list[ChannelCheck]:
         """BatchGetChannelStatus: one check per target, in order."""
         request = resolver_service_pb2.BatchGetChannelStatusRequest(
-            targets=list(targets), source_type=_source_pb(source_type), skip_cache=skip_cache
+            targets=list(targets), source=_source(source), skip_cache=skip_cache
         )
         response: resolver_service_pb2.BatchGetChannelStatusResponse = await _call(
             lambda: self._stub.BatchGetChannelStatus(request, timeout=self._batch_timeout)
         )
         return [channel_check_from_pb(s) for s in response.statuses]
 
-    async def room_image(self, target: str, source_type: str) -> RoomImage:
+    async def room_image(self, target: str, source: str) -> RoomImage:
         """GetRoomImage: the site's picture of the room (NotFound when it has none)."""
-        request = resolver_service_pb2.GetRoomImageRequest(
-            target=target, source_type=_source_pb(source_type)
-        )
+        request = resolver_service_pb2.GetRoomImageRequest(target=target, source=_source(source))
         response: resolver_service_pb2.GetRoomImageResponse = await _call(
             lambda: self._stub.GetRoomImage(request, timeout=self._timeout)
         )
@@ -91,11 +90,11 @@ class GrpcResolver:
             response.image, response.content_type, response.fetch_time.ToDatetime(tzinfo=UTC)
         )
 
-    async def resolve(self, target: str, source_type: str, quality: QualityWish) -> ResolvedStream:
+    async def resolve(self, target: str, source: str, quality: QualityWish) -> ResolvedStream:
         """Resolve through the resolver service; its errors come back as domain errors."""
         request = resolver_service_pb2.ResolveRequest(
             target=target,
-            source_type=_source_pb(source_type),
+            source=_source(source),
             quality=quality_pb2.QualityPreference(
                 height=quality.height,
                 policy=quality_pb2.QualityPolicy.Value(f"QUALITY_POLICY_{quality.policy}"),
@@ -107,7 +106,7 @@ class GrpcResolver:
             lambda: self._stub.Resolve(request, timeout=self._timeout)
         )
         return ResolvedStream(
-            source_type=SOURCE_FROM_PB.get(response.source_type, "hls"),
+            source_type=response.source or SOURCE_FROM_PB.get(response.source_type, "hls"),
             media_url=response.media_url,
             audio_url=response.audio_url or None,
             headers=dict(response.http_headers),
@@ -116,4 +115,14 @@ class GrpcResolver:
             else None,
             person_hint=response.person_hint,
             is_live=response.is_live,
+            cdn_proxy=response.cdn_proxy,
+            username=response.username,
         )
+
+    async def classify_target(self, target: str, source: str) -> TargetClass:
+        """ClassifyTarget: what ``target`` names, from its shape alone (no call to a site)."""
+        request = resolver_service_pb2.ClassifyTargetRequest(target=target, source=_source(source))
+        response: resolver_service_pb2.ClassifyTargetResponse = await _call(
+            lambda: self._stub.ClassifyTarget(request, timeout=self._timeout)
+        )
+        return TargetClass(response.source, response.username, response.person_hint)

@@ -264,7 +264,7 @@ class Retention:
 
     def forecast(self, limit: int = 20) -> list[tuple[Deletion, datetime]]:
         """What retention deletes next and when (see :func:`next_deletions`)."""
-        policies = {c.username: Policy.from_channel(c) for c in self._store.list_channels()}
+        policies = {c.person: Policy.from_channel(c) for c in self._store.list_channels()}
         return next_deletions(
             self._store.list_recordings(),
             policies,
@@ -285,7 +285,7 @@ class Retention:
 
     def run(self, *, person: str | None = None, dry_run: bool = False) -> RetentionReport:
         """Delete what the plan says (of one person, or of all); ``dry_run`` only reports."""
-        policies = {c.username: Policy.from_channel(c) for c in self._store.list_channels()}
+        policies = {c.person: Policy.from_channel(c) for c in self._store.list_channels()}
         recordings = self._store.list_recordings(person=person)
         plan = plan_retention(
             recordings, policies, self._default, self._clock(), self._active_paths()

@@ -40,7 +40,7 @@ from recorder_service.discontinuity import (
     parse_jump,
 )
 from recorder_service.events import EventBus
-from recorder_service.ffmpeg_cmd import RecordJob, build_command
+from recorder_service.ffmpeg_cmd import RecordJob, build_command, hide_proxy
 from recorder_service.ffmpeg_output import is_info, line_level
 from recorder_service.ffmpeg_process import FfmpegProcess
 from recorder_service.hls_window import Window, fetch_window, segment_path
@@ -276,7 +276,13 @@ class SessionRunner:
         if s.state is SessionState.RECORDING and not progress.ended:
             self._bus.publish(EventType.PROGRESS, s)
 
+    def _hide(self, text: str) -> str:
+        """``text`` without the current CDN proxy's URL, address or credentials."""
+        return hide_proxy(text, self.job.http_proxy)
+
     def _on_stderr(self, line: str) -> None:
+        # ffmpeg may name its proxy (a refused connection, an auth failure): never pass it on.
+        line = self._hide(line)
         if is_info(line):
             self._on_info(line)
             return
@@ -355,11 +361,13 @@ class SessionRunner:
         """Take the segment length from the playlist (gaps counted in segments use it); the
         estimate from media time stays when it cannot be read."""
         try:
-            self._declare(await fetch_window(url, headers, within=_MEASURE_S))
+            self._declare(
+                await fetch_window(url, headers, within=_MEASURE_S, proxy=self.job.http_proxy)
+            )
         except (httpx.HTTPError, OSError) as exc:
             log.info(
                 "could not read the playlist's segment length (%s); estimating it",
-                exc,
+                self._hide(str(exc)),
                 extra={**self._extra, "event.action": "session.segment_length"},
             )
 
@@ -378,9 +386,14 @@ class SessionRunner:
         found = Measure(0.0, "no segment known: media lost across it unknown")
         try:
             if segment is not None:
-                found = measure(await fetch_window(url, headers, within=_MEASURE_S), segment)
+                window = await fetch_window(
+                    url, headers, within=_MEASURE_S, proxy=self.job.http_proxy
+                )
+                found = measure(window, segment)
         except (httpx.HTTPError, OSError) as exc:
-            found = Measure(0.0, f"playlist unreadable ({exc}): media lost across it unknown")
+            found = Measure(
+                0.0, f"playlist unreadable ({self._hide(str(exc))}): media lost across it unknown"
+            )
         except asyncio.CancelledError:
             found = Measure(0.0, "not measured before the session ended")
             raise
@@ -654,7 +667,9 @@ class SessionRunner:
         if last is None:
             return None, None
         try:
-            window: Window = await fetch_window(stream.media_url, stream.headers)
+            window: Window = await fetch_window(
+                stream.media_url, stream.headers, proxy=stream.cdn_proxy
+            )
         except (httpx.HTTPError, OSError) as exc:  # the new ffmpeg will meet it and say so
             # Mid-outage (a 404 burst) the read fails, and the outage may end before ffmpeg's
             # own read: started at its default (three segments from the live edge) it would
@@ -663,7 +678,7 @@ class SessionRunner:
             log.warning(
                 "could not read the live window to resume (%s): the new part starts at the "
                 "window's first segment",
-                exc,
+                hide_proxy(str(exc), stream.cdn_proxy),
                 extra={**self._extra, "event.action": "session.resume"},
             )
             self._resume_plan = ResumePlan.blind(last)

@@ -12,17 +12,17 @@ from google.protobuf import timestamp_pb2
 from grpc import aio
 
 from recorder_service.convert import (
-    SOURCE_FROM_PB,
     event_pb,
     quality_from_pb,
     session_pb,
     snapshot_pb,
+    source_from_pb,
 )
 from recorder_service.manager import SessionManager, StartRequest
 from recorder_service.model import SessionEvent
 from recorder_service.preview import PreviewManager
-from servicekit.errors import FailedPrecondition, InvalidArgument
-from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc, resolver_service_pb2
+from servicekit.errors import FailedPrecondition
+from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,10 @@ _EVENT_PB_CACHE = 512
 _BATCH_MAX = 64
 
 
-def _source(value: resolver_service_pb2.SourceType.ValueType) -> str:
-    source = SOURCE_FROM_PB.get(value)
-    if source is None:
-        raise InvalidArgument(f"unknown source_type {value}", reason="UNKNOWN_SOURCE_TYPE")
-    return source
+def _source(request: recorder_service_pb2.StartRecordingRequest) -> str:
+    """The source a start names: ``source`` (any registered name, the resolver checks it),
+    else the deprecated enum; "auto" lets the target's shape decide."""
+    return source_from_pb(request.source, request.source_type) or "auto"
 
 
 class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
@@ -80,7 +79,7 @@ class RecorderServicer(recorder_service_pb2_grpc.RecorderServiceServicer):
         session = await self._manager.start(
             StartRequest(
                 target=request.target,
-                source_type=_source(request.source_type),
+                source_type=_source(request),
                 name=request.name,
                 person=request.person,
                 quality=quality_from_pb(request.quality),

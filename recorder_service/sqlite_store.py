@@ -18,15 +18,17 @@ from typing import Any
 
 from recorder_service.model import Session, SessionState, VariantInfo
 from recorder_service.ports import QualityWish
-from recorder_service.store import Channel, GapRecord, Recording, RecordingState
+from recorder_service.store import Channel, GapRecord, Recording, RecordingState, channel_key
 from servicekit.errors import AlreadyExists, NotFound
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
+SCHEMA_VERSION = 2
+# A channel is (source, username); person is its recording folder, unique across sources.
+_CHANNELS = """
 CREATE TABLE IF NOT EXISTS channels (
-    username TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    username TEXT NOT NULL,
+    person TEXT NOT NULL UNIQUE,
     target TEXT NOT NULL,
-    source_type TEXT NOT NULL,
     name TEXT NOT NULL,
     auto_record INTEGER NOT NULL,
     retention_days INTEGER NOT NULL,
@@ -34,8 +36,28 @@ CREATE TABLE IF NOT EXISTS channels (
     max_count INTEGER NOT NULL,
     quality TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (source, username)
 );
+"""
+_CHANNEL_COLUMNS = (
+    "source, username, person, target, name, auto_record, retention_days, max_bytes,"
+    " max_count, quality, created_at, updated_at"
+)
+# Version 1 keyed channels by username alone, with a source_type of "auto", "hls" or
+# "chaturbate": a URL target was a playlist ("hls"), anything else a Chaturbate name (the
+# only site then); the folder was the username.
+_MIGRATE_1_TO_2 = f"""
+ALTER TABLE channels RENAME TO channels_v1;
+{_CHANNELS}
+INSERT INTO channels ({_CHANNEL_COLUMNS})
+    SELECT CASE WHEN source_type = 'hls' OR target LIKE '%://%' THEN 'hls' ELSE 'chaturbate' END,
+        username, username, target, name, auto_record, retention_days, max_bytes, max_count,
+        quality, created_at, updated_at
+    FROM channels_v1;
+DROP TABLE channels_v1;
+"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
     person TEXT NOT NULL,
@@ -119,9 +141,39 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._tx_depth = 0
+        try:
+            self._migrate()
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring an older database to SCHEMA_VERSION in place, in one transaction (every row
+        kept), or create the tables of a new one."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        old_channels = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'channels'"
+        ).fetchone()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} has schema version {version}; this recorder knows up to "
+                f"{SCHEMA_VERSION} (a newer recorder wrote it)"
+            )
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if old_channels and version < 2:
+                for statement in _MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            else:
+                self._db.execute(_CHANNELS)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -158,9 +210,10 @@ class SqliteStore:
     @staticmethod
     def _channel_row(c: Channel) -> tuple[Any, ...]:
         return (
+            c.source,
             c.username,
+            c.person,
             c.target,
-            c.source_type,
             c.name,
             int(c.auto_record),
             c.retention_days,
@@ -177,8 +230,9 @@ class SqliteStore:
         assert created is not None and updated is not None
         return Channel(
             username=row["username"],
+            source=row["source"],
+            person=row["person"],
             target=row["target"],
-            source_type=row["source_type"],
             name=row["name"],
             auto_record=bool(row["auto_record"]),
             retention_days=row["retention_days"],
@@ -193,26 +247,52 @@ class SqliteStore:
         try:
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO channels VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     self._channel_row(channel),
                 )
         except sqlite3.IntegrityError:
+            taken = self._find(channel.source, channel.username, exact=True)
+            if taken is not None:
+                raise AlreadyExists(
+                    f"channel {channel.key!r} is already in the watch list",
+                    reason="CHANNEL_EXISTS",
+                    metadata={"username": channel.username, "source": channel.source},
+                ) from None
             raise AlreadyExists(
-                f"channel {channel.username!r} is already in the watch list",
-                reason="CHANNEL_EXISTS",
-                metadata={"username": channel.username},
+                f"another channel already records into records/{channel.person}/",
+                reason="CHANNEL_FOLDER_TAKEN",
+                metadata={"person": channel.person},
             ) from None
 
-    def get_channel(self, username: str) -> Channel:
-        row = self._db.execute("SELECT * FROM channels WHERE username = ?", (username,)).fetchone()
-        if row is None:
-            raise NotFound(f"no channel {username!r} in the watch list", reason="CHANNEL_NOT_FOUND")
-        return self._channel(row)
+    def _find(self, source: str, username: str, *, exact: bool = False) -> Channel | None:
+        # The exact spelling first; else one that differs only in case (a user typing
+        # "Alice" for a case-insensitive site's "alice").
+        row = self._db.execute(
+            "SELECT * FROM channels WHERE source = ? AND username = ?"
+            + ("" if exact else " OR (source = ? AND username = ? COLLATE NOCASE)")
+            + " ORDER BY username = ? DESC, username LIMIT 1",
+            (source, username, username)
+            if exact
+            else (source, username, source, username, username),
+        ).fetchone()
+        return self._channel(row) if row is not None else None
 
-    def list_channels(self, offset: int = 0, limit: int | None = None) -> list[Channel]:
+    def get_channel(self, source: str, username: str) -> Channel:
+        found = self._find(source, username)
+        if found is None:
+            raise NotFound(
+                f"no channel {channel_key(source, username)!r} in the watch list",
+                reason="CHANNEL_NOT_FOUND",
+            )
+        return found
+
+    def list_channels(
+        self, offset: int = 0, limit: int | None = None, source: str | None = None
+    ) -> list[Channel]:
+        where, args = ("WHERE source = ?", [source]) if source else ("", [])
         rows = self._db.execute(
-            "SELECT * FROM channels ORDER BY username LIMIT ? OFFSET ?",
-            (-1 if limit is None else limit, offset),
+            f"SELECT * FROM channels {where} ORDER BY username, source LIMIT ? OFFSET ?",
+            (*args, -1 if limit is None else limit, offset),
         )
         return [self._channel(r) for r in rows]
 
@@ -223,21 +303,26 @@ class SqliteStore:
         row = self._channel_row(channel)
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE channels SET target=?, source_type=?, name=?, auto_record=?,"
+                "UPDATE channels SET person=?, target=?, name=?, auto_record=?,"
                 " retention_days=?, max_bytes=?, max_count=?, quality=?, created_at=?,"
-                " updated_at=? WHERE username=?",
-                (*row[1:], row[0]),
+                " updated_at=? WHERE source=? AND username=?",
+                (*row[2:], row[0], row[1]),
             )
         if cur.rowcount == 0:
             raise NotFound(
-                f"no channel {channel.username!r} in the watch list", reason="CHANNEL_NOT_FOUND"
+                f"no channel {channel.key!r} in the watch list", reason="CHANNEL_NOT_FOUND"
             )
 
-    def delete_channel(self, username: str) -> None:
+    def delete_channel(self, source: str, username: str) -> None:
         with self._tx() as db:
-            cur = db.execute("DELETE FROM channels WHERE username = ?", (username,))
+            cur = db.execute(
+                "DELETE FROM channels WHERE source = ? AND username = ?", (source, username)
+            )
         if cur.rowcount == 0:
-            raise NotFound(f"no channel {username!r} in the watch list", reason="CHANNEL_NOT_FOUND")
+            raise NotFound(
+                f"no channel {channel_key(source, username)!r} in the watch list",
+                reason="CHANNEL_NOT_FOUND",
+            )
 
     # -- sessions --------------------------------------------------------------------------
 

@@ -16,16 +16,30 @@ from typing import Protocol
 from recorder_service.model import Session, SessionState
 from recorder_service.ports import QualityWish
 
+# The site bare usernames belong to (the resolver's default site): its channels' keys and
+# folders are their bare usernames.
+DEFAULT_SOURCE = "chaturbate"
+
+
+def channel_key(source: str, username: str) -> str:
+    """A channel's key as clients write it: ``alice`` on the default site, ``source:alice``
+    on the others (``hls:cam1`` for a playlist channel)."""
+    return username if source == DEFAULT_SOURCE else f"{source}:{username}"
+
 
 @dataclass(frozen=True)
 class Channel:
-    """A watch-list entry. ``username`` is the key and the recording folder."""
+    """A watch-list entry, keyed by (``source``, ``username``): the same name on two sites is
+    two channels. ``person`` is its recording folder (``records/<person>/``), decided by the
+    resolver when the channel was created (the username on the default site,
+    ``<site>-<username>`` elsewhere); empty means the username."""
 
     username: str
     created_at: datetime
     updated_at: datetime
     target: str = ""
-    source_type: str = "auto"
+    source: str = DEFAULT_SOURCE
+    person: str = ""
     name: str = ""
     auto_record: bool = False
     retention_days: int = 0
@@ -33,9 +47,19 @@ class Channel:
     max_count: int = 0
     quality: QualityWish = field(default_factory=QualityWish)
 
+    def __post_init__(self) -> None:
+        if not self.person:
+            object.__setattr__(self, "person", self.username)
+
+    @property
+    def key(self) -> str:
+        """``alice`` on the default site, ``stripchat:alice`` elsewhere (see channel_key)."""
+        return channel_key(self.source, self.username)
+
     @property
     def record_target(self) -> str:
-        """What to resolve: the target when one was given, else the username."""
+        """What to resolve: the target when one was given, else the username (its source is
+        passed along with it, so a bare site username is enough)."""
         return self.target or self.username
 
     @property
@@ -97,24 +121,28 @@ class Store(Protocol):
 
     # channels
     def add_channel(self, channel: Channel) -> None:
-        """AlreadyExists when the username is taken."""
+        """AlreadyExists when (source, username) is taken (CHANNEL_EXISTS) or another channel
+        records into the same folder (CHANNEL_FOLDER_TAKEN)."""
         ...
 
-    def get_channel(self, username: str) -> Channel:
-        """NotFound when there is no such channel."""
+    def get_channel(self, source: str, username: str) -> Channel:
+        """The channel (source, username): the exact spelling first, else the one spelled so
+        but for case. NotFound when there is no such channel."""
         ...
 
-    def list_channels(self, offset: int = 0, limit: int | None = None) -> list[Channel]:
-        """By username."""
+    def list_channels(
+        self, offset: int = 0, limit: int | None = None, source: str | None = None
+    ) -> list[Channel]:
+        """By username, then source; only ``source``'s channels when given."""
         ...
 
     def count_channels(self) -> int: ...
 
     def update_channel(self, channel: Channel) -> None:
-        """NotFound when there is no such channel."""
+        """Save the channel (source, username); NotFound when there is no such channel."""
         ...
 
-    def delete_channel(self, username: str) -> None:
+    def delete_channel(self, source: str, username: str) -> None:
         """NotFound when there is no such channel."""
         ...
 

@@ -16,10 +16,10 @@ from grpc import aio
 from recorder_service import timeline
 from recorder_service.convert import gap_pb
 from recorder_service.model import Session
-from recorder_service.recordings import check_person
 from recorder_service.retention import Retention
 from recorder_service.storage import folder_usage, measure_storage
 from recorder_service.store import GapRecord, RecordingState, Store
+from recorder_service.watchlist import WatchList
 from servicekit.proc import process_stats
 from streamrec.v1 import resolver_service_pb2, system_service_pb2, system_service_pb2_grpc
 
@@ -68,7 +68,9 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         request: system_service_pb2.GetChannelTimelineRequest,
         context: aio.ServicerContext,
     ) -> system_service_pb2.GetChannelTimelineResponse:
-        person = check_person(request.username)
+        channel, person = WatchList(self._store).locate(
+            request.username, request.source.strip().lower()
+        )
         now = self._clock()
         since = timeline.window_start(
             now,
@@ -83,7 +85,9 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         gaps = timeline.gaps_in_window(ledger, since, now)
         media = sum(s.media_seconds for s in spans)
         reply = system_service_pb2.GetChannelTimelineResponse(
-            username=person,
+            username=channel.username if channel is not None else person,
+            source=channel.source if channel is not None else "",
+            person=person,
             since_time=_ts(since),
             now_time=_ts(now),
             gaps=[gap_pb(g) for g in gaps],

@@ -366,7 +366,7 @@ class RoomImages:
         """The channel's room image; None if there is none. A due refresh is started (never
         while the site says the channel is offline, unless there is no image yet); only an ask
         with no image waits for it (up to ``wait_s``)."""
-        name = channel.username
+        name = channel.person  # one file per folder: the same name on two sites is two
         slot = self._slots.get(name)
         if slot is None:
             slot = self._slots[name] = await asyncio.to_thread(self._load, name)
@@ -428,12 +428,12 @@ class RoomImages:
     async def _refresh(self, channel: Channel, slot: _Slot) -> None:
         extra = {"event.action": "thumbnail.room", "channel": channel.username}
         try:
-            image = await self._fetch(channel.record_target, channel.source_type)
+            image = await self._fetch(channel.record_target, channel.source)
             if sniff_image(image.data) != image.content_type or not image.data:
                 raise DomainError("the resolver's room image is not what it says")
             if len(image.data) > ROOM_IMAGE_MAX_BYTES:
                 raise DomainError(f"the room image has {len(image.data)} bytes")
-            await asyncio.to_thread(self._save, channel.username, image)
+            await asyncio.to_thread(self._save, channel.person, image)
         except asyncio.CancelledError:
             raise
         except (DomainError, OSError) as exc:
@@ -481,7 +481,7 @@ class ChannelThumbnails:
         rooms: RoomImages,
         *,
         running: Callable[[], list[Session]],
-        channel: Callable[[str], Channel],
+        channel: Callable[[str, str], Channel],
         availability: Callable[[str], str],
         enabled: bool = True,
     ) -> None:
@@ -492,20 +492,28 @@ class ChannelThumbnails:
         self._availability = availability
         self.enabled = enabled
 
-    async def get(self, username: str) -> Thumbnail:
+    async def get(self, username: str, source: str = "") -> Thumbnail:
         """The picture; NO_THUMBNAIL when there is none (or THUMBNAILS is off). NotFound
-        (CHANNEL_NOT_FOUND) for a channel neither watched nor recording."""
-        name = check_person(username)
-        session = next((s for s in self._running() if name in (s.person, s.channel)), None)
-        try:
-            channel: Channel | None = self._channel(name)
-        except NotFound:
-            if session is None:
-                raise NotFound(
-                    f"channel {name} is not watched and not recording",
-                    reason="CHANNEL_NOT_FOUND",
-                ) from None
-            channel = None
+        (CHANNEL_NOT_FOUND) for a channel neither watched nor recording. ``username`` is a
+        watched channel's (``stripchat:alice``, or with ``source``) or a recording folder."""
+        channel: Channel | None
+        if source or ":" in username:
+            channel = self._channel(username, source)  # a site channel must be watched
+            name = channel.person
+        else:
+            name = check_person(username)
+            try:
+                channel = self._channel(name, "")
+            except NotFound:
+                channel = None
+            else:
+                name = channel.person
+        key = channel.key if channel is not None else name
+        session = next((s for s in self._running() if s.person == name or s.channel == key), None)
+        if channel is None and session is None:
+            raise NotFound(
+                f"channel {name} is not watched and not recording", reason="CHANNEL_NOT_FOUND"
+            )
         if not self.enabled:
             return NO_THUMBNAIL
         if session is not None:
@@ -513,7 +521,7 @@ class ChannelThumbnails:
             if shot is not None:
                 return shot
         if channel is not None:
-            room = await self.rooms.get(channel, self._availability(name))
+            room = await self.rooms.get(channel, self._availability(key))
             if room is not None:
                 return room
         return NO_THUMBNAIL

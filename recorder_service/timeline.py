@@ -3,7 +3,7 @@ were. Pure functions over what the store keeps; the clock is a parameter."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -105,12 +105,17 @@ class AvailabilityHistory:
 
     PRUNE_EVERY = timedelta(hours=1)
 
-    def __init__(self, store: AvailabilityStore) -> None:
+    def __init__(
+        self, store: AvailabilityStore, person_of: Callable[[str], str] = lambda key: key
+    ) -> None:
         self._store = store
+        # The scheduler names a channel by its key (``stripchat:alice``); the timeline is
+        # read by recording folder (``stripchat-alice``).
+        self._person_of = person_of
         self._pruned: datetime | None = None
 
-    def note(self, username: str, _before: str, now_availability: str, at: datetime) -> None:
-        self._store.add_availability(username, at, now_availability)
+    def note(self, key: str, _before: str, now_availability: str, at: datetime) -> None:
+        self._store.add_availability(self._person_of(key), at, now_availability)
         if self._pruned is None or at - self._pruned >= self.PRUNE_EVERY:
             self._pruned = at
             self._store.prune_availability(at - HISTORY_KEPT)

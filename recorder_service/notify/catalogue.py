@@ -145,7 +145,10 @@ class Notification:
 
 
 def site_of(source_type: str, target: str = "") -> str:
-    """The site a session or channel records from: ``chaturbate`` or ``hls``."""
-    if source_type in ("hls", "m3u8") or target.startswith(("http://", "https://")):
+    """The site a session or channel records from: its source's name (``chaturbate``,
+    ``stripchat``...), or ``hls`` for a playlist URL."""
+    if source_type in ("hls", "m3u8"):
         return "hls"
-    return "chaturbate"
+    if source_type and source_type != "auto":
+        return source_type
+    return "hls" if target.startswith(("http://", "https://")) else "chaturbate"

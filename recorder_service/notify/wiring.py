@@ -28,7 +28,8 @@ from recorder_service.notify.urls import UrlPolicy
 from recorder_service.notify.webhook import WebhookSender
 from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
-from servicekit.errors import NotFound
+from recorder_service.watchlist import parse_key
+from servicekit.errors import InvalidArgument, NotFound
 
 
 def _port(addr: str) -> tuple[str, int]:
@@ -103,12 +104,12 @@ class Notifications:
     ) -> None:
         """Listen where the events come from (the bus, the scheduler, retention)."""
 
-        def source_of(username: str) -> tuple[str, str]:
+        def source_of(key: str) -> tuple[str, str]:
             try:
-                channel = store.get_channel(username)
-            except NotFound:
+                channel = store.get_channel(*parse_key(key))
+            except (NotFound, InvalidArgument):
                 return "auto", ""
-            return channel.source_type, channel.target
+            return channel.source, channel.target
 
         def thumbnail_of(username: str) -> str:
             return str(getattr(runtime(username), "last_thumbnail_url", "") or "")

@@ -55,7 +55,8 @@ def waiting_script(tmp_path: Path, lines: list[str]) -> str:
 class Harness:
     """One session of a fake ffmpeg: its runner, its events and its ledger."""
 
-    def __init__(self, tmp_path: Path, ffmpeg: str, watchdog: Watchdog) -> None:
+    def __init__(self, tmp_path: Path, ffmpeg: str, watchdog: Watchdog, *, proxy: str = "") -> None:
+        self.proxy = proxy
         self.bus = EventBus()
         self.gaps: list[GapRecord] = []
         self.ended = asyncio.Event()
@@ -89,10 +90,11 @@ class Harness:
             record_path=self._tmp / "records" / "x" / f"x_{part}.ts",
             preview_dir=self._tmp / "preview",
             live_start_index=live_start_index,
+            http_proxy=self.proxy,
         )
 
     async def _reresolve(self) -> ResolvedStream:
-        return ResolvedStream(source_type="hls", media_url=MEDIA_URL)
+        return ResolvedStream(source_type="hls", media_url=MEDIA_URL, cdn_proxy=self.proxy)
 
     def events(self, kind: EventType) -> list[SessionEvent]:
         return [e for e in self.bus._ring if e.type is kind]

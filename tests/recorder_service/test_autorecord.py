@@ -122,10 +122,10 @@ async def test_starts_the_online_auto_channels_that_are_not_recording(parts) -> 
         "alice",
         "Alice",
         "alice",
-        "auto",
+        "chaturbate",
     )
     # one batch call, and only for the channels that could be started
-    assert status.calls == [(["alice", "bob"], "auto")]
+    assert status.calls == [(["alice", "bob"], "chaturbate")]
     assert (stats.auto, stats.online, stats.started, stats.already_recording) == (3, 1, 1, 1)
     assert auto.runtime["bob"].last_availability == "OFFLINE"
 
@@ -133,7 +133,7 @@ async def test_starts_the_online_auto_channels_that_are_not_recording(parts) -> 
 async def test_a_url_channel_is_checked_and_recorded_by_its_target(parts) -> None:
     watchlist, status, starter, _, auto = parts
     url = "https://cdn.example/live/x.m3u8"
-    add(watchlist, "cam1", target=url, source_type="hls")
+    add(watchlist, "cam1", target=url, source="hls")
     status.availability = {url: "ONLINE"}
     await auto.cycle()
     assert status.calls == [([url], "hls")]
@@ -152,7 +152,7 @@ async def test_a_failing_channel_backs_off_and_the_others_do_not(parts) -> None:
     # within the first backoff (one interval): not even asked about
     clock.now += 30
     second = await auto.cycle()
-    assert second.backing_off == 1 and status.calls[-1] == (["bob"], "auto")
+    assert second.backing_off == 1 and status.calls[-1] == (["bob"], "chaturbate")
     # after it, tried again; a second failure doubles the wait
     clock.now += 31
     await auto.cycle()
@@ -447,3 +447,76 @@ async def test_each_channel_gets_one_debug_line_saying_why_it_was_or_was_not_sta
         status.down = True
         await auto.cycle()
         assert getattr(decisions()["bob"], "autorecord.reason") == "status_unknown"
+
+
+class SitesStatus(Status):
+    """Answers per source; a source in ``broken`` fails its whole batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: dict[str, Exception] = {}
+
+    async def batch_channel_status(self, targets, source_type="auto", *, skip_cache=False):
+        if source_type in self.broken:
+            self.calls.append((list(targets), source_type))
+            raise self.broken[source_type]
+        return await super().batch_channel_status(targets, source_type, skip_cache=skip_cache)
+
+
+def add_on(watchlist: WatchList, source: str, username: str, **kw) -> Channel:
+    kw.setdefault("person", f"{source}-{username}")
+    return add(watchlist, username, source=source, **kw)
+
+
+async def test_one_batch_per_source_and_starts_carry_the_source(tmp_path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    watchlist, status, starter = WatchList(store), SitesStatus(), Starter()
+    auto = AutoRecorder(watchlist, status, starter, interval=60, rng=lambda: 0.5)
+    add(watchlist, "alice")
+    add_on(watchlist, "stripchat", "alice")
+    add_on(watchlist, "stripchat", "bob")
+    add_on(watchlist, "camsoda", "carol")
+    status.availability = {"alice": "ONLINE", "bob": "ONLINE"}
+
+    await auto.cycle()
+
+    assert sorted(status.calls) == [
+        (["alice"], "chaturbate"),
+        (["alice", "bob"], "stripchat"),
+        (["carol"], "camsoda"),
+    ]
+    started = {(r.source_type, r.target, r.person, r.channel) for r in starter.started}
+    assert started == {
+        ("chaturbate", "alice", "alice", "alice"),
+        ("stripchat", "alice", "stripchat-alice", "stripchat:alice"),
+        ("stripchat", "bob", "stripchat-bob", "stripchat:bob"),
+    }
+    # The two alices are two channels: each has its own state.
+    assert set(auto.runtime) == {"alice", "stripchat:alice", "stripchat:bob", "camsoda:carol"}
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Unavailable("site budget exhausted", reason="RESOLVER_UNAVAILABLE"),
+        RuntimeError("a bug in one site's answer"),
+    ],
+)
+async def test_a_site_whose_batch_fails_does_not_stop_the_others(tmp_path, failure) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    watchlist, status, starter = WatchList(store), SitesStatus(), Starter()
+    auto = AutoRecorder(watchlist, status, starter, interval=60, rng=lambda: 0.5)
+    add(watchlist, "alice")
+    add_on(watchlist, "stripchat", "bob")
+    add_on(watchlist, "camsoda", "carol")
+    status.availability = {"alice": "ONLINE", "carol": "ONLINE"}
+    status.broken["stripchat"] = failure
+
+    stats = await auto.cycle()
+
+    assert {r.channel for r in starter.started} == {"alice", "camsoda:carol"}
+    assert (stats.started, stats.unknown, stats.checked) == (2, 1, 2)
+    assert stats.decisions["stripchat:bob"][0] == "status_unknown"
+    assert len(stats.errors) == 1 and stats.errors[0].startswith("stripchat: ")
+    store.close()

@@ -54,7 +54,7 @@ def recording(file_name="a.ts", start=T0, **kw):
 def test_channel_round_trips_every_field(store):
     c = channel(
         target="https://cdn.example/x.m3u8",
-        source_type="hls",
+        source="hls",
         name="Alice",
         auto_record=True,
         retention_days=7,
@@ -63,7 +63,7 @@ def test_channel_round_trips_every_field(store):
         quality=QualityWish(height=720, policy="CLOSEST", fps=30.0, fallback=False),
     )
     store.add_channel(c)
-    assert store.get_channel("alice") == c
+    assert store.get_channel("hls", "alice") == c
     assert store.list_channels() == [c]
     assert store.count_channels() == 1
 
@@ -73,14 +73,14 @@ def test_a_second_channel_with_the_same_username_is_refused(store):
     with pytest.raises(AlreadyExists) as err:
         store.add_channel(channel(name="other"))
     assert err.value.reason == "CHANNEL_EXISTS"
-    assert store.get_channel("alice").name == ""
+    assert store.get_channel("chaturbate", "alice").name == ""
 
 
 def test_unknown_channels_are_not_found_for_get_update_and_delete(store):
     for call in (
-        lambda: store.get_channel("bob"),
+        lambda: store.get_channel("chaturbate", "bob"),
         lambda: store.update_channel(channel("bob")),
-        lambda: store.delete_channel("bob"),
+        lambda: store.delete_channel("chaturbate", "bob"),
     ):
         with pytest.raises(NotFound):
             call()
@@ -93,11 +93,41 @@ def test_channels_list_by_username_and_page(store):
     assert [c.username for c in store.list_channels(offset=1, limit=1)] == ["bob"]
 
 
+def test_the_same_name_on_two_sites_is_two_channels_in_two_folders(store):
+    store.add_channel(channel(name="cb"))
+    store.add_channel(channel(source="stripchat", person="stripchat-alice", name="sc"))
+    assert store.get_channel("chaturbate", "alice").name == "cb"
+    assert store.get_channel("stripchat", "alice").person == "stripchat-alice"
+    assert [c.source for c in store.list_channels()] == ["chaturbate", "stripchat"]
+    assert [c.key for c in store.list_channels(source="stripchat")] == ["stripchat:alice"]
+    store.delete_channel("stripchat", "alice")
+    assert [c.key for c in store.list_channels()] == ["alice"]
+
+
+def test_two_channels_cannot_share_a_folder(store):
+    store.add_channel(channel())
+    with pytest.raises(AlreadyExists) as err:
+        store.add_channel(channel(source="hls", target="http://cdn.example/a.m3u8"))
+    assert err.value.reason == "CHANNEL_FOLDER_TAKEN"
+    assert store.count_channels() == 1
+
+
+def test_a_lookup_finds_the_exact_spelling_first_then_any_case(store):
+    store.add_channel(channel("Alice", source="stripchat", person="stripchat-alice-1"))
+    store.add_channel(channel("alice", source="stripchat", person="stripchat-alice-2"))
+    store.add_channel(channel("bob"))
+    assert store.get_channel("stripchat", "Alice").person == "stripchat-alice-1"
+    assert store.get_channel("stripchat", "alice").person == "stripchat-alice-2"
+    assert store.get_channel("chaturbate", "BOB").username == "bob"
+    with pytest.raises(NotFound):
+        store.get_channel("stripchat", "bob")
+
+
 def test_update_and_delete_channel(store):
     store.add_channel(channel())
     store.update_channel(channel(auto_record=True, retention_days=3))
-    assert store.get_channel("alice").retention_days == 3
-    store.delete_channel("alice")
+    assert store.get_channel("chaturbate", "alice").retention_days == 3
+    store.delete_channel("chaturbate", "alice")
     assert store.list_channels() == []
 
 

@@ -173,7 +173,7 @@ async def test_a_room_image_is_fetched_when_asked_and_kept_on_disk(tmp_path: Pat
     got = await rooms.get(channel(), "ONLINE")
     assert got is not None and (got.data, got.source) == (THUMBNAIL, "room")
     assert (tmp_path / "thumbs" / "anna.jpg").read_bytes() == THUMBNAIL
-    assert site.calls == [("anna", "auto")]
+    assert site.calls == [("anna", "chaturbate")]
     clock.now += 200  # fresh
     await rooms.get(channel(), "ONLINE")
     assert len(site.calls) == 1
@@ -229,8 +229,8 @@ async def test_a_recording_channel_shows_its_live_frame_else_its_room_image(
     site = Site()
     watched = {"thumbs": channel("thumbs"), "anna": channel("anna")}
 
-    def get(name: str) -> Channel:
-        if name not in watched:
+    def get(name: str, source: str = "") -> Channel:
+        if source or name not in watched:
             raise NotFound(f"{name} is not watched", reason="CHANNEL_NOT_FOUND")
         return watched[name]
 
@@ -246,11 +246,43 @@ async def test_a_recording_channel_shows_its_live_frame_else_its_room_image(
     assert live.source == "live" and jpeg_size(live.data) == (320, 180)
     room = await thumbnails.get("anna")
     assert (room.source, room.data) == ("room", THUMBNAIL)
-    assert site.calls == [("anna", "auto")]  # the recording channel's room was never asked
+    assert site.calls == [("anna", "chaturbate")]  # the recording channel's room was never asked
     with pytest.raises(NotFound):
         await thumbnails.get("nobody")
     with pytest.raises(Exception, match="person"):
         await thumbnails.get("../etc")
     thumbnails.enabled = False
     assert (await thumbnails.get("anna")).source == "none"
+    await thumbnails.close()
+
+
+async def test_the_same_name_on_two_sites_has_two_room_images(tmp_path: Path) -> None:
+    site = Site()
+    watched = {
+        "anna": channel("anna"),
+        "othersite:anna": channel("anna", source="othersite", person="othersite-anna"),
+    }
+
+    def get(name: str, source: str = "") -> Channel:
+        key = f"{source}:{name}" if source else name
+        if key not in watched:
+            raise NotFound(f"{key} is not watched", reason="CHANNEL_NOT_FOUND")
+        return watched[key]
+
+    thumbnails = ChannelThumbnails(
+        LiveThumbnails(FFMPEG, tmp_path, asyncio.Semaphore(1)),
+        RoomImages(tmp_path, site.fetch),
+        running=lambda: [],
+        channel=get,
+        availability=lambda key: "ONLINE",
+    )
+    assert (await thumbnails.get("anna")).source == "room"
+    site.answer = PNG
+    assert (await thumbnails.get("anna", "othersite")).data == PNG
+    assert (await thumbnails.get("othersite:anna")).data == PNG
+    assert site.calls == [("anna", "chaturbate"), ("anna", "othersite")]
+    assert (tmp_path / "thumbs" / "anna.jpg").read_bytes() == THUMBNAIL
+    assert (tmp_path / "thumbs" / "othersite-anna.png").read_bytes() == PNG
+    with pytest.raises(NotFound):
+        await thumbnails.get("anna", "thirdsite")
     await thumbnails.close()

@@ -18,11 +18,10 @@ from recorder_service.resolver_client import GrpcResolver
 from recorder_service.sqlite_store import SqliteStore
 from recorder_service.watchlist import WatchList
 from servicekit.grpc_errors import parse_rpc_error
-from servicekit.grpc_interceptors import insecure_channel
 from streamrec.v1 import channel_service_pb2 as pb
 from streamrec.v1 import channel_service_pb2_grpc, quality_pb2, resolver_service_pb2
 from tests.grpc_util import serving
-from tests.harness import free_port
+from tests.recorder_service.classifying_resolver import classifying_resolver
 
 BAD_POLICY: Any = 42
 RUNTIME = {
@@ -37,7 +36,6 @@ RUNTIME = {
 @pytest.fixture
 async def stub(tmp_path) -> AsyncIterator[channel_service_pb2_grpc.ChannelServiceStub]:
     store = SqliteStore(tmp_path / "db.sqlite")
-    dead = insecure_channel(f"127.0.0.1:{free_port()}")
 
     def running() -> list[Session]:
         return [
@@ -53,15 +51,18 @@ async def stub(tmp_path) -> AsyncIterator[channel_service_pb2_grpc.ChannelServic
             )
         ]
 
-    servicer = ChannelServicer(
-        GrpcResolver(dead, timeout=1), WatchList(store), running=running, runtime=RUNTIME.get
-    )
-    async with serving(
-        lambda s: channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(servicer, s),
-        "streamrec.v1.ChannelService",
-    ) as channel:
-        yield channel_service_pb2_grpc.ChannelServiceStub(channel)
-    await dead.close()
+    async with classifying_resolver() as to_resolver:
+        servicer = ChannelServicer(
+            GrpcResolver(to_resolver, timeout=5),
+            WatchList(store),
+            running=running,
+            runtime=RUNTIME.get,
+        )
+        async with serving(
+            lambda s: channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(servicer, s),
+            "streamrec.v1.ChannelService",
+        ) as channel:
+            yield channel_service_pb2_grpc.ChannelServiceStub(channel)
     store.close()
 
 
@@ -147,7 +148,13 @@ async def test_a_duplicate_username_is_already_exists_whatever_its_case(stub) ->
         ({"target": "file:///etc/passwd"}, "UNSUPPORTED_PROTOCOL"),
         ({"target": "concat:/a|/b"}, "INVALID_CHANNEL"),
         ({"target": "ftp://host/x.m3u8"}, "UNSUPPORTED_PROTOCOL"),
-        ({"target": "http://host/x.m3u8", "source_type": 2}, "INVALID_CHANNEL"),
+        # The resolver's rule: a site channel needs a username or that site's room URL.
+        ({"target": "http://host/x.m3u8", "source_type": 2}, "INVALID_USERNAME"),
+        ({"source": "nosuchsite"}, "UNKNOWN_SOURCE_TYPE"),
+        ({"username": "nosuchsite:alice"}, "UNKNOWN_SOURCE_TYPE"),
+        ({"source": "hls", "source_type": 2}, "SOURCE_MISMATCH"),
+        ({"username": "othersite:a", "source": "chaturbate"}, "SOURCE_MISMATCH"),
+        ({"target": "https://othersite.example/bob"}, "INVALID_CHANNEL"),  # dave is not bob
         ({"source_type": 1}, "INVALID_CHANNEL"),  # hls without a URL
         ({"source_type": 99}, "UNKNOWN_SOURCE_TYPE"),
         ({"name": "bad\nname"}, "INVALID_CHANNEL"),
@@ -204,3 +211,93 @@ async def test_an_update_that_breaks_a_rule_changes_nothing(stub) -> None:
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     got = (await stub.GetChannel(pb.GetChannelRequest(username="fay"))).channel
     assert (got.retention_days, got.name) == (3, "fay")
+
+
+async def test_the_same_name_on_two_sites_is_two_channels_in_two_folders(stub) -> None:
+    mine = (await stub.CreateChannel(pb.CreateChannelRequest(channel=channel("Alice")))).channel
+    other = (
+        await stub.CreateChannel(pb.CreateChannelRequest(channel=channel("othersite:Alice")))
+    ).channel
+    assert (mine.source, mine.key, mine.username) == ("chaturbate", "alice", "alice")
+    assert mine.source_type == resolver_service_pb2.SOURCE_TYPE_CHATURBATE
+    # The second site keeps the name's case (it is case-sensitive) and its own folder.
+    assert (other.source, other.key, other.username) == (
+        "othersite",
+        "othersite:Alice",
+        "Alice",
+    )
+    assert other.source_type == resolver_service_pb2.SOURCE_TYPE_UNSPECIFIED
+    listed = (await stub.ListChannels(pb.ListChannelsRequest())).channels
+    assert sorted(c.key for c in listed) == ["alice", "othersite:Alice"]
+    only = (await stub.ListChannels(pb.ListChannelsRequest(source="othersite"))).channels
+    assert [c.key for c in only] == ["othersite:Alice"]
+
+    by_key = (await stub.GetChannel(pb.GetChannelRequest(username="othersite:Alice"))).channel
+    by_field = (
+        await stub.GetChannel(pb.GetChannelRequest(username="Alice", source="othersite"))
+    ).channel
+    assert by_key == by_field == other
+    bare = (await stub.GetChannel(pb.GetChannelRequest(username="ALICE"))).channel
+    assert bare.key == "alice"
+
+    updated = (
+        await stub.UpdateChannel(
+            pb.UpdateChannelRequest(
+                channel=pb.Channel(username="Alice", source="othersite", retention_days=4),
+                update_mask=field_mask_pb2.FieldMask(paths=["retention_days"]),
+            )
+        )
+    ).channel
+    assert (updated.key, updated.retention_days) == ("othersite:Alice", 4)
+    assert (
+        await stub.GetChannel(pb.GetChannelRequest(username="alice"))
+    ).channel.retention_days == 0
+
+    await stub.DeleteChannel(pb.DeleteChannelRequest(username="Alice", source="othersite"))
+    listed = (await stub.ListChannels(pb.ListChannelsRequest())).channels
+    assert [c.key for c in listed] == ["alice"]
+
+
+async def test_a_channel_named_by_key_or_by_source_is_the_same_channel(stub) -> None:
+    await stub.CreateChannel(pb.CreateChannelRequest(channel=channel("othersite:bob")))
+    code, reason = await error_of(
+        stub.CreateChannel(pb.CreateChannelRequest(channel=channel("bob", source="othersite")))
+    )
+    assert (code, reason) == (grpc.StatusCode.ALREADY_EXISTS, "CHANNEL_EXISTS")
+
+
+async def test_a_room_url_names_the_channel_and_a_playlist_url_makes_an_hls_channel(stub) -> None:
+    room = (
+        await stub.CreateChannel(
+            pb.CreateChannelRequest(channel=pb.Channel(target="https://othersite.example/Zed"))
+        )
+    ).channel
+    assert (room.key, room.target) == ("othersite:Zed", "")  # recorded by its username
+    url = "https://cdn.example/live/cam.m3u8"
+    cam = (
+        await stub.CreateChannel(pb.CreateChannelRequest(channel=channel("Cam1", target=url)))
+    ).channel
+    assert (cam.source, cam.key, cam.target) == ("hls", "hls:cam1", url)
+    assert cam.source_type == resolver_service_pb2.SOURCE_TYPE_HLS
+    # A bare name still finds a playlist channel (as before channels had sources).
+    assert (await stub.GetChannel(pb.GetChannelRequest(username="cam1"))).channel == cam
+    # A default-site channel of that name would record into the same folder: refused.
+    code, reason = await error_of(
+        stub.CreateChannel(pb.CreateChannelRequest(channel=channel("cam1")))
+    )
+    assert (code, reason) == (grpc.StatusCode.ALREADY_EXISTS, "CHANNEL_FOLDER_TAKEN")
+
+
+async def test_a_channel_source_cannot_change_by_update(stub) -> None:
+    await stub.CreateChannel(pb.CreateChannelRequest(channel=channel("gil")))
+    code, reason = await error_of(
+        stub.UpdateChannel(
+            pb.UpdateChannelRequest(
+                channel=pb.Channel(
+                    username="gil", source_type=resolver_service_pb2.SOURCE_TYPE_HLS
+                ),
+                update_mask=field_mask_pb2.FieldMask(paths=["source_type"]),
+            )
+        )
+    )
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CHANNEL")
