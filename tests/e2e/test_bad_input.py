@@ -129,7 +129,11 @@ def test_the_watch_list_refuses_duplicates_and_unknown_names_with_clear_errors(c
     )
     assert_error(client.put("/api/models/ivy", json={"retentionDays": -1}), 400)
     assert [m["username"] for m in client.get("/api/models").json()] == ["ivy"]
-    assert client.delete("/api/models/ivy").json() == {"username": "ivy", "deleted": True}
+    assert client.delete("/api/models/ivy").json() == {
+        "username": "ivy",
+        "key": "ivy",
+        "deleted": True,
+    }
 
 
 @pytest.mark.parametrize(
