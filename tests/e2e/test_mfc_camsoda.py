@@ -173,10 +173,6 @@ def test_the_watch_list_starts_a_room_that_goes_online(
     fake = mfc if site == "myfreecams" else soda
     add_room(site, "cleo", origin, mfc, soda, show="offline")
     created = client.post("/api/models", json={"username": f"{site}:cleo", "autoRecord": True})
-    if created.status_code == 400 and "username: String should match" in created.text:
-        # WAITING FOR the watch list across sites (wl-gateway / wl-recorder branches): main's
-        # gateway takes bare Chaturbate usernames only. This test runs as is once it lands.
-        pytest.skip(f"the watch list cannot take {site}:cleo on this build yet")
     assert created.status_code == 201, created.text
     try:
         time.sleep(INTERVAL * 1.5)

@@ -176,18 +176,11 @@ def test_bad_names_get_a_400_and_never_reach_the_site(
 def test_the_watch_list_starts_a_model_that_goes_online(
     client: httpx.Client, site: FakeStripchat, cdn: StripchatCdn
 ) -> None:
-    """Watched as ``stripchat:wanda``. INTERIM: while the recorder keys channels by username
-    alone (the gateway then answers site "chaturbate"), the channel is watched through its
-    stripchat.com room URL as target instead, which the resolver classifies the same way."""
+    """Watched as ``stripchat:wanda``: a channel of its own, recorded into its own folder."""
     site.add_room("wanda", status="off")
     added = client.post("/api/models", json={"username": "stripchat:wanda", "autoRecord": True})
     assert added.status_code == 201, added.text
-    interim = added.json()["site"] != "stripchat"
-    if interim:
-        assert client.delete(f"/api/models/{added.json()['key']}").status_code in (200, 204)
-        body = {"username": "wanda", "target": "https://stripchat.com/wanda", "autoRecord": True}
-        added = client.post("/api/models", json=body)
-        assert added.status_code == 201, added.text
+    assert added.json()["site"] == "stripchat" and added.json()["key"] == "stripchat:wanda"
     time.sleep(1.5)
     assert not [s for s in client.get("/api/status").json() if "wanda" in str(s)]
     assert site.request_count() > 0  # the watch list asks the fake site, and nothing else
@@ -201,6 +194,5 @@ def test_the_watch_list_starts_a_model_that_goes_online(
         return [s for s in sessions if s.get("state") == "RECORDING" and "wanda" in str(s)]
 
     session = wait_for("the watch list to record wanda", started, 20, 0.3)[0]
-    # The interim channel records into its username's folder, as the recorder keys it.
-    assert session["person"] == ("wanda" if interim else "stripchat-wanda"), session
+    assert session["person"] == "stripchat-wanda", session
     client.post(f"/api/stop/{session['session_id']}")
