@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from servicekit.errors import InvalidArgument
 PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto"
 # Through an HTTP proxy, https inputs are tunnelled (CONNECT) by ffmpeg's httpproxy protocol.
 PROXY_PROTOCOL_WHITELIST = PROTOCOL_WHITELIST + ",httpproxy"
+# Proxy variables of the recorder's own environment, never passed on to a proxied ffmpeg.
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 # What stands for the CDN proxy wherever text about ffmpeg's work is logged or shown.
 PROXY_PLACEHOLDER = "[cdn-proxy]"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -126,6 +129,8 @@ class RecordJob:
     # The HTTP proxy ffmpeg reads the CDN through ("" for none). May carry credentials: kept
     # out of repr, and out of every log line, event and session field (``hide_proxy``).
     http_proxy: str = field(default="", repr=False)
+    # Hosts ffmpeg reaches directly even through a proxy (the resolver's playlist relay).
+    direct_hosts: tuple[str, ...] = ()
 
     def part_files(self) -> list[Path]:
         """The recording files written so far, oldest first."""
@@ -142,9 +147,6 @@ def _input_options(job: RecordJob, live_start_index: int | None = None) -> list[
         "-rw_timeout",
         str(int(job.rw_timeout_s * 1_000_000)),
     ]
-    if job.http_proxy:
-        # The HLS demuxer passes it on to every playlist, key and segment request.
-        opts += ["-http_proxy", job.http_proxy]
     headers = dict(job.headers)
     user_agent = headers.pop("User-Agent", None) or headers.pop("user-agent", None)
     if user_agent:
@@ -213,6 +215,20 @@ def _record_output(job: RecordJob) -> list[str]:
         "1",
         str(job.record_path),
     ]
+
+
+def ffmpeg_env(job: RecordJob) -> dict[str, str] | None:
+    """The environment of the ffmpeg that records ``job``: the CDN proxy goes in ``http_proxy``
+    (ffmpeg's http and tls protocols read it for every playlist, key and segment request, https
+    tunnelled with CONNECT), not on the command line where ``ps`` would show its password;
+    ``no_proxy`` names the hosts read directly (the resolver's relay). None: inherit as is."""
+    if not job.http_proxy:
+        return None
+    env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXY_VARIABLES}
+    env["http_proxy"] = job.http_proxy
+    if job.direct_hosts:
+        env["no_proxy"] = ",".join(job.direct_hosts)
+    return env
 
 
 def build_command(ffmpeg: str, job: RecordJob) -> list[str]:

@@ -9,7 +9,7 @@ import fcntl
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from recorder_service.progress import Progress, ProgressParser
@@ -38,8 +38,10 @@ class FfmpegProcess:
         on_stderr: Callable[[str], None] | None = None,
         log_extra: dict[str, Any] | None = None,
         stderr_batch_s: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.argv = list(argv)
+        self._env = None if env is None else dict(env)
         self._on_progress = on_progress
         self._on_stderr = on_stderr
         self._extra = log_extra or {}
@@ -93,6 +95,7 @@ class FfmpegProcess:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
                 start_new_session=True,
+                env=self._env,
                 # If the recorder is SIGKILLed, ffmpeg gets SIGTERM (once: see
                 # single_parent_argv) and finalizes its MPEG-TS file instead of running on as
                 # an orphan.

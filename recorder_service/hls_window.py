@@ -130,10 +130,17 @@ def parse_window(text: str, base_url: str) -> Window:
 
 
 async def fetch_window(
-    url: str, headers: Mapping[str, str], within: float = 10.0, proxy: str = ""
+    url: str,
+    headers: Mapping[str, str],
+    within: float = 10.0,
+    proxy: str = "",
+    direct_hosts: tuple[str, ...] = (),
 ) -> Window:
     """Read the media playlist at ``url`` with ffmpeg's headers, through ffmpeg's CDN proxy
-    when there is one; raises httpx errors (whose text may name the proxy: hide it)."""
+    when there is one (not for ``direct_hosts``, as ffmpeg's ``no_proxy``); raises httpx
+    errors (whose text may name the proxy: hide it)."""
+    if httpx.URL(url).host in direct_hosts:
+        proxy = ""
     async with (
         httpx.AsyncClient(timeout=within, follow_redirects=True, proxy=proxy or None) as client,
         client.stream("GET", url, headers=dict(headers)) as response,

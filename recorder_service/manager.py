@@ -31,6 +31,7 @@ from recorder_service.ports import QualityWish, ResolvedStream, Resolver
 from recorder_service.recordings import page_bounds
 from recorder_service.runner import SessionRunner, Watchdog
 from recorder_service.settings import RecorderSettings
+from recorder_service.socks_bridge import SocksBridges, is_socks
 from recorder_service.store import Recording, RecordingState, Store
 from servicekit import correlation
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -96,6 +97,7 @@ class SessionManager:
         # Raises (e.g. ResourceExhausted below the free-space watermark) to refuse a start.
         self._admission = admission
         self._runners: dict[str, SessionRunner] = {}
+        self._bridges = SocksBridges()
         self._persons_busy: set[str] = set()
         self._request_ids: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._accepting = True
@@ -182,7 +184,7 @@ class SessionManager:
             self._check_person_free(explicit_person)
         self._admission()
 
-        resolved = await self._resolver.resolve(req.target.strip(), req.source_type, req.quality)
+        resolved = await self._resolve(req.target.strip(), req.source_type, req.quality)
         if not self._accepting:
             # Shutdown began while we were resolving: spawning now would outlive the drain.
             raise FailedPrecondition("recorder is shutting down", reason="SHUTTING_DOWN")
@@ -227,6 +229,7 @@ class SessionManager:
             audio_url=resolved.audio_url,
             headers=resolved.headers,
             http_proxy=resolved.cdn_proxy,
+            direct_hosts=resolved.direct_hosts,
             record_path=self.output_dir / record_rel,
             preview_dir=self.output_dir / preview_rel,
             hls_time=self._settings.hls_time,
@@ -243,7 +246,7 @@ class SessionManager:
         target, source, quality = req.target.strip(), req.source_type, req.quality
 
         async def reresolve() -> ResolvedStream:
-            return await self._resolver.resolve(target, source, quality)
+            return await self._resolve(target, source, quality)
 
         def next_job(
             stream: ResolvedStream, part: int, video_at: int | None, audio_at: int | None
@@ -258,6 +261,7 @@ class SessionManager:
                 audio_url=stream.audio_url,
                 headers=stream.headers,
                 http_proxy=stream.cdn_proxy,
+                direct_hosts=stream.direct_hosts,
                 record_path=path,
                 live_start_index=video_at,
                 audio_live_start_index=audio_at,
@@ -327,8 +331,17 @@ class SessionManager:
         await asyncio.gather(
             *(r.stop(reason, stop_timeout) for r in runners), return_exceptions=True
         )
+        await self._bridges.close()
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def _resolve(self, target: str, source: str, quality: QualityWish) -> ResolvedStream:
+        """The resolver's answer, its CDN proxy made one ffmpeg speaks: a SOCKS5 proxy becomes
+        the loopback HTTP bridge in front of it (``socks_bridge``)."""
+        stream = await self._resolver.resolve(target, source, quality)
+        if not is_socks(stream.cdn_proxy):
+            return stream
+        return replace(stream, cdn_proxy=await self._bridges.http_proxy_for(stream.cdn_proxy) or "")
 
     def _check_person_free(self, person: str) -> None:
         if person in self._persons_busy:

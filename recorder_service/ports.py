@@ -36,6 +36,8 @@ class ResolvedStream:
     is_live: bool = True
     cdn_proxy: str = field(default="", repr=False)
     username: str = ""
+    #: Hosts read directly even with ``cdn_proxy`` (the resolver's playlist relay).
+    direct_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ class GrpcResolver:
             is_live=response.is_live,
             cdn_proxy=response.cdn_proxy,
             username=response.username,
+            direct_hosts=tuple(response.direct_hosts),
         )
 
     async def classify_target(self, target: str, source: str) -> TargetClass:

@@ -40,7 +40,7 @@ from recorder_service.discontinuity import (
     parse_jump,
 )
 from recorder_service.events import EventBus
-from recorder_service.ffmpeg_cmd import RecordJob, build_command, hide_proxy
+from recorder_service.ffmpeg_cmd import RecordJob, build_command, ffmpeg_env, hide_proxy
 from recorder_service.ffmpeg_output import is_info, line_level
 from recorder_service.ffmpeg_process import FfmpegProcess
 from recorder_service.hls_window import Window, fetch_window, segment_path
@@ -165,6 +165,7 @@ class SessionRunner:
     def _process(self, job: RecordJob) -> FfmpegProcess:
         return FfmpegProcess(
             build_command(self._ffmpeg, job),
+            env=ffmpeg_env(job),
             on_progress=self._on_progress,
             on_stderr=self._on_stderr,
             log_extra=self._extra,
@@ -362,7 +363,13 @@ class SessionRunner:
         estimate from media time stays when it cannot be read."""
         try:
             self._declare(
-                await fetch_window(url, headers, within=_MEASURE_S, proxy=self.job.http_proxy)
+                await fetch_window(
+                    url,
+                    headers,
+                    within=_MEASURE_S,
+                    proxy=self.job.http_proxy,
+                    direct_hosts=self.job.direct_hosts,
+                )
             )
         except (httpx.HTTPError, OSError) as exc:
             log.info(
@@ -387,7 +394,11 @@ class SessionRunner:
         try:
             if segment is not None:
                 window = await fetch_window(
-                    url, headers, within=_MEASURE_S, proxy=self.job.http_proxy
+                    url,
+                    headers,
+                    within=_MEASURE_S,
+                    proxy=self.job.http_proxy,
+                    direct_hosts=self.job.direct_hosts,
                 )
                 found = measure(window, segment)
         except (httpx.HTTPError, OSError) as exc:
@@ -668,7 +679,10 @@ class SessionRunner:
             return None, None
         try:
             window: Window = await fetch_window(
-                stream.media_url, stream.headers, proxy=stream.cdn_proxy
+                stream.media_url,
+                stream.headers,
+                proxy=stream.cdn_proxy,
+                direct_hosts=stream.direct_hosts,
             )
         except (httpx.HTTPError, OSError) as exc:  # the new ffmpeg will meet it and say so
             # Mid-outage (a 404 burst) the read fails, and the outage may end before ffmpeg's

@@ -121,9 +121,7 @@ class PlaylistRelay:
         sock.setblocking(False)
         host, port = sock.getsockname()[:2]
         self._bound = f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{port}"
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", log_config=None
-        )
+        config = uvicorn.Config(self.app, access_log=False, lifespan="off", log_config=None)
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="relay")
         while not self._server.started:

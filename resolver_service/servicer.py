@@ -122,6 +122,7 @@ class ResolverServicer(resolver_service_pb2_grpc.ResolverServiceServicer):
             variants=[variant_pb(v) for v in r.variants],
             is_live=r.is_live,
             person_hint=resolved.person_hint,
+            direct_hosts=[h for h in r.direct_hosts if h],
         )
 
     async def GetChannelStatus(

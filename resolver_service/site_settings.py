@@ -1,10 +1,11 @@
 """Reading what every site has (User-Agent, cookie, proxies, request budget) under its prefix.
 
 A site's settings are ``<NAME>_USER_AGENT``, ``<NAME>_COOKIE``, ``<NAME>_PROXY`` (the site
-API's proxy: http, https, socks5 or socks5h), ``<NAME>_CDN_PROXY`` (the CDN's: http only, since
-ffmpeg reads the CDN through it and speaks no other proxy protocol) and ``<NAME>_RATE``,
-``_BURST``, ``_CONCURRENCY``, ``_JITTER`` (the site API's budget; the ``SITE_*`` values are the
-defaults). Anything a site needs beyond these it reads itself, under the same prefix.
+API's proxy: http, https, socks5 or socks5h), ``<NAME>_CDN_PROXY`` (the CDN's: http, socks5 or
+socks5h; the recorder gives ffmpeg, which speaks only HTTP proxies, a loopback bridge to a
+SOCKS5 one) and ``<NAME>_RATE``, ``_BURST``, ``_CONCURRENCY``, ``_JITTER`` (the site API's
+budget; the ``SITE_*`` values are the defaults). Anything a site needs beyond these it reads
+itself, under the same prefix.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .sources.base import SiteSettings
 __all__ = ["check_proxy", "read_site_settings", "redact_proxy"]
 
 _API_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
-_CDN_PROXY_SCHEMES = ("http",)
+_CDN_PROXY_SCHEMES = ("http", "socks5", "socks5h")
 
 
 def read_site_settings(
@@ -63,9 +64,8 @@ def check_proxy(name: str, value: str, schemes: tuple[str, ...]) -> str | None:
     except ValueError:
         raise SettingsError(f"{name} is not a URL") from None
     if parts.scheme.lower() not in schemes:
-        why = "" if "socks5" in schemes else " (ffmpeg reads the CDN through it: HTTP proxies only)"
         kinds = " or ".join(f"{scheme}://" for scheme in schemes)
-        raise SettingsError(f"{name} must be a {kinds} proxy URL{why}")
+        raise SettingsError(f"{name} must be a {kinds} proxy URL")
     if not parts.hostname or port is None:
         raise SettingsError(f"{name} needs a host and a port (scheme://[user:password@]host:port)")
     if parts.path not in ("", "/") or parts.query or parts.fragment:

@@ -13,6 +13,7 @@ cannot be decoded. A master without a PSCH tag is an ordinary stream: published 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from servicekit.errors import FailedPrecondition, InvalidArgument, UpstreamError
 
@@ -89,4 +90,5 @@ async def relay_resolution(
         is_live=True,
         cdn_proxy=cdn_proxy,
         username=username,
+        direct_hosts=(urlsplit(relay.base_url).hostname or "",),
     )

@@ -73,10 +73,12 @@ class Resolution:
     variants: tuple[Variant, ...]
     http_headers: dict[str, str] = field(default_factory=dict)
     is_live: bool = True
-    #: The HTTP proxy ffmpeg must read the CDN through (may carry credentials: never log it).
+    #: The proxy ffmpeg must read the CDN through, http or socks5 (may carry credentials).
     cdn_proxy: str | None = None
     #: The channel's username as its site spells it ("" for a URL target).
     username: str = ""
+    #: Hosts ffmpeg reaches directly even with ``cdn_proxy`` (the resolver's playlist relay).
+    direct_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class SiteSettings:
     cookie: str = ""
     #: The site API's proxy: http://, https://, socks5:// or socks5h://.
     api_proxy: str | None = None
-    #: The CDN's proxy, for playlist reads and for ffmpeg: http:// only (all ffmpeg speaks).
+    #: The CDN's proxy, for playlist reads and for ffmpeg: http://, socks5:// or socks5h://.
     cdn_proxy: str | None = None
     budget: BudgetConfig = field(default_factory=BudgetConfig)
 

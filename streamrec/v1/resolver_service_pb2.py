@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from streamrec.v1 import quality_pb2 as streamrec_dot_v1_dot_quality__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/v1/resolver_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\"\x91\x01\n\x0eResolveRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x30\n\x07quality\x18\x03 \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12\x0e\n\x06source\x18\x04 \x01(\t\"\x93\x03\n\x0fResolveResponse\x12-\n\x0bsource_type\x18\x01 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x11\n\tmedia_url\x18\x02 \x01(\t\x12\x11\n\taudio_url\x18\x03 \x01(\t\x12\x44\n\x0chttp_headers\x18\x04 \x03(\x0b\x32..streamrec.v1.ResolveResponse.HttpHeadersEntry\x12-\n\x0e\x63hosen_variant\x18\x05 \x01(\x0b\x32\x15.streamrec.v1.Variant\x12\'\n\x08variants\x18\x06 \x03(\x0b\x32\x15.streamrec.v1.Variant\x12\x0f\n\x07is_live\x18\x07 \x01(\x08\x12\x13\n\x0bperson_hint\x18\x08 \x01(\t\x12\x0e\n\x06source\x18\t \x01(\t\x12\x11\n\tcdn_proxy\x18\n \x01(\t\x12\x10\n\x08username\x18\x0b \x01(\t\x1a\x32\n\x10HttpHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x02\n\rChannelStatus\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x37\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32!.streamrec.v1.ChannelAvailability\x12\x13\n\x0broom_status\x18\x04 \x01(\t\x12\x14\n\x07viewers\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\r\n\x05title\x18\x06 \x01(\t\x12\x15\n\rthumbnail_url\x18\x07 \x01(\t\x12\x30\n\x0c\x63hecked_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x0e\n\x06method\x18\x0b \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x0c \x01(\r\x12\x0e\n\x06source\x18\r \x01(\tB\n\n\x08_viewers\"|\n\x17GetChannelStatusRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x12\n\nskip_cache\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"G\n\x18GetChannelStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.streamrec.v1.ChannelStatus\"\x82\x01\n\x1c\x42\x61tchGetChannelStatusRequest\x12\x0f\n\x07targets\x18\x01 \x03(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x12\n\nskip_cache\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"N\n\x1d\x42\x61tchGetChannelStatusResponse\x12-\n\x08statuses\x18\x01 \x03(\x0b\x32\x1b.streamrec.v1.ChannelStatus\"d\n\x13GetRoomImageRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0e\n\x06source\x18\x03 \x01(\t\"k\n\x14GetRoomImageResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12.\n\nfetch_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x15\x43lassifyTargetRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"O\n\x16\x43lassifyTargetResponse\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x13\n\x0bperson_hint\x18\x03 \x01(\t*Z\n\nSourceType\x12\x1b\n\x17SOURCE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_TYPE_HLS\x10\x01\x12\x1a\n\x16SOURCE_TYPE_CHATURBATE\x10\x02*\x94\x04\n\x13\x43hannelAvailability\x12$\n CHANNEL_AVAILABILITY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43HANNEL_AVAILABILITY_ONLINE\x10\x01\x12 \n\x1c\x43HANNEL_AVAILABILITY_OFFLINE\x10\x02\x12 \n\x1c\x43HANNEL_AVAILABILITY_PRIVATE\x10\x03\x12#\n\x1f\x43HANNEL_AVAILABILITY_GROUP_SHOW\x10\x04\x12\x1d\n\x19\x43HANNEL_AVAILABILITY_AWAY\x10\x05\x12\x1f\n\x1b\x43HANNEL_AVAILABILITY_HIDDEN\x10\x06\x12+\n\'CHANNEL_AVAILABILITY_PASSWORD_PROTECTED\x10\x07\x12\'\n#CHANNEL_AVAILABILITY_GEO_RESTRICTED\x10\x08\x12%\n!CHANNEL_AVAILABILITY_RATE_LIMITED\x10\t\x12 \n\x1c\x43HANNEL_AVAILABILITY_BLOCKED\x10\n\x12!\n\x1d\x43HANNEL_AVAILABILITY_AGE_GATE\x10\x0b\x12\"\n\x1e\x43HANNEL_AVAILABILITY_NOT_FOUND\x10\x0c\x12\'\n#CHANNEL_AVAILABILITY_UPSTREAM_ERROR\x10\r2\xe2\x03\n\x0fResolverService\x12\x46\n\x07Resolve\x12\x1c.streamrec.v1.ResolveRequest\x1a\x1d.streamrec.v1.ResolveResponse\x12\x61\n\x10GetChannelStatus\x12%.streamrec.v1.GetChannelStatusRequest\x1a&.streamrec.v1.GetChannelStatusResponse\x12p\n\x15\x42\x61tchGetChannelStatus\x12*.streamrec.v1.BatchGetChannelStatusRequest\x1a+.streamrec.v1.BatchGetChannelStatusResponse\x12U\n\x0cGetRoomImage\x12!.streamrec.v1.GetRoomImageRequest\x1a\".streamrec.v1.GetRoomImageResponse\x12[\n\x0e\x43lassifyTarget\x12#.streamrec.v1.ClassifyTargetRequest\x1a$.streamrec.v1.ClassifyTargetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/v1/resolver_service.proto\x12\x0cstreamrec.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astreamrec/v1/quality.proto\"\x91\x01\n\x0eResolveRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x30\n\x07quality\x18\x03 \x01(\x0b\x32\x1f.streamrec.v1.QualityPreference\x12\x0e\n\x06source\x18\x04 \x01(\t\"\xa9\x03\n\x0fResolveResponse\x12-\n\x0bsource_type\x18\x01 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x11\n\tmedia_url\x18\x02 \x01(\t\x12\x11\n\taudio_url\x18\x03 \x01(\t\x12\x44\n\x0chttp_headers\x18\x04 \x03(\x0b\x32..streamrec.v1.ResolveResponse.HttpHeadersEntry\x12-\n\x0e\x63hosen_variant\x18\x05 \x01(\x0b\x32\x15.streamrec.v1.Variant\x12\'\n\x08variants\x18\x06 \x03(\x0b\x32\x15.streamrec.v1.Variant\x12\x0f\n\x07is_live\x18\x07 \x01(\x08\x12\x13\n\x0bperson_hint\x18\x08 \x01(\t\x12\x0e\n\x06source\x18\t \x01(\t\x12\x11\n\tcdn_proxy\x18\n \x01(\t\x12\x10\n\x08username\x18\x0b \x01(\t\x12\x14\n\x0c\x64irect_hosts\x18\x0c \x03(\t\x1a\x32\n\x10HttpHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x02\n\rChannelStatus\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x37\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32!.streamrec.v1.ChannelAvailability\x12\x13\n\x0broom_status\x18\x04 \x01(\t\x12\x14\n\x07viewers\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\r\n\x05title\x18\x06 \x01(\t\x12\x15\n\rthumbnail_url\x18\x07 \x01(\t\x12\x30\n\x0c\x63hecked_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x0e\n\x06method\x18\x0b \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x0c \x01(\r\x12\x0e\n\x06source\x18\r \x01(\tB\n\n\x08_viewers\"|\n\x17GetChannelStatusRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x12\n\nskip_cache\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"G\n\x18GetChannelStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.streamrec.v1.ChannelStatus\"\x82\x01\n\x1c\x42\x61tchGetChannelStatusRequest\x12\x0f\n\x07targets\x18\x01 \x03(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x12\n\nskip_cache\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"N\n\x1d\x42\x61tchGetChannelStatusResponse\x12-\n\x08statuses\x18\x01 \x03(\x0b\x32\x1b.streamrec.v1.ChannelStatus\"d\n\x13GetRoomImageRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12-\n\x0bsource_type\x18\x02 \x01(\x0e\x32\x18.streamrec.v1.SourceType\x12\x0e\n\x06source\x18\x03 \x01(\t\"k\n\x14GetRoomImageResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12.\n\nfetch_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x15\x43lassifyTargetRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"O\n\x16\x43lassifyTargetResponse\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x13\n\x0bperson_hint\x18\x03 \x01(\t*Z\n\nSourceType\x12\x1b\n\x17SOURCE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_TYPE_HLS\x10\x01\x12\x1a\n\x16SOURCE_TYPE_CHATURBATE\x10\x02*\x94\x04\n\x13\x43hannelAvailability\x12$\n CHANNEL_AVAILABILITY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43HANNEL_AVAILABILITY_ONLINE\x10\x01\x12 \n\x1c\x43HANNEL_AVAILABILITY_OFFLINE\x10\x02\x12 \n\x1c\x43HANNEL_AVAILABILITY_PRIVATE\x10\x03\x12#\n\x1f\x43HANNEL_AVAILABILITY_GROUP_SHOW\x10\x04\x12\x1d\n\x19\x43HANNEL_AVAILABILITY_AWAY\x10\x05\x12\x1f\n\x1b\x43HANNEL_AVAILABILITY_HIDDEN\x10\x06\x12+\n\'CHANNEL_AVAILABILITY_PASSWORD_PROTECTED\x10\x07\x12\'\n#CHANNEL_AVAILABILITY_GEO_RESTRICTED\x10\x08\x12%\n!CHANNEL_AVAILABILITY_RATE_LIMITED\x10\t\x12 \n\x1c\x43HANNEL_AVAILABILITY_BLOCKED\x10\n\x12!\n\x1d\x43HANNEL_AVAILABILITY_AGE_GATE\x10\x0b\x12\"\n\x1e\x43HANNEL_AVAILABILITY_NOT_FOUND\x10\x0c\x12\'\n#CHANNEL_AVAILABILITY_UPSTREAM_ERROR\x10\r2\xe2\x03\n\x0fResolverService\x12\x46\n\x07Resolve\x12\x1c.streamrec.v1.ResolveRequest\x1a\x1d.streamrec.v1.ResolveResponse\x12\x61\n\x10GetChannelStatus\x12%.streamrec.v1.GetChannelStatusRequest\x1a&.streamrec.v1.GetChannelStatusResponse\x12p\n\x15\x42\x61tchGetChannelStatus\x12*.streamrec.v1.BatchGetChannelStatusRequest\x1a+.streamrec.v1.BatchGetChannelStatusResponse\x12U\n\x0cGetRoomImage\x12!.streamrec.v1.GetRoomImageRequest\x1a\".streamrec.v1.GetRoomImageResponse\x12[\n\x0e\x43lassifyTarget\x12#.streamrec.v1.ClassifyTargetRequest\x1a$.streamrec.v1.ClassifyTargetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,34 +35,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESOLVERESPONSE_HTTPHEADERSENTRY']._loaded_options = None
   _globals['_RESOLVERESPONSE_HTTPHEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_SOURCETYPE']._serialized_start=1804
-  _globals['_SOURCETYPE']._serialized_end=1894
-  _globals['_CHANNELAVAILABILITY']._serialized_start=1897
-  _globals['_CHANNELAVAILABILITY']._serialized_end=2429
+  _globals['_SOURCETYPE']._serialized_start=1826
+  _globals['_SOURCETYPE']._serialized_end=1916
+  _globals['_CHANNELAVAILABILITY']._serialized_start=1919
+  _globals['_CHANNELAVAILABILITY']._serialized_end=2451
   _globals['_RESOLVEREQUEST']._serialized_start=115
   _globals['_RESOLVEREQUEST']._serialized_end=260
   _globals['_RESOLVERESPONSE']._serialized_start=263
-  _globals['_RESOLVERESPONSE']._serialized_end=666
-  _globals['_RESOLVERESPONSE_HTTPHEADERSENTRY']._serialized_start=616
-  _globals['_RESOLVERESPONSE_HTTPHEADERSENTRY']._serialized_end=666
-  _globals['_CHANNELSTATUS']._serialized_start=669
-  _globals['_CHANNELSTATUS']._serialized_end=1041
-  _globals['_GETCHANNELSTATUSREQUEST']._serialized_start=1043
-  _globals['_GETCHANNELSTATUSREQUEST']._serialized_end=1167
-  _globals['_GETCHANNELSTATUSRESPONSE']._serialized_start=1169
-  _globals['_GETCHANNELSTATUSRESPONSE']._serialized_end=1240
-  _globals['_BATCHGETCHANNELSTATUSREQUEST']._serialized_start=1243
-  _globals['_BATCHGETCHANNELSTATUSREQUEST']._serialized_end=1373
-  _globals['_BATCHGETCHANNELSTATUSRESPONSE']._serialized_start=1375
-  _globals['_BATCHGETCHANNELSTATUSRESPONSE']._serialized_end=1453
-  _globals['_GETROOMIMAGEREQUEST']._serialized_start=1455
-  _globals['_GETROOMIMAGEREQUEST']._serialized_end=1555
-  _globals['_GETROOMIMAGERESPONSE']._serialized_start=1557
-  _globals['_GETROOMIMAGERESPONSE']._serialized_end=1664
-  _globals['_CLASSIFYTARGETREQUEST']._serialized_start=1666
-  _globals['_CLASSIFYTARGETREQUEST']._serialized_end=1721
-  _globals['_CLASSIFYTARGETRESPONSE']._serialized_start=1723
-  _globals['_CLASSIFYTARGETRESPONSE']._serialized_end=1802
-  _globals['_RESOLVERSERVICE']._serialized_start=2432
-  _globals['_RESOLVERSERVICE']._serialized_end=2914
+  _globals['_RESOLVERESPONSE']._serialized_end=688
+  _globals['_RESOLVERESPONSE_HTTPHEADERSENTRY']._serialized_start=638
+  _globals['_RESOLVERESPONSE_HTTPHEADERSENTRY']._serialized_end=688
+  _globals['_CHANNELSTATUS']._serialized_start=691
+  _globals['_CHANNELSTATUS']._serialized_end=1063
+  _globals['_GETCHANNELSTATUSREQUEST']._serialized_start=1065
+  _globals['_GETCHANNELSTATUSREQUEST']._serialized_end=1189
+  _globals['_GETCHANNELSTATUSRESPONSE']._serialized_start=1191
+  _globals['_GETCHANNELSTATUSRESPONSE']._serialized_end=1262
+  _globals['_BATCHGETCHANNELSTATUSREQUEST']._serialized_start=1265
+  _globals['_BATCHGETCHANNELSTATUSREQUEST']._serialized_end=1395
+  _globals['_BATCHGETCHANNELSTATUSRESPONSE']._serialized_start=1397
+  _globals['_BATCHGETCHANNELSTATUSRESPONSE']._serialized_end=1475
+  _globals['_GETROOMIMAGEREQUEST']._serialized_start=1477
+  _globals['_GETROOMIMAGEREQUEST']._serialized_end=1577
+  _globals['_GETROOMIMAGERESPONSE']._serialized_start=1579
+  _globals['_GETROOMIMAGERESPONSE']._serialized_end=1686
+  _globals['_CLASSIFYTARGETREQUEST']._serialized_start=1688
+  _globals['_CLASSIFYTARGETREQUEST']._serialized_end=1743
+  _globals['_CLASSIFYTARGETRESPONSE']._serialized_start=1745
+  _globals['_CLASSIFYTARGETRESPONSE']._serialized_end=1824
+  _globals['_RESOLVERSERVICE']._serialized_start=2454
+  _globals['_RESOLVERSERVICE']._serialized_end=2936
 # @@protoc_insertion_point(module_scope)

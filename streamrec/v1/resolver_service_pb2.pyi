@@ -183,6 +183,7 @@ class ResolveResponse(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     CDN_PROXY_FIELD_NUMBER: _builtins.int
     USERNAME_FIELD_NUMBER: _builtins.int
+    DIRECT_HOSTS_FIELD_NUMBER: _builtins.int
     source_type: Global___SourceType.ValueType
     """The source that resolved the target."""
     media_url: _builtins.str
@@ -196,7 +197,8 @@ class ResolveResponse(_message.Message):
     source: _builtins.str
     """The source's registered name ("chaturbate", "stripchat", "hls", ...): the source as data."""
     cdn_proxy: _builtins.str
-    """The proxy ffmpeg must use for the CDN ("http://[user:password@]host:port"), empty for none.
+    """The proxy ffmpeg must use for the CDN ("http://" or "socks5://[user:password@]host:port"; the
+    recorder bridges a SOCKS5 one to HTTP for ffmpeg), empty for none.
     A secret when it carries credentials: never log it raw.
     """
     username: _builtins.str
@@ -213,6 +215,12 @@ class ResolveResponse(_message.Message):
     def variants(self) -> _containers.RepeatedCompositeFieldContainer[_quality_pb2.Variant]:
         """Every variant the master playlist offered."""
 
+    @_builtins.property
+    def direct_hosts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Hosts ffmpeg must reach directly even when cdn_proxy is set: the resolver's own playlist
+        relay (a proxy elsewhere could not reach it).
+        """
+
     def __init__(
         self,
         *,
@@ -227,10 +235,11 @@ class ResolveResponse(_message.Message):
         source: _builtins.str = ...,
         cdn_proxy: _builtins.str = ...,
         username: _builtins.str = ...,
+        direct_hosts: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chosen_variant", b"chosen_variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_url", b"audio_url", "cdn_proxy", b"cdn_proxy", "chosen_variant", b"chosen_variant", "http_headers", b"http_headers", "is_live", b"is_live", "media_url", b"media_url", "person_hint", b"person_hint", "source", b"source", "source_type", b"source_type", "username", b"username", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_url", b"audio_url", "cdn_proxy", b"cdn_proxy", "chosen_variant", b"chosen_variant", "direct_hosts", b"direct_hosts", "http_headers", b"http_headers", "is_live", b"is_live", "media_url", b"media_url", "person_hint", b"person_hint", "source", b"source", "source_type", b"source_type", "username", b"username", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -15,6 +15,7 @@ from recorder_service.ffmpeg_cmd import (
     RecordJob,
     build_command,
     check_proxy_url,
+    ffmpeg_env,
     hide_proxy,
 )
 from recorder_service.model import EventType, SessionState
@@ -42,10 +43,22 @@ def options_before_each_input(cmd: list[str]) -> list[list[str]]:
     return [cmd[s:i] for s, i in zip(starts, inputs, strict=True)]
 
 
-def test_every_input_goes_through_the_cdn_proxy() -> None:
-    cmd = build_command("ffmpeg", job(http_proxy=PROXY))
+def test_every_input_goes_through_the_cdn_proxy_given_in_the_environment_not_argv(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:1")
+    monkeypatch.setenv("no_proxy", "cdn.example")
+    proxied = job(http_proxy=PROXY, direct_hosts=("relay.internal",))
+    cmd = build_command("ffmpeg", proxied)
+    # On the command line, ps would show the password to every user of the machine.
+    assert not any(secret in " ".join(cmd) for secret in SECRETS)
+    env = ffmpeg_env(proxied)
+    assert env is not None and env["http_proxy"] == PROXY
+    # The resolver's relay is read directly; the recorder's own proxy variables are not
+    # passed on (they would send ffmpeg elsewhere, or around the CDN proxy).
+    assert env["no_proxy"] == "relay.internal" and "HTTPS_PROXY" not in env
+    assert ffmpeg_env(job()) is None
     for options in options_before_each_input(cmd):
-        assert options[options.index("-http_proxy") + 1] == PROXY
         # https through an HTTP proxy is tunnelled by ffmpeg's httpproxy protocol.
         whitelist = options[options.index("-protocol_whitelist") + 1].split(",")
         assert "httpproxy" in whitelist and "file" not in whitelist
@@ -111,14 +124,15 @@ def test_text_without_a_proxy_is_left_alone() -> None:
 async def test_ffmpeg_gets_the_proxy_and_its_words_about_it_are_hidden(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A stand-in ffmpeg that names its proxy in its errors, and fails: the argv has the
-    proxy; the logs, the events and the session's end reason do not."""
+    """A stand-in ffmpeg that names its proxy in its errors, and fails: its environment has the
+    proxy (its argv does not); the logs, the events and the session's end reason do not."""
     argv_file = tmp_path / "argv"
     words = [
         "[tcp @ 0x1] [error] Connection to tcp://127.0.0.1:3128 failed: Connection refused",
         f"[http @ 0x1] [error] proxy {PROXY} answered 407 for rec@home:s3cr:t-pw",
     ]
     body = "#!/bin/sh\n" + f'printf "%s\\n" "$@" > {argv_file}\n'
+    body += f'printf "%s" "$http_proxy" > {argv_file}.env\n'
     body += "".join(f'echo "{line}" >&2\n' for line in words) + "exit 1\n"
     fake = tmp_path / "fake-ffmpeg"
     fake.write_text(body)
@@ -135,7 +149,8 @@ async def test_ffmpeg_gets_the_proxy_and_its_words_about_it_are_hidden(
     await h.ended.wait()
 
     argv = argv_file.read_text().splitlines()
-    assert argv[argv.index("-http_proxy") + 1] == PROXY
+    assert "-http_proxy" not in argv and not any("s3cr" in a for a in argv)
+    assert (tmp_path / "argv.env").read_text() == PROXY
     assert h.session.state is SessionState.FAILED
     shown = [h.session.end_reason, *(r.getMessage() for r in caplog.records)]
     shown += [str(v) for r in caplog.records for v in r.__dict__.values()]

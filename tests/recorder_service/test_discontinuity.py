@@ -126,7 +126,9 @@ async def run_fake(
     return h
 
 
-async def dated(url: str, headers: object, within: float = 10.0, proxy: str = "") -> Window:
+async def dated(
+    url: str, headers: object, within: float = 10.0, proxy: str = "", **_: object
+) -> Window:
     assert url == MEDIA_URL and within <= 5
     return parse_window(DATED_BREAK, BASE)
 
@@ -151,7 +153,7 @@ async def test_an_unmeasured_break_is_a_0_second_gap_that_costs_no_completeness(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def unreadable(
-        url: str, headers: object, within: float = 10.0, proxy: str = ""
+        url: str, headers: object, within: float = 10.0, proxy: str = "", **_: object
     ) -> Window:
         raise httpx.ConnectError("connection refused")
 
@@ -184,7 +186,9 @@ async def test_the_jump_after_skipped_segments_is_only_the_skip(
 async def test_a_break_still_being_measured_reaches_the_ledger_before_the_session_ends(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def slow(url: str, headers: object, within: float = 10.0, proxy: str = "") -> Window:
+    async def slow(
+        url: str, headers: object, within: float = 10.0, proxy: str = "", **_: object
+    ) -> Window:
         await asyncio.sleep(0.5)
         return parse_window(DATED_BREAK, BASE)
 

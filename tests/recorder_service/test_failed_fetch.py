@@ -35,7 +35,9 @@ async def test_a_segment_ffmpeg_went_on_without_is_a_gap(tmp_path) -> None:
 async def test_a_failed_segment_the_restart_fetches_again_is_no_gap(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def fetch(url: str, headers: object, within: float = 10.0, proxy: str = "") -> Window:
+    async def fetch(
+        url: str, headers: object, within: float = 10.0, proxy: str = "", **_: object
+    ) -> Window:
         paths = tuple(f"{V}seg_{n}.ts" for n in range(8, 14))
         return Window(paths, (1.0,) * 6, False, init_paths=frozenset())
 

@@ -61,7 +61,9 @@ async def test_the_runner_notes_a_restart_that_started_late(
     tmp_path, monkeypatch: pytest.MonkeyPatch, first: int, lost: float
 ) -> None:
     # The playlist as the watchdog reads it before the restart: seg_8..seg_13, 1 s each.
-    async def fetch(url: str, headers: object, within: float = 10.0, proxy: str = "") -> Window:
+    async def fetch(
+        url: str, headers: object, within: float = 10.0, proxy: str = "", **_: object
+    ) -> Window:
         return window(8, 6, [1.0] * 6)
 
     monkeypatch.setattr("recorder_service.runner.fetch_window", fetch)
@@ -107,7 +109,9 @@ async def test_the_runner_notes_a_late_start_after_an_unreadable_playlist(
 ) -> None:
     # A 404 burst ends between the watchdog's read of the playlist and ffmpeg's: ffmpeg, given
     # no -live_start_index, starts near the live edge.
-    async def burst(url: str, headers: object, within: float = 10.0, proxy: str = "") -> Window:
+    async def burst(
+        url: str, headers: object, within: float = 10.0, proxy: str = "", **_: object
+    ) -> Window:
         raise httpx.ConnectError("404 burst")
 
     monkeypatch.setattr("recorder_service.runner.fetch_window", burst)

@@ -35,7 +35,7 @@ async def test_resolver_sources_chooses_among_them() -> None:
         ({"CHATURBATE_BASE_URL": "file:///etc"}, "CHATURBATE_"),
         ({"CHATURBATE_RATE": "0"}, "CHATURBATE_RATE"),
         ({"CHATURBATE_COOKIE": "a\nb"}, "CHATURBATE_COOKIE"),
-        ({"CHATURBATE_CDN_PROXY": "socks5://u:hunter2@127.0.0.1:1080"}, "HTTP proxies only"),
+        ({"CHATURBATE_CDN_PROXY": "https://u:hunter2@127.0.0.1:1080"}, "CHATURBATE_CDN_PROXY"),
         ({"CHATURBATE_PROXY": "ftp://u:hunter2@127.0.0.1:21"}, "CHATURBATE_PROXY"),
         ({"CHATURBATE_PROXY": "http://u:hunter2@127.0.0.1"}, "needs a host and a port"),
         ({"CHATURBATE_PROXY": "http://u:hunter2@127.0.0.1:8/x"}, "nothing more"),
