@@ -248,6 +248,9 @@ def setup_logging(
         lib = logging.getLogger(name)
         lib.handlers.clear()
         lib.propagate = True
+    # httpcore's debug traces print the SOCKS5 handshake, the proxy's user and password in it
+    # (``setup_socks5_connection ... auth=(b'user', b'password')``): never below INFO.
+    logging.getLogger("httpcore").setLevel(max(logging.INFO, root.level))
     logging.captureWarnings(True)
 
 

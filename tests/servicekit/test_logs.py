@@ -152,3 +152,16 @@ def test_json_lines_get_no_banner_and_no_emoji(json_stream):
     logging.getLogger("x").info("ffmpeg started", extra={"event.action": "ffmpeg.start"})
     (rec,) = lines(json_stream)
     assert rec["message"] == "ffmpeg started" and len(json_stream.getvalue().splitlines()) == 1
+
+
+def test_httpcore_traces_that_print_socks_passwords_stay_below_every_log_level():
+    stream = io.StringIO()
+    setup_logging("resolver", fmt="json", level="DEBUG", stream=stream, ring_size=0)
+    try:
+        logging.getLogger("httpcore.socks").debug(
+            "setup_socks5_connection.started auth=(b'user', b'hunter2')"
+        )
+        logging.getLogger("resolver_service.x").debug("still at debug")
+    finally:
+        close_handlers()
+    assert "hunter2" not in stream.getvalue() and "still at debug" in stream.getvalue()
