@@ -77,8 +77,13 @@ async def model_status(
     if failure is None:
         return body
     http_status, code = failure
-    if body["availability"] == "UPSTREAM_ERROR" and response.status.reason:
-        code = response.status.reason
+    reason = response.status.reason
+    if reason and (
+        body["availability"] == "UPSTREAM_ERROR"
+        # The site's own word on how it blocks us (Stripchat's BLOCKED_HTTP_418, ...).
+        or (body["availability"] == "BLOCKED" and reason.startswith("BLOCKED_"))
+    ):
+        code = reason
     detail = f"the status of {username} is unknown: {response.status.message or code}"
     if http_status == 404:
         detail = f"channel {username} does not exist"

@@ -140,6 +140,7 @@ def test_a_418_is_blocked_not_offline(client: httpx.Client, site: FakeStripchat)
     blocked = status_of(client, "bella")
     assert blocked.status_code == 502, blocked.text
     assert "418" in blocked.json()["detail"]
+    assert blocked.json()["code"] in ("BLOCKED_HTTP_418", "BLOCKED_HTTP_403")
     started = client.post("/api/start", json={"target": "stripchat:bella"})
     assert started.status_code == 503 and started.json()["code"] == "BLOCKED_BY_SITE"
     assert "418" in started.json()["detail"]
