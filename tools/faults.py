@@ -386,9 +386,18 @@ class Lab:
             raise
         return stack
 
-    def reap(self, when: str, under: Path | None = None) -> list[int]:
-        """Kill (by PID) every ffmpeg of this run still alive that writes under ``under``."""
-        left = processes_writing_to(under or self.workdir)
+    def reap(self, when: str, under: Path | None = None, settle: float = 0.0) -> list[int]:
+        """Kill (by PID) every ffmpeg of this run still alive that writes under ``under``.
+
+        ``settle`` seconds are first given to ffmpegs that end by themselves: the pictures of a
+        finished recording (poster, contact sheet) are made by short-lived ffmpegs reading the
+        file just after FINALIZED, and on a loaded machine they can outlast the checks. A
+        recording ffmpeg that was leaked never ends by itself, so it is still caught."""
+        where = under or self.workdir
+        end = time.monotonic() + settle
+        while processes_writing_to(where) and time.monotonic() < end:
+            time.sleep(0.2)
+        left = processes_writing_to(where)
         if left:
             for pid in left:
                 log.error("stray ffmpeg %s: PID %d: %s; killing it", when, pid, _cmdline(pid))
@@ -691,7 +700,9 @@ def collect(
     ]
     for r in repaired:
         result.notes.append(f"at finalization: {r['message']}")
-    stray = lab.reap(f"after {result.name}", stack.output_dir / "records" / person)
+    stray = lab.reap(
+        f"after {result.name}", stack.output_dir / "records" / person, settle=30.0
+    )
     result.check("no ffmpeg left behind", not stray)
     return rows
 

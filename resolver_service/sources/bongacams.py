@@ -191,7 +191,7 @@ class BongaCamsSource(Source):
             username,
             status.availability.value,
             extra={
-                "event.action": f"bongacams.{purpose}",
+                "event.action": "bongacams.status" if purpose == "status" else "bongacams.resolve",
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
                 "lookup.availability": status.availability.value,

@@ -168,7 +168,7 @@ class Cam4Source(Source):
             status.availability.value,
             method,
             extra={
-                "event.action": f"cam4.{purpose}",
+                "event.action": "cam4.status" if purpose == "status" else "cam4.resolve",
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
                 "lookup.availability": status.availability.value,

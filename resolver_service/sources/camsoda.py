@@ -146,7 +146,7 @@ class CamSodaSource(Source):
             username,
             status.availability.value,
             extra={
-                "event.action": f"camsoda.{purpose}",
+                "event.action": "camsoda.status" if purpose == "status" else "camsoda.resolve",
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
                 "lookup.availability": status.availability.value,

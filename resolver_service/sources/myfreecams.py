@@ -180,7 +180,7 @@ class MyFreeCamsSource(Source):
             status.availability.value,
             status.method,
             extra={
-                "event.action": f"myfreecams.{purpose}",
+                "event.action": "myfreecams.status" if purpose == "status" else "myfreecams.resolve",
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
                 "lookup.availability": status.availability.value,

@@ -238,7 +238,11 @@ class StripchatSource(Source):
             status.availability.value,
             status.method,
             extra={
-                "event.action": f"stripchat.{purpose}",
+                "event.action": (
+                    "stripchat.status"
+                    if purpose == "status"
+                    else "stripchat.image" if purpose == "image" else "stripchat.resolve"
+                ),
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
                 "lookup.availability": status.availability.value,
