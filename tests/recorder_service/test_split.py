@@ -90,9 +90,10 @@ async def test_split_every_cuts_parts_that_add_up_to_the_recording(
     rows = manager.store.recordings_of_session(sid)
     # Cut at the first keyframe (one a second) past every 2 s of the clock from the start: a
     # part holds whole seconds of media, what arrived in its 2 s of wall time. A reload ffmpeg
-    # makes late on a busy machine moves a second or two from one part to the next.
+    # makes late on a busy machine moves a second or two from one part to the next (a part
+    # of exactly one keyframe interval was seen under load).
     middle = [r.media_seconds for r in rows[1:-1]]
-    assert all(1.0 < s < 5.1 for s in middle), middle
+    assert all(0.9 < s < 5.1 for s in middle), middle
     events = [e for e in manager.bus._ring if e.session.session_id == sid]
     rotated = [e for e in events if e.type is EventType.FILE_ROTATED]
     assert [e.session.record_paths[-1] for e in rotated] == parts[1:]
