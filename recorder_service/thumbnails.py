@@ -382,10 +382,14 @@ class RoomImages:
             await _settle(slot, self._wait_s)
         if slot.taken_wall is None:
             return None
-        data = await asyncio.to_thread(self._read, name, slot.content_type)
-        if data is None:
-            return None
-        return Thumbnail(data, slot.content_type, slot.taken_wall, "room")
+        # What the slot says now: a refresh finishing during the read must not label these
+        # bytes with the type (or time) of the image that replaces them.
+        for _ in range(2):  # a refresh may replace the file (and its type) under the read
+            content_type, taken_wall = slot.content_type, slot.taken_wall
+            data = await asyncio.to_thread(self._read, name, content_type)
+            if data is not None and taken_wall is not None:
+                return Thumbnail(data, content_type, taken_wall, "room")
+        return None
 
     def _path(self, name: str, content_type: str) -> Path:
         return self._dir / room_image_name(name, IMAGE_TYPES[content_type])

@@ -153,9 +153,12 @@ class Site:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.answer: bytes | Exception = THUMBNAIL
+        self.gate: asyncio.Event | None = None  # when set, answers wait for it
 
     async def fetch(self, target: str, source_type: str) -> RoomImage:
         self.calls.append((target, source_type))
+        if self.gate is not None:
+            await self.gate.wait()
         if isinstance(self.answer, Exception):
             raise self.answer
         kind = "image/png" if self.answer.startswith(b"\x89PNG") else "image/jpeg"
@@ -178,9 +181,11 @@ async def test_a_room_image_is_fetched_when_asked_and_kept_on_disk(tmp_path: Pat
     await rooms.get(channel(), "ONLINE")
     assert len(site.calls) == 1
     clock.now += 101  # stale: fetched again (behind the answer), in the format now served
-    site.answer = PNG
+    site.answer, site.gate = PNG, asyncio.Event()
     got = await rooms.get(channel(), "ONLINE")
     assert got is not None and got.content_type == "image/jpeg" and len(site.calls) == 2
+    assert got.data == THUMBNAIL
+    site.gate.set()
     await asyncio.sleep(0.1)
     got = await rooms.get(channel(), "ONLINE")
     assert got is not None and got.content_type == "image/png" and len(site.calls) == 2
