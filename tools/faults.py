@@ -700,9 +700,7 @@ def collect(
     ]
     for r in repaired:
         result.notes.append(f"at finalization: {r['message']}")
-    stray = lab.reap(
-        f"after {result.name}", stack.output_dir / "records" / person, settle=30.0
-    )
+    stray = lab.reap(f"after {result.name}", stack.output_dir / "records" / person, settle=30.0)
     result.check("no ffmpeg left behind", not stray)
     return rows
 

@@ -180,7 +180,9 @@ class MyFreeCamsSource(Source):
             status.availability.value,
             status.method,
             extra={
-                "event.action": "myfreecams.status" if purpose == "status" else "myfreecams.resolve",
+                "event.action": "myfreecams.status"
+                if purpose == "status"
+                else "myfreecams.resolve",
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
                 "lookup.availability": status.availability.value,

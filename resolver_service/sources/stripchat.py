@@ -241,7 +241,9 @@ class StripchatSource(Source):
                 "event.action": (
                     "stripchat.status"
                     if purpose == "status"
-                    else "stripchat.image" if purpose == "image" else "stripchat.resolve"
+                    else "stripchat.image"
+                    if purpose == "image"
+                    else "stripchat.resolve"
                 ),
                 "channel": username,
                 "event.duration": int((time.monotonic() - started) * 1e9),
