@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from gateway.app import create_app
-from gateway.events import shutdown_event
+from gateway.routes.events import shutdown_event
 from gateway.settings import GatewaySettings
 from servicekit.logs import setup_logging
 from servicekit.settings import load_or_exit

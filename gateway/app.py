@@ -19,26 +19,26 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import (
-    api,
-    channels,
-    dashboard,
-    events,
-    files,
-    logs,
-    media,
-    models,
-    notifications,
-    playback,
-    recordings,
-    system,
-    watchlist_io,
-)
 from gateway.auth import AuthConfig, TokenAuthMiddleware
 from gateway.backend import Backend
 from gateway.cors import CorsMiddleware
 from gateway.errors import domain_error_response, error_response, rpc_error_response
 from gateway.middleware import RequestContextMiddleware
+from gateway.routes import (
+    dashboard,
+    events,
+    files,
+    logs,
+    media,
+    model_status,
+    notifications,
+    playback,
+    recordings,
+    sessions,
+    system,
+    watchlist,
+    watchlist_file,
+)
 from gateway.settings import GatewaySettings
 from servicekit.errors import DomainError
 
@@ -149,7 +149,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        larger={"/api/watchlist/import": watchlist_io.IMPORT_MAX_BYTES},
+        larger={"/api/watchlist/import": watchlist_file.IMPORT_MAX_BYTES},
     )
     app.add_middleware(CorsMiddleware, allow_origins=settings.cors_allow_origins)
 
@@ -170,17 +170,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return error_response(exc.status_code, str(exc.detail), code)
 
-    app.include_router(api.router)
-    app.include_router(channels.router)
+    app.include_router(sessions.router)
+    app.include_router(model_status.router)
     app.include_router(events.router)
     app.include_router(files.router)
-    app.include_router(models.router)
+    app.include_router(watchlist.router)
     app.include_router(notifications.router)
     app.include_router(media.router)  # before recordings: its {filename:path} takes any tail
     app.include_router(recordings.router)
     app.include_router(system.router)
     app.include_router(playback.router)
-    app.include_router(watchlist_io.router)
+    app.include_router(watchlist_file.router)
     app.include_router(logs.router)
     dashboard.mount(app, dashboard.Pages(settings.web_dir))
 

@@ -10,10 +10,10 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway import models as gw_models
-from gateway import recordings as gw_recordings
 from gateway import schemas as gw_schemas
-from gateway import system as gw_system
+from gateway.routes import recordings as gw_recordings
+from gateway.routes import system as gw_system
+from gateway.routes import watchlist as gw_watchlist
 from streamrec.v1 import (
     channel_service_pb2,
     quality_pb2,
@@ -251,7 +251,7 @@ def test_channel_recording_and_retention_json_match_the_gateway() -> None:
         last_viewers=0,
         last_room_status="offline",
     )
-    gw_channel = gw_models.channel_json(channel)
+    gw_channel = gw_watchlist.channel_json(channel)
     del gw_channel["thumbnailUrl"]  # an HTTP address of the gateway
     assert shapes.channel_json(channel) == gw_channel
     assert shapes.channel_json(channel)["lastViewers"] == 0

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.dashboard import FAILED_LOGIN_DELAY_S
+from gateway.routes.dashboard import FAILED_LOGIN_DELAY_S
 from gateway.settings import GatewaySettings
 from tests.gateway.conftest import gateway_client
 from tests.gateway.fake_recorder import Fakes, assert_error

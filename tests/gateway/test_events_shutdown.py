@@ -13,7 +13,7 @@ import pytest
 from grpc import aio
 
 from gateway.app import create_app
-from gateway.events import shutdown_event
+from gateway.routes.events import shutdown_event
 from gateway.settings import GatewaySettings
 from servicekit.grpc_server import build_server
 from servicekit.logring import LogRing

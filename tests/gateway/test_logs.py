@@ -17,8 +17,8 @@ import httpx
 import pytest
 from grpc import aio
 
-from gateway import logs as logs_route
 from gateway.app import create_app
+from gateway.routes import logs as logs_route
 from gateway.settings import GatewaySettings
 from servicekit import correlation
 from servicekit.grpc_server import build_server

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.types import Message, Scope
 
-from gateway.files import SnapshotFileResponse
+from gateway.routes.files import SnapshotFileResponse
 from tests.gateway.fake_recorder import Fakes, assert_error
 
 SIZE = 200_000  # a few of Starlette's 64 KiB chunks

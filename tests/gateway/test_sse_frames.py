@@ -1,6 +1,6 @@
 """WatchSessions messages as SSE frames: a batch of events is one frame per event, in order."""
 
-from gateway.events import to_sse
+from gateway.routes.events import to_sse
 from recorder_service.convert import event_pb
 from recorder_service.events import EventBus
 from recorder_service.model import EventType

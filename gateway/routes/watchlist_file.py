@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from gateway.backend import Backend, backend
-from gateway.models import MASK_PATHS, ChannelBody, list_models
+from gateway.routes.watchlist import MASK_PATHS, ChannelBody, list_models
 from gateway.sites import channel_key
 from servicekit.errors import InvalidArgument
 from servicekit.grpc_errors import parse_rpc_error

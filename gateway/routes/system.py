@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.backend import Backend, backend
-from gateway.recordings import Person
+from gateway.routes.recordings import Person
 from gateway.schemas import check_person, enum_name, gap_json, iso_time
 from gateway.sites import SiteQuery, channel_or_folder
 from servicekit.retry import call_idempotent

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.backend import Backend, backend
-from gateway.recordings import FileName, Person
+from gateway.routes.recordings import FileName, Person
 from gateway.schemas import check_file_name, check_person
 from gateway.sites import SiteQuery, channel_or_folder
 from servicekit.errors import DomainError, NotFound

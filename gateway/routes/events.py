@@ -24,7 +24,7 @@ from servicekit.errors import InvalidArgument
 from streamrec.v1 import recorder_service_pb2, session_pb2
 
 router = APIRouter(prefix="/api", tags=["events"])
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.events")  # the logger name its lines have always carried
 _RETRY_MS = 2000
 _RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 # Frames of recent events by their wire bytes: every SSE client gets each event from its own

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from gateway.backend import PAGE_SIZE, Backend, all_pages, backend
-from gateway.playback import playback_url
+from gateway.routes.playback import playback_url
 from gateway.schemas import (
     PERSON_RE,
     check_file_name,

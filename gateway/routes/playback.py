@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from gateway.backend import Backend, backend
-from gateway.files import safe_file
+from gateway.routes.files import safe_file
 from gateway.schemas import check_file_name, check_person
 from gateway.ts_playlist import TsIndex, index_file, playlist
 from servicekit.errors import FailedPrecondition, InvalidArgument
