@@ -19,83 +19,49 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from recorder_service.backoff import restart_backoff, wait_before
+from recorder_service.backoff import restart_backoff
 from recorder_service.discontinuity import (
     JumpFilter,
     Measure,
     TimestampJump,
     describe,
     measure,
-    parse_jump,
 )
 from recorder_service.events import EventBus
 from recorder_service.ffmpeg_cmd import RecordJob, build_command, ffmpeg_env, hide_proxy
-from recorder_service.ffmpeg_output import is_info, line_level
 from recorder_service.ffmpeg_process import FfmpegProcess
-from recorder_service.hls_window import Window, fetch_window, segment_path
+from recorder_service.hls_window import Window, fetch_window
 from recorder_service.model import EventType, Session, SessionState
 from recorder_service.ports import ResolvedStream
 from recorder_service.progress import Progress
 from recorder_service.resume_check import ResumePlan, check_resume
 from recorder_service.segment_clock import SegmentClock
+from recorder_service.session import ffmpeg_log, restart, stall
+from recorder_service.session.restart import Watchdog as Watchdog  # re-exported
+from recorder_service.session.resume_plan import LOST_DETAIL, plan_resume
 from recorder_service.store import GapRecord
-from servicekit.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
-from servicekit.redact import redact_text
+from servicekit.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-_FIRST_BYTES_POLL_S = 0.05
-_STALL_POLL_S = 0.5
 _STALLED_STOP_STEP_S = 1.0
 # Budget for reading the playlist to measure a discontinuity (and for it to land in the ledger
 # when the session ends meanwhile).
 _MEASURE_S = 3.0
-_OPENING = re.compile(r"Opening '([^']+)' for reading")
-_SKIPPED = re.compile(r"skipping (\d+) segments? ahead, expired from playlists")
-_FAILED_SEGMENT = re.compile(r"Failed to open segment (\d+) of playlist (\d+)")
-
-
-@dataclass(frozen=True)
-class Watchdog:
-    """How a session is kept alive (see the module docs)."""
-
-    stall_timeout: float = 20.0
-    # Restarts in a row without media in between before the session fails.
-    max_restarts: int = 10
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    # Up to this much is added to each wait (sessions that lost one CDN together spread out).
-    backoff_jitter: float = 0.25
-    # A "not found" from the resolver (a playlist 404) may be a burst: believed once it lasts.
-    end_grace: float = 20.0
 
 
 Reresolve = Callable[[], Awaitable[ResolvedStream]]
 # (resolved stream, part number, video live_start_index, audio live_start_index) -> the job
 NextJob = Callable[[ResolvedStream, int, int | None, int | None], RecordJob]
-
-
-@dataclass(frozen=True)
-class _Ending:
-    state: SessionState
-    reason: str
 
 
 class SessionRunner:
@@ -110,9 +76,9 @@ class SessionRunner:
         bus: EventBus,
         stop_timeout: float,
         on_ended: Callable[[Session], None],
-        watchdog: Watchdog | None = None,
-        reresolve: Reresolve | None = None,
-        next_job: NextJob | None = None,
+        watchdog: Watchdog,
+        reresolve: Reresolve,
+        next_job: NextJob,
         on_gap: Callable[[GapRecord], None] | None = None,
     ) -> None:
         self.session = session
@@ -121,7 +87,7 @@ class SessionRunner:
         self._bus = bus
         self._stop_timeout = stop_timeout
         self._on_ended = on_ended
-        self._watchdog = watchdog if reresolve is not None and next_job is not None else None
+        self._watchdog = watchdog
         self._reresolve = reresolve
         self._next_job = next_job
         self._on_gap = on_gap
@@ -149,8 +115,9 @@ class SessionRunner:
         self._measuring: set[asyncio.Task[None]] = set()
         # Set on a restart: where the new ffmpeg should start, checked at its first segment.
         self._resume_plan: ResumePlan | None = None
-        wd = self._watchdog or Watchdog()
-        self._backoff = restart_backoff(wd.backoff_initial, wd.backoff_max, wd.backoff_jitter)
+        self._backoff = restart_backoff(
+            watchdog.backoff_initial, watchdog.backoff_max, watchdog.backoff_jitter
+        )
         self._part = 0
         self.process = self._process(job)
 
@@ -284,36 +251,32 @@ class SessionRunner:
     def _on_stderr(self, line: str) -> None:
         # ffmpeg may name its proxy (a refused connection, an auth failure): never pass it on.
         line = self._hide(line)
-        if is_info(line):
-            self._on_info(line)
+        seen = ffmpeg_log.parse(line)
+        if isinstance(seen, ffmpeg_log.SegmentOpened):
+            self._on_segment(seen.path)
             return
-        level = line_level(line)
-        if level >= logging.WARNING:
+        if not isinstance(seen, ffmpeg_log.Said):
+            return
+        if ffmpeg_log.is_warning(seen):
             self._warnings.append(line)
-        log.log(level, "ffmpeg: %s", line, extra={**self._extra, "event.action": "ffmpeg.output"})
-        if m := _SKIPPED.search(line):
-            count = int(m[1])
+        log.log(
+            seen.level, "ffmpeg: %s", line, extra={**self._extra, "event.action": "ffmpeg.output"}
+        )
+        if isinstance(seen, ffmpeg_log.SegmentsSkipped):
             self._jumps.skipped(time.monotonic())
             self._gap(
                 "SKIPPED_SEGMENT",
-                count * self._segment_seconds,
-                f"{count} segment(s) expired from the live window before ffmpeg read them",
+                seen.count * self._segment_seconds,
+                f"{seen.count} segment(s) expired from the live window before ffmpeg read them",
             )
-        elif m := _FAILED_SEGMENT.search(line):
+        elif isinstance(seen, ffmpeg_log.SegmentFailed):
             self._jumps.skipped(time.monotonic())
-            self._failed_fetches.append(m[1])
-        elif jump := parse_jump(line):
-            self._on_jump(jump)
+            self._failed_fetches.append(seen.number)
+        elif isinstance(seen, ffmpeg_log.TimestampJumped):
+            self._on_jump(seen.jump)
 
-    def _on_info(self, line: str) -> None:
-        m = _OPENING.search(line)
-        if m is None:
-            return
-        url = m[1]
-        path = segment_path(url)
-        if path.endswith((".m3u8", ".m3u")):
-            return
-        stream = self._input_of(path)
+    def _on_segment(self, path: str) -> None:
+        stream = ffmpeg_log.input_of(path, self.job.media_url, self.job.audio_url)
         self._last_segment[stream] = path
         if stream == 0 and self._failed_fetches:
             self._note_failed_fetches()  # ffmpeg went on past them: they are lost
@@ -324,16 +287,6 @@ class SessionRunner:
                 self._gap("RESTART", skipped.seconds, skipped.detail)
         if stream == 0:
             self._clock.opened()
-
-    def _input_of(self, path: str) -> int:
-        """0 for the video input, 1 for a separate audio rendition (by the closest folder)."""
-        if not self.job.audio_url:
-            return 0
-        video = segment_path(self.job.media_url).rsplit("/", 1)[0]
-        audio = segment_path(self.job.audio_url).rsplit("/", 1)[0]
-        if video != audio:
-            return 1 if path.startswith(audio + "/") else 0
-        return 1 if "audio" in path.rsplit("/", 1)[-1].lower() else 0
 
     def _on_jump(self, jump: TimestampJump) -> None:
         """A discontinuity: measured against the playlist in the background, then a gap."""
@@ -467,34 +420,27 @@ class SessionRunner:
 
     async def _watch(self) -> None:
         """Returns when ffmpeg has made no progress (no media time, no bytes) for the stall
-        timeout; never without a watchdog. Also notices the first bytes of an attempt."""
+        timeout. Also notices the first bytes of an attempt."""
         size = self.session.bytes_written
+        wd = self._watchdog
         while True:
             starting = self.session.state in (SessionState.STARTING, SessionState.RECONNECTING)
-            await asyncio.sleep(self._watch_delay(starting))
+            delay = stall.watch_delay(
+                starting=starting,
+                now=time.monotonic(),
+                progress_at=self._progress_at,
+                advanced_at=self._advanced_at,
+                progress_interval=self.job.progress_interval,
+                stall_timeout=wd.stall_timeout,
+            )
+            await asyncio.sleep(delay)
             now_size = self._scan_parts()
             if now_size > size:
                 size = now_size
                 self._advanced_at = time.monotonic()
                 self._set_recording(now_size)
-            wd = self._watchdog
-            if wd is not None and time.monotonic() - self._advanced_at > wd.stall_timeout:
+            if stall.is_stalled(time.monotonic(), self._advanced_at, wd.stall_timeout):
                 return
-
-    def _watch_delay(self, starting: bool) -> float:
-        """How long ``_watch`` sleeps: 50 ms while it waits for the first bytes, else the file
-        poll interval; but while ffmpeg reports progress (each report notes any advance, media
-        time or bytes) nothing can be noticed before the stall deadline, so it sleeps until
-        then (or until the reports would be overdue). One wakeup per stall timeout instead of
-        two a second per session."""
-        wd = self._watchdog
-        if starting or wd is None:
-            return _FIRST_BYTES_POLL_S if starting else _STALL_POLL_S
-        now = time.monotonic()
-        overdue = self._progress_at + 2 * self.job.progress_interval + _STALL_POLL_S
-        if now >= overdue:
-            return _STALL_POLL_S
-        return max(_STALL_POLL_S, min(self._advanced_at + wd.stall_timeout, overdue) - now)
 
     async def _attempt(self) -> tuple[str, int]:
         """Run the current ffmpeg until it exits or stalls: ("exit" | "stall", exit code)."""
@@ -508,7 +454,6 @@ class SessionRunner:
             return "exit", waiter.result()
         if self._stop_reason is None:
             self.session.state = SessionState.STALLED
-            assert self._watchdog is not None
             message = f"no progress for {self._watchdog.stall_timeout:.0f}s"
             log.warning(
                 "ffmpeg stalled: %s",
@@ -534,7 +479,7 @@ class SessionRunner:
         await self._settle()
         self._finish(code, ending)
 
-    async def _run(self) -> tuple[int, _Ending]:
+    async def _run(self) -> tuple[int, restart.End]:
         """Attempts and restarts until the session ends: (last exit code, how it ended)."""
         in_a_row = 0
         not_found_since: float | None = None
@@ -542,95 +487,72 @@ class SessionRunner:
         while True:
             why, code = await self._attempt()
             self._media_base = self.session.media_seconds
+            ended: restart.Ended
             if self._stop_reason is not None:
-                return code, _Ending(SessionState.STOPPED, self._stop_reason)
-            if self._watchdog is None:
-                return code, self._plain_ending(code)
+                ended = restart.StopRequested(self._stop_reason, code)
+            elif why == "stall":
+                ended = restart.Stalled(code)
+            else:
+                ended = restart.Exited(code)
             if self._out_time > 0 or lost_at is None:
                 # An attempt that got no media (a restart mid-outage) leaves it where it was.
                 lost_at = self._advanced_at
-            if self._out_time > 0:
-                in_a_row = 0
-            cause = (
-                f"ffmpeg stalled ({self._watchdog.stall_timeout:.0f}s without progress)"
-                if why == "stall"
-                else f"ffmpeg exited with code {code}"
+            cause, answer = "", None
+            if not isinstance(ended, restart.StopRequested):
+                cause = restart.cause_of(ended, self._watchdog.stall_timeout)
+                answer = await self._ask_resolver(cause)
+            now = time.monotonic()
+            decision = restart.decide(
+                ended,
+                answer,
+                got_media=self._out_time > 0,
+                in_a_row=in_a_row,
+                not_found_since=not_found_since,
+                now=now,
+                watchdog=self._watchdog,
+                backoff=self._backoff,
+                last_words=restart.last_words(self._warnings),
             )
-            resolved, ending, not_found_since = await self._ask_resolver(cause, not_found_since)
-            if ending is not None:
-                return code, ending
-            in_a_row += 1
-            self.session.restarts += 1
-            if in_a_row > self._watchdog.max_restarts:
-                return code, _Ending(
-                    SessionState.FAILED,
-                    f"gave up after {in_a_row - 1} restarts without media: {cause}"
-                    f" ({self._last_words()})",
-                )
-            if not await self._restart(resolved, in_a_row, cause, lost_at):
-                return code, _Ending(SessionState.STOPPED, self._stop_reason or "stopped")
+            in_a_row, not_found_since = decision.in_a_row, decision.not_found_since
+            if decision.counted:
+                self.session.restarts += 1
+            outcome = decision.outcome
+            if isinstance(outcome, restart.End):
+                if isinstance(answer, restart.Missing) and outcome.reason == restart.STREAM_ENDED:
+                    log.info(
+                        "still not found after %.0fs (%s): the stream ended",
+                        now - (not_found_since or now),
+                        answer.message,
+                        extra={**self._extra, "event.action": "session.ended_upstream"},
+                    )
+                return code, outcome
+            if not await self._restart(outcome, cause, lost_at):
+                return code, restart.End(SessionState.STOPPED, self._stop_reason or "stopped")
 
-    def _plain_ending(self, code: int) -> _Ending:
-        if code == 0:
-            return _Ending(SessionState.STOPPED, "stream ended")
-        return _Ending(SessionState.FAILED, f"ffmpeg exited with code {code}: {self._last_words()}")
-
-    def _last_words(self) -> str:
-        """ffmpeg's last three warnings or errors, for a reason that says what went wrong (CDN
-        tokens in the URLs it names removed: the reason is stored and shown)."""
-        return redact_text(" | ".join(list(self._warnings)[-3:])) or "no output"
-
-    async def _ask_resolver(
-        self, cause: str, not_found_since: float | None
-    ) -> tuple[ResolvedStream | None, _Ending | None, float | None]:
-        """Is the channel still live? (resolved stream or None to retry as is, an ending, the
-        time a "not found" was first seen)."""
-        assert self._reresolve is not None and self._watchdog is not None
+    async def _ask_resolver(self, cause: str) -> restart.Answer:
+        """Is the channel still live? (the resolver's answer, logged)."""
         try:
-            resolved = await self._reresolve()
-        except FailedPrecondition as exc:
-            # The site says offline, private, away...: authoritative.
+            answer = restart.answer_of(await self._reresolve())
+        except DomainError as exc:
+            answer = restart.answer_of(exc)
+        if isinstance(answer, restart.Offline):
             log.info(
                 "the channel is no longer live (%s) after %s",
-                exc.reason,
+                answer.reason,
                 cause,
                 extra={**self._extra, "event.action": "session.ended_upstream"},
             )
-            return None, _Ending(SessionState.STOPPED, "stream ended"), None
-        except NotFound as exc:
-            # A playlist 404 is how an HLS stream ends, and also how a CDN hiccups.
-            now = time.monotonic()
-            first = not_found_since if not_found_since is not None else now
-            if now - first >= self._watchdog.end_grace:
-                log.info(
-                    "still not found after %.0fs (%s): the stream ended",
-                    now - first,
-                    exc.message,
-                    extra={**self._extra, "event.action": "session.ended_upstream"},
-                )
-                return None, _Ending(SessionState.STOPPED, "stream ended"), first
-            return None, None, first
-        except (InvalidArgument, PermissionDenied) as exc:
-            # The target itself is refused now: no restart can help.
-            return None, _Ending(SessionState.FAILED, f"{cause}; {exc.message}"), None
-        except DomainError as exc:
-            # Resolver down, rate-limited or the site failing: keep trying with what we have.
+        elif isinstance(answer, restart.NoAnswer):
             log.warning(
                 "could not re-resolve after %s: %s",
                 cause,
-                exc.message,
+                answer.message,
                 extra={**self._extra, "event.action": "session.reresolve_failed"},
             )
-            return None, None, not_found_since
-        if not resolved.is_live:
-            return None, _Ending(SessionState.STOPPED, "stream ended"), None
-        return resolved, None, None
+        return answer
 
-    async def _restart(
-        self, resolved: ResolvedStream | None, in_a_row: int, cause: str, lost_at: float
-    ) -> bool:
+    async def _restart(self, plan: restart.Restart, cause: str, lost_at: float) -> bool:
         """Back off, then spawn ffmpeg on a new part; False when a stop came first."""
-        assert self._watchdog is not None and self._next_job is not None
         if self._failed_fetches:
             # The new ffmpeg resumes at the last segment opened, the failed one, or the
             # window has moved past it and the resume notes a RESTART gap for it.
@@ -642,7 +564,7 @@ class SessionRunner:
             self._failed_fetches.clear()
         s = self.session
         s.state = SessionState.RECONNECTING
-        delay = wait_before(self._backoff, in_a_row)
+        delay = plan.after
         log.warning(
             "restarting ffmpeg in %.1fs (restart %d): %s",
             delay,
@@ -656,7 +578,7 @@ class SessionRunner:
             return False
         except TimeoutError:
             pass
-        stream = resolved or _as_resolved(self.job)
+        stream = plan.stream or self._as_resolved()
         video_index, audio_index = await self._resume_at(stream, lost_at)
         if self._stop_reason is not None:
             return False
@@ -677,54 +599,43 @@ class SessionRunner:
         last = self._last_segment.get(0)
         if last is None:
             return None, None
+        window: Window | None = None
         try:
-            window: Window = await fetch_window(
+            window = await fetch_window(
                 stream.media_url,
                 stream.headers,
                 proxy=stream.cdn_proxy,
                 direct_hosts=stream.direct_hosts,
             )
         except (httpx.HTTPError, OSError) as exc:  # the new ffmpeg will meet it and say so
-            # Mid-outage (a 404 burst) the read fails, and the outage may end before ffmpeg's
-            # own read: started at its default (three segments from the live edge) it would
-            # skip what was published meanwhile. From the window's start it repeats a few
-            # segments at the start of the new part instead of losing them.
             log.warning(
                 "could not read the live window to resume (%s): the new part starts at the "
                 "window's first segment",
                 hide_proxy(str(exc), stream.cdn_proxy),
                 extra={**self._extra, "event.action": "session.resume"},
             )
-            self._resume_plan = ResumePlan.blind(last)
-            return 0, 0 if stream.audio_url else None
-        self._declare(window)
-        index = window.resume_index(last)
-        if index is not None:
-            # Start on the last recorded segment itself: ffmpeg loads the playlist again a
-            # moment later, and if a segment was published in between the window's start has
-            # moved and its index points one segment further on (a silent loss). One segment
-            # of overlap, at the start of a new part, is the safe side of that race; a window
-            # that slid further is caught at the first segment the new ffmpeg opens.
-            index = max(0, index - 1)
-            self._resume_plan = ResumePlan(window, index)
-        if index is None:
-            outage = time.monotonic() - lost_at
-            self._gap(
-                "RESTART",
-                max(self._segment_seconds, outage - window.seconds),
-                "the live window moved past the last recorded segment during the outage",
-            )
-            index = 0
-        log.info(
-            "resuming at segment %d of %d in the live window",
-            index,
-            len(window.paths),
-            extra={**self._extra, "event.action": "session.resume"},
+        if window is not None:
+            self._declare(window)
+        at = plan_resume(
+            window,
+            last,
+            has_audio=bool(stream.audio_url),
+            outage_s=time.monotonic() - lost_at,
+            segment_seconds=self._segment_seconds,
         )
-        audio = index - len(window.paths) if stream.audio_url else None
-        return index, audio
+        self._resume_plan = at.plan
+        if at.lost_s is not None:
+            self._gap("RESTART", at.lost_s, LOST_DETAIL)
+        if window is not None:
+            log.info(
+                "resuming at segment %d of %d in the live window",
+                at.video,
+                len(window.paths),
+                extra={**self._extra, "event.action": "session.resume"},
+            )
+        return at.video, at.audio
 
-    def _finish(self, code: int, ending: _Ending) -> None:
+    def _finish(self, code: int, ending: restart.End) -> None:
         s = self.session
         s.bytes_written = self._scan_parts()
         s.end_time = datetime.now(UTC)
@@ -748,6 +659,15 @@ class SessionRunner:
         self._bus.publish(event, s, s.end_reason)
         self._on_ended(s)
 
+    def _as_resolved(self) -> ResolvedStream:
+        """The stream as last resolved (when the resolver cannot be asked right now)."""
+        return ResolvedStream(
+            source_type=self.session.source_type,
+            media_url=self.job.media_url,
+            audio_url=self.job.audio_url,
+            headers=dict(self.job.headers),
+        )
+
     async def stop(self, reason: str, step_s: float | None = None) -> Session:
         """Ask ffmpeg to finalize the file and wait until the session has ended; ``step_s``
         (default STOP_TIMEOUT) is given to each of q, SIGINT and SIGKILL in turn."""
@@ -760,13 +680,3 @@ class SessionRunner:
         if self._task is not None:
             await asyncio.shield(self._task)
         return self.session
-
-
-def _as_resolved(job: RecordJob) -> ResolvedStream:
-    """The stream as last resolved (when the resolver cannot be asked right now)."""
-    return ResolvedStream(
-        source_type="hls",
-        media_url=job.media_url,
-        audio_url=job.audio_url,
-        headers=dict(job.headers),
-    )
