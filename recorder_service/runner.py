@@ -666,6 +666,10 @@ class SessionRunner:
             media_url=self.job.media_url,
             audio_url=self.job.audio_url,
             headers=dict(self.job.headers),
+            # The same way to the CDN: a restart the resolver could not answer must not read
+            # it directly when the site's CDN is to be read through a proxy.
+            cdn_proxy=self.job.http_proxy,
+            direct_hosts=self.job.direct_hosts,
         )
 
     async def stop(self, reason: str, step_s: float | None = None) -> Session:

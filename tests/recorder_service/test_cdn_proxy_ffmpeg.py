@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ import pytest
 from recorder_service.manager import StartRequest
 from recorder_service.model import SessionState
 from recorder_service.ports import QualityWish, ResolvedStream
+from servicekit.errors import Unavailable
 from tests.harness import free_port
 from tests.recorder_service.conftest import OriginResolver, managed
 from tests.recorder_service.runner_harness import eventually
@@ -101,3 +104,46 @@ async def test_a_refusing_proxy_fails_the_session_without_showing_its_password(
     shown += [str(v) for r in caplog.records for v in r.__dict__.values()]
     for text in shown:
         assert PASSWORD not in text and f"127.0.0.1:{port}" not in text, text
+
+
+class SilentAfterFirst(ProxiedResolver):
+    """Answers the start, then cannot be reached (the resolver is down)."""
+
+    async def resolve(self, target, source_type, quality: QualityWish) -> ResolvedStream:
+        if self.calls:
+            self.calls += 1
+            raise Unavailable("the resolver is down", reason="RESOLVER_UNAVAILABLE")
+        return await super().resolve(target, source_type, quality)
+
+
+def proxy_of(pid: int) -> str:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"http_proxy=")]
+    return found[0] if found else ""
+
+
+async def test_a_restart_the_resolver_cannot_answer_keeps_the_cdn_proxy(
+    origin, tmp_path, proxy
+) -> None:
+    port, _ = proxy
+    origin.add_stream("px3", segment_duration=1.0)
+    through = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}"
+    async with managed(origin, tmp_path, restart_backoff_max=0.1) as manager:
+        resolver = manager._resolver = SilentAfterFirst(origin, through)
+        session = await manager.start(StartRequest(target="px3"))
+        sid = session.session_id
+        await wait_state(manager, sid, SessionState.RECORDING)
+        runner = manager._runners[sid]
+        first = runner.process.pid
+        assert first is not None and proxy_of(first) == through
+        os.kill(first, signal.SIGKILL)
+
+        def restarted() -> bool:
+            pid = runner.process.pid
+            return pid is not None and pid != first and resolver.calls > 1
+
+        await eventually(restarted, 20)
+        second = runner.process.pid
+        assert second is not None
+        assert proxy_of(second) == through  # as last resolved: still through the proxy
+        await manager.stop(sid)
