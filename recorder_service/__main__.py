@@ -16,6 +16,7 @@ from recorder_service.manager import SessionManager
 from recorder_service.media_wiring import Media
 from recorder_service.metrics import EventCounters, RecorderCollector, register_collector
 from recorder_service.notify.wiring import Notifications
+from recorder_service.paths import records_root
 from recorder_service.preview import PreviewManager
 from recorder_service.recording_servicer import RecordingServicer
 from recorder_service.recordings import RecordingIndex
@@ -70,7 +71,7 @@ async def run(settings: RecorderSettings) -> None:
     out."""
     ffmpeg = find_ffmpeg(settings.ffmpeg_path)
     settings.output_dir.mkdir(parents=True, exist_ok=True)
-    (settings.output_dir / "records").mkdir(exist_ok=True)
+    records_root(settings.output_dir).mkdir(exist_ok=True)
     (settings.output_dir / "sessions").mkdir(exist_ok=True)
     log.info(
         "recorder starting",

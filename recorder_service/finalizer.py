@@ -22,7 +22,14 @@ from pathlib import Path
 from recorder_service.events import EventBus
 from recorder_service.media import mp4_name, probe_media_seconds, remux_to_mp4
 from recorder_service.model import EventType, Session, SessionState
-from recorder_service.paths import parse_record_name, part_order
+from recorder_service.paths import (
+    parse_record_name,
+    part_order,
+    person_dir,
+    record_rel,
+    records_root,
+    split_record_rel,
+)
 from recorder_service.store import Recording, RecordingState, Store
 from recorder_service.ts_repair import trim_torn_tail
 from servicekit import correlation
@@ -205,9 +212,7 @@ class Finalizer:
         """An interrupted session's media time and bytes as its files hold them, measured
         just now: its live figures were saved only at its last change of state (progress is
         not stored), so they can be far behind, 0 s for a crash in its first state."""
-        rows = [
-            self._store.get_recording(*rel.removeprefix("records/").split("/", 1)) for rel in parts
-        ]
+        rows = [self._store.get_recording(*split_record_rel(rel)) for rel in parts]
         measured = [r for r in rows if r is not None]
         # A part that could not be measured counts 0 s: keep the saved figure over nothing.
         session.media_seconds = sum(r.media_seconds for r in measured) or session.media_seconds
@@ -222,7 +227,7 @@ class Finalizer:
         notes: list[str],
     ) -> list[str]:
         """Finalize one part; returns the paths that now hold it (none if it had no media)."""
-        person, _, name = rel.removeprefix("records/").partition("/")
+        person, name = split_record_rel(rel)
         path = self._out / rel
         mp4 = path.with_name(mp4_name(name))
         found = self._store.get_recording(person, name)
@@ -245,7 +250,7 @@ class Finalizer:
         if not path.exists() and path.suffix == ".ts" and mp4.exists():
             # A crash between deleting the TS and renaming its row: the MP4 is the part.
             row = self._store.rename_recording(row, mp4.name)
-            path, rel = mp4, f"records/{person}/{mp4.name}"
+            path, rel = mp4, record_rel(person, mp4.name)
         if final_state is RecordingState.INTERRUPTED:
             await _settle(path)
         if trim_torn_tail(path):
@@ -368,7 +373,7 @@ class Finalizer:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _interrupt(self, session: Session) -> None:
-        folder = self._out / "records" / session.person
+        folder = person_dir(self._out, session.person)
         paths = list(session.record_paths)
         # Parts a split session started after its row was last saved, in recording order.
         if folder.is_dir():
@@ -378,12 +383,12 @@ class Finalizer:
                 if f.suffix == ".ts"
                 and (parsed := parse_record_name(f.name)) is not None
                 and parsed.session_id == session.session_id
-                and f"records/{session.person}/{f.name}" not in paths
+                and record_rel(session.person, f.name) not in paths
             ]
             for f in sorted(found, key=part_order):
                 parsed = parse_record_name(f.name)
                 assert parsed is not None
-                paths.append(f"records/{session.person}/{f.name}")
+                paths.append(record_rel(session.person, f.name))
                 # Its row, as the live recorder would have made it: not indexed below as an
                 # unknown file (which would number every such part 0).
                 self._store.save_recording(
@@ -414,7 +419,7 @@ class Finalizer:
         self.schedule(session, RecordingState.INTERRUPTED)
 
     def _index_unknown_files(self) -> None:
-        records = self._out / "records"
+        records = records_root(self._out)
         if not records.is_dir():
             return
         for folder in sorted(p for p in records.iterdir() if p.is_dir()):

@@ -24,7 +24,9 @@ from recorder_service.paths import (
     record_file_numbered,
     record_file_pattern,
     record_numbered_glob,
+    record_rel,
     slugify,
+    split_record_rel,
     validate_person,
 )
 from recorder_service.ports import QualityWish, ResolvedStream, Resolver
@@ -201,12 +203,12 @@ class SessionManager:
         glob = record_file_glob(person, session_id)
         if split_bytes:
             name = record_file_numbered(person, now, session_id)
-            record_rel = Path("records") / person / name
+            rel = record_rel(person, name)
             glob = record_numbered_glob(person, session_id)
         elif split:
-            record_rel = Path("records") / person / record_file_pattern(person, session_id)
+            rel = record_rel(person, record_file_pattern(person, session_id))
         else:
-            record_rel = Path("records") / person / record_file_name(person, now, session_id)
+            rel = record_rel(person, record_file_name(person, now, session_id))
         preview_rel = Path("sessions") / session_id
         session = Session(
             session_id=session_id,
@@ -218,7 +220,7 @@ class SessionManager:
             correlation_id=correlation.get() or "",
             preview_path=str(preview_rel / "stream.m3u8"),
             # Split parts are listed as ffmpeg creates them.
-            record_paths=() if split or split_bytes else (str(record_rel),),
+            record_paths=() if split or split_bytes else (rel,),
             variant=resolved.variant,
             separate_audio=bool(resolved.audio_url),
             channel=req.channel,
@@ -230,7 +232,7 @@ class SessionManager:
             headers=resolved.headers,
             http_proxy=resolved.cdn_proxy,
             direct_hosts=resolved.direct_hosts,
-            record_path=self.output_dir / record_rel,
+            record_path=self.output_dir / rel,
             preview_dir=self.output_dir / preview_rel,
             hls_time=self._settings.hls_time,
             hls_list_size=self._settings.hls_list_size,
@@ -370,7 +372,7 @@ class SessionManager:
         if event.type not in (EventType.STARTING, EventType.FILE_ROTATED, EventType.RECORDING):
             return
         for part, rel in enumerate(s.record_paths):
-            person, _, name = rel.removeprefix("records/").partition("/")
+            person, name = split_record_rel(rel)
             if self.store.get_recording(person, name) is None:
                 parsed = parse_record_name(name)
                 self.store.save_recording(

@@ -12,6 +12,7 @@ from recorder_service.events import EventBus
 from recorder_service.finalizer import Finalizer
 from recorder_service.media_servicer import MediaServicer
 from recorder_service.model import Session
+from recorder_service.paths import records_root
 from recorder_service.recording_pictures import RecordingPictures
 from recorder_service.recordings import RecordingIndex
 from recorder_service.resolver_client import GrpcResolver
@@ -59,7 +60,7 @@ class Media:
         pictures = RecordingPictures(
             store, out, ffmpeg, limiter, enabled=config.enabled, sheet=config.sheet
         )
-        return cls(thumbnails, pictures, MediaServicer(thumbnails, index, out / "records"))
+        return cls(thumbnails, pictures, MediaServicer(thumbnails, index, records_root(out)))
 
     def attach(self, finalizer: Finalizer, bus: EventBus) -> None:
         """Pictures of every file finalized from now on; live frames dropped as sessions end;

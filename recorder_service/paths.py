@@ -1,5 +1,7 @@
-"""Names on disk: person folders and recording files. Nothing a client sends can escape
-OUTPUT_DIR: names are validated (explicit) or slugified (inferred) before any path is built."""
+"""Names on disk: person folders and recording files, and the layout they make,
+``OUTPUT_DIR/records/{person}/{file}`` (this module is its one owner). Nothing a client sends can
+escape OUTPUT_DIR: names are validated (explicit) or slugified (inferred) before any path is
+built."""
 
 from __future__ import annotations
 
@@ -10,6 +12,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from servicekit.errors import InvalidArgument
+from servicekit.layout import RECORDS, records_root
+
+__all__ = [
+    "PICTURE_PART",
+    "PICTURE_SUFFIXES",
+    "RecordName",
+    "inside",
+    "is_picture_file",
+    "output_dir_of",
+    "parse_record_name",
+    "part_order",
+    "person_dir",
+    "picture_name",
+    "picture_names",
+    "picture_stem",
+    "record_file",
+    "record_file_glob",
+    "record_file_name",
+    "record_file_numbered",
+    "record_file_pattern",
+    "record_numbered_glob",
+    "record_rel",
+    "records_root",
+    "room_image_name",
+    "slugify",
+    "split_record_rel",
+    "stored_rel",
+    "thumbs_dir",
+    "validate_person",
+]
 
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
 _MAX = 64
@@ -48,6 +80,84 @@ def validate_person(name: str) -> str:
     if not slug:
         raise InvalidArgument("person has no usable characters", reason="INVALID_PERSON")
     return slug
+
+
+# -- the layout: OUTPUT_DIR/records/{person}/{file} ------------------------------------------
+#
+# This module is the one place that builds or reads these paths (the folder's own name is in
+# ``servicekit.layout``, which the gateway shares). ``rel`` is a recording's path relative to
+# OUTPUT_DIR, ``records/{person}/{file}``: what the store keeps and clients are sent.
+
+
+def _plain(name: str, what: str, reason: str) -> str:
+    """``name`` if it is one plain path part: not empty, no separators, ``..``, NUL or control
+    characters, not hidden. Safety, not style: a folder someone made by hand (``Old Stuff``) is
+    plain too, so its files stay listed and cleaned up like the recorder's own."""
+    bad = (
+        not name
+        or len(name) > 255
+        or name.startswith(".")
+        or ".." in name
+        or any(ch in name for ch in "/\\\0")
+        or any(unicodedata.category(ch).startswith("C") for ch in name)
+    )
+    if bad:
+        raise InvalidArgument(f"{what} must be a plain name", reason=reason)
+    return name
+
+
+def _check_folder(person: str) -> str:
+    return _plain(person, "person", "INVALID_PERSON")
+
+
+def _check_file(file_name: str) -> str:
+    """Also an ffmpeg name pattern (``%Y%m%d``, ``%d``)."""
+    return _plain(file_name, "file name", "INVALID_FILE_NAME")
+
+
+def person_dir(output_dir: Path, person: str) -> Path:
+    """``OUTPUT_DIR/records/{person}``: a person's recordings."""
+    return records_root(output_dir) / _check_folder(person)
+
+
+def record_rel(person: str, file_name: str) -> str:
+    """``records/{person}/{file}``, both names checked (InvalidArgument for a bad one)."""
+    return stored_rel(_check_folder(person), _check_file(file_name))
+
+
+def stored_rel(person: str, file_name: str) -> str:
+    """``records/{person}/{file}`` unchecked: the key a stored row is known by, also for a row
+    whose names are bad (logged and refused, never opened: open through ``record_file``)."""
+    return f"{RECORDS}/{person}/{file_name}"
+
+
+def split_record_rel(rel: str) -> tuple[str, str]:
+    """``records/{person}/{file}`` -> ``(person, file)``; InvalidArgument (``INVALID_PATH``) for
+    anything else (another folder, more or fewer parts, ``..``, an absolute path)."""
+    head, sep, rest = rel.partition("/")
+    person, sep2, file_name = rest.partition("/")
+    if head != RECORDS or not sep or not sep2:
+        raise InvalidArgument(f"not a recording path: {rel!r}", reason="INVALID_PATH")
+    try:
+        return _check_folder(person), _check_file(file_name)
+    except InvalidArgument:
+        raise InvalidArgument(f"not a recording path: {rel!r}", reason="INVALID_PATH") from None
+
+
+def record_file(output_dir: Path, person: str, file_name: str) -> Path:
+    """``OUTPUT_DIR/records/{person}/{file}`` after checking the names, and that the file (a
+    symlink followed) stays inside ``records/``: InvalidArgument otherwise."""
+    path = person_dir(output_dir, person) / _check_file(file_name)
+    if records_root(output_dir).resolve() not in path.resolve().parents:
+        raise InvalidArgument("path escapes the records folder", reason="INVALID_PATH")
+    return path
+
+
+def output_dir_of(record_path: Path) -> Path:
+    """OUTPUT_DIR of a recording's path (``OUTPUT_DIR/records/{person}/{file}``)."""
+    if len(record_path.parents) < 3 or record_path.parents[1].name != RECORDS:
+        raise ValueError(f"not a recording path: {record_path}")
+    return record_path.parents[2]
 
 
 def record_file_name(person: str, started: datetime, session_id: str, part: int = 0) -> str:

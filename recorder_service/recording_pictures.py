@@ -27,9 +27,12 @@ from pathlib import Path
 from recorder_service.paths import (
     PICTURE_PART,
     is_picture_file,
+    person_dir,
     picture_name,
     picture_names,
     picture_stem,
+    records_root,
+    split_record_rel,
 )
 from recorder_service.pictures import (
     PictureError,
@@ -122,7 +125,7 @@ class RecordingPictures:
         timeout_s: float = 60.0,
     ) -> None:
         self._store = store
-        self._records = output_dir / "records"
+        self._out = output_dir
         self._ffmpeg = ffmpeg
         self._limiter = limiter
         self.enabled = enabled
@@ -137,7 +140,7 @@ class RecordingPictures:
         the MP4 of a remux that kept its TS is listed first and is the one read)."""
         if not self.enabled:
             return
-        person, _, name = rel.removeprefix("records/").partition("/")
+        person, name = split_record_rel(rel)
         key = (person, Path(name).stem)
         if not name or key in self._jobs:
             return
@@ -160,7 +163,7 @@ class RecordingPictures:
     # -- making them ---------------------------------------------------------------------------
 
     async def _make(self, person: str, name: str) -> None:
-        folder = self._records / person
+        folder = person_dir(self._out, person)
         source = folder / name
         row = self._store.get_recording(person, name)
         if row is None or row.state.busy or not source.is_file():
@@ -249,10 +252,11 @@ class RecordingPictures:
         """Remove pictures left half-written by a crash and pictures whose recording is gone
         (run at start, before anything records); returns how many files went."""
         removed = 0
-        if not self._records.is_dir():
+        records = records_root(self._out)
+        if not records.is_dir():
             return 0
         with correlation.bound(correlation.new_id("recover-")):
-            for folder in (p for p in self._records.iterdir() if p.is_dir()):
+            for folder in (p for p in records.iterdir() if p.is_dir()):
                 for f in folder.iterdir():
                     if not is_picture_file(f.name):
                         continue

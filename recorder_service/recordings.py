@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from recorder_service.paths import person_dir, record_file
 from recorder_service.recording_pictures import pictures_present, remove_pictures
 from recorder_service.store import GapRecord, Recording, RecordingState, Store
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -87,7 +88,7 @@ class RecordingIndex:
         )
         pictures = (False, False)
         if not r.state.busy:
-            pictures = pictures_present(self._out / "records" / r.person, r.file_name)
+            pictures = pictures_present(person_dir(self._out, r.person), r.file_name)
         return RecordingView(r, max(parts, 1), tuple(self._store.gaps_of(r.path)), *pictures)
 
     def list(
@@ -132,10 +133,7 @@ class RecordingIndex:
                 reason="RECORDING_IN_PROGRESS",
                 metadata={"state": row.state.value},
             )
-        path = self._out / row.path
-        folder = (self._out / "records").resolve()
-        if folder not in path.resolve().parents:
-            raise InvalidArgument("path escapes the records folder", reason="INVALID_PATH")
+        path = record_file(self._out, row.person, row.file_name)
         try:
             freed = path.stat().st_size
             path.unlink()

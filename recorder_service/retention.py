@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Literal
 
 from recorder_service.metrics import RETENTION_BYTES, RETENTION_FILES
+from recorder_service.paths import record_file
 from recorder_service.recording_pictures import remove_pictures
 from recorder_service.storage import Storage, measure_storage
 from recorder_service.store import Channel, Recording, Store
 from servicekit import correlation
-from servicekit.errors import ResourceExhausted
+from servicekit.errors import InvalidArgument, ResourceExhausted
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +212,6 @@ def check_free_space(path: Path, min_free_bytes: int) -> None:
         )
 
 
-def _safe_name(name: str) -> bool:
-    """A plain file or folder name: no separators, NUL or ``..``, not hidden, not empty."""
-    bad = any(c in name for c in "/\\\0") or ".." in name or name.startswith(".")
-    return bool(name) and not bad
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -277,11 +272,10 @@ class Retention:
     def _file_of(self, rec: Recording) -> Path | None:
         """The recording's file, or None when its names could point outside OUTPUT_DIR/records."""
         # The names come from the database, so they are checked again before any unlink.
-        if not (_safe_name(rec.person) and _safe_name(rec.file_name)):
+        try:
+            return record_file(self._output_dir, rec.person, rec.file_name).resolve()
+        except InvalidArgument:
             return None
-        records_root = (self._output_dir / "records").resolve()
-        path = (self._output_dir / rec.path).resolve()
-        return path if records_root in path.parents else None
 
     def run(self, *, person: str | None = None, dry_run: bool = False) -> RetentionReport:
         """Delete what the plan says (of one person, or of all); ``dry_run`` only reports."""

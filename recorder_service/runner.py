@@ -41,6 +41,7 @@ from recorder_service.ffmpeg_cmd import RecordJob, build_command, ffmpeg_env, hi
 from recorder_service.ffmpeg_process import FfmpegProcess
 from recorder_service.hls_window import Window, fetch_window
 from recorder_service.model import EventType, Session, SessionState
+from recorder_service.paths import output_dir_of, record_rel
 from recorder_service.ports import ResolvedStream
 from recorder_service.progress import Progress
 from recorder_service.resume_check import ResumePlan, check_resume
@@ -181,7 +182,7 @@ class SessionRunner:
         joins ``record_paths`` (with a FILE_ROTATED event when it follows another)."""
         known = set(self.session.record_paths)
         for path in self.job.part_files():
-            rel = f"records/{self.session.person}/{path.name}"
+            rel = record_rel(self.session.person, path.name)
             if rel not in known:
                 known.add(rel)
                 self.session.record_paths = (*self.session.record_paths, rel)
@@ -192,7 +193,7 @@ class SessionRunner:
                         extra={**self._extra, "event.action": "session.rotate", "file.path": rel},
                     )
                     self._bus.publish(EventType.FILE_ROTATED, self.session, f"new part {rel}")
-        root = self.job.record_path.parent.parent.parent
+        root = output_dir_of(self.job.record_path)
         total = 0
         for rel in self.session.record_paths:
             try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder_service.model import Session, SessionState, VariantInfo
+from recorder_service.paths import stored_rel
 from recorder_service.ports import QualityWish
 from recorder_service.store import Channel, GapRecord, Recording, RecordingState, channel_key
 from servicekit.errors import AlreadyExists, NotFound
@@ -444,7 +445,7 @@ class SqliteStore:
         return [self._recording(r) for r in rows]
 
     def delete_recording(self, person: str, file_name: str) -> None:
-        path = f"records/{person}/{file_name}"
+        path = stored_rel(person, file_name)
         with self._tx() as db:
             db.execute(
                 "DELETE FROM recordings WHERE person = ? AND file_name = ?", (person, file_name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from recorder_service.paths import records_root
 from servicekit.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def measure_storage(output_dir: Path, min_free_bytes: int) -> Storage:
         total_bytes=usage.total,
         used_bytes=usage.used,
         free_bytes=usage.free,
-        recordings_bytes=tree_bytes(output_dir / "records"),
+        recordings_bytes=tree_bytes(records_root(output_dir)),
         min_free_bytes=max(min_free_bytes, 0),
         level=storage_level(usage.free, min_free_bytes),
     )

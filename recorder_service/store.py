@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from recorder_service.model import Session, SessionState
+from recorder_service.paths import stored_rel
 from recorder_service.ports import QualityWish
 
 # The site bare usernames belong to (the resolver's default site): its channels' keys and
@@ -97,7 +98,7 @@ class Recording:
     @property
     def path(self) -> str:
         """Relative to OUTPUT_DIR."""
-        return f"records/{self.person}/{self.file_name}"
+        return stored_rel(self.person, self.file_name)
 
     @property
     def format(self) -> str:

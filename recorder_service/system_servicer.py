@@ -16,6 +16,7 @@ from grpc import aio
 from recorder_service import timeline
 from recorder_service.convert import gap_pb
 from recorder_service.model import Session
+from recorder_service.paths import records_root
 from recorder_service.retention import Retention
 from recorder_service.storage import folder_usage, measure_storage
 from recorder_service.store import GapRecord, RecordingState, Store
@@ -119,7 +120,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         output_dir = self._retention.output_dir
         storage, folders = await asyncio.gather(
             asyncio.to_thread(measure_storage, output_dir, self._retention.min_free_bytes),
-            asyncio.to_thread(folder_usage, output_dir / "records"),
+            asyncio.to_thread(folder_usage, records_root(output_dir)),
         )
         running = list(self._processes())
         rate = sum(s.bitrate_kbps * 1000 / 8 for s, _ in running)

@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from gateway.backend import Backend, backend
 from gateway.schemas import check_file_name, check_person
 from servicekit.errors import InvalidArgument, NotFound
+from servicekit.layout import records_root
 from servicekit.retry import call_idempotent
 from streamrec.v1 import recorder_service_pb2
 
@@ -105,7 +106,7 @@ async def recording_file(
     and seekable: ``Range`` requests get 206 with ``Content-Range`` (416 when unsatisfiable)."""
     # ``{filename:path}`` lets names with (encoded) slashes reach the check: a 400, not a 404.
     folder, name = check_person(person), check_file_name(filename)
-    path = safe_file(be.settings.output_dir / "records", folder, name)
+    path = safe_file(records_root(be.settings.output_dir), folder, name)
     try:
         stat_result = path.stat()
     except FileNotFoundError:

@@ -21,6 +21,7 @@ from gateway.routes.files import safe_file
 from gateway.schemas import check_file_name, check_person
 from gateway.ts_playlist import TsIndex, index_file, playlist
 from servicekit.errors import FailedPrecondition, InvalidArgument
+from servicekit.layout import records_root
 from servicekit.retry import call_idempotent
 from streamrec.v1 import recording_service_pb2
 
@@ -64,7 +65,7 @@ async def ts_playback(
     folder, name = check_person(person), check_file_name(filename)
     if not name.endswith(".ts"):
         raise InvalidArgument("only .ts recordings have a playlist", reason="NOT_A_TS_FILE")
-    path = safe_file(be.settings.output_dir / "records", folder, name)
+    path = safe_file(records_root(be.settings.output_dir), folder, name)
     request = recording_service_pb2.GetRecordingRequest(person=folder, file_name=name)
     reply: recording_service_pb2.GetRecordingResponse = await call_idempotent(
         lambda: be.recordings.GetRecording(request, timeout=be.settings.rpc_timeout)

@@ -37,6 +37,7 @@ from recorder_service.notify.catalogue import (
     site_of,
 )
 from recorder_service.notify.notifier import Notifier
+from recorder_service.paths import split_record_rel
 from recorder_service.storage import StorageLevel, storage_level
 from recorder_service.store import GapRecord, Recording
 from servicekit import correlation
@@ -155,7 +156,7 @@ class SessionNotices:
             self._notifier.emit(Notification(kind, self._ended_data(event), event.event_time))
 
     def _file_data(self, s: Session, rel: str, part: int, correlation_id: str) -> dict[str, Any]:
-        person, _, name = rel.removeprefix("records/").partition("/")
+        person, name = split_record_rel(rel)
         row = self._rows.get_recording(person, name)
         gaps = sum(g.duration_s for g in self._rows.gaps_of(rel))
         media = row.media_seconds if row else 0.0

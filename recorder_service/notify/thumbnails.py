@@ -17,7 +17,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from recorder_service.paths import picture_name, room_image_name, thumbs_dir
+from recorder_service.paths import picture_name, records_root, room_image_name, thumbs_dir
 from servicekit.errors import InvalidArgument
 
 #: Events whose recording gets a poster after finalization.
@@ -32,7 +32,7 @@ class Attachments:
 
     def __init__(self, output_dir: Path, *, poster_wait: float = 8.0) -> None:
         self._out = output_dir
-        self._roots = ((output_dir / "records").resolve(), thumbs_dir(output_dir).resolve())
+        self._roots = (records_root(output_dir).resolve(), thumbs_dir(output_dir).resolve())
         self.poster_wait = poster_wait
 
     def _inside(self, path: Path) -> bool:
