@@ -18,6 +18,7 @@ from recorder_service.ffmpeg_cmd import RecordJob
 from recorder_service.finalizer import Finalizer
 from recorder_service.model import EventType, Session, SessionEvent, SessionState
 from recorder_service.paths import (
+    inferred_person,
     parse_record_name,
     record_file_glob,
     record_file_name,
@@ -25,7 +26,6 @@ from recorder_service.paths import (
     record_file_pattern,
     record_numbered_glob,
     record_rel,
-    slugify,
     split_record_rel,
     validate_person,
 )
@@ -191,7 +191,7 @@ class SessionManager:
             # Shutdown began while we were resolving: spawning now would outlive the drain.
             raise FailedPrecondition("recorder is shutting down", reason="SHUTTING_DOWN")
 
-        person = explicit_person or slugify(resolved.person_hint or req.target)
+        person = explicit_person or inferred_person(resolved.person_hint, req.target)
         # No await between this check and the reservation: two starts for one person race here.
         self._check_person_free(person)
         if req.request_id and req.request_id in self._request_ids:

@@ -18,6 +18,7 @@ __all__ = [
     "PICTURE_PART",
     "PICTURE_SUFFIXES",
     "RecordName",
+    "inferred_person",
     "inside",
     "is_picture_file",
     "output_dir_of",
@@ -53,6 +54,15 @@ def slugify(text: str, fallback: str = "stream") -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = _SLUG_BAD.sub("-", ascii_text.lower()).strip("-_")[:_MAX].strip("-_")
     return slug or fallback
+
+
+def inferred_person(hint: str, target: str) -> str:
+    """The folder of a session started without a person: the resolver's name for it when that
+    is already a folder name (the resolver's rule, which keeps Windows device names such as
+    ``con_`` apart from the device), else the slug of the hint or of the target."""
+    if _CLEAN.fullmatch(hint):
+        return hint
+    return slugify(hint or target)
 
 
 def validate_person(name: str) -> str:

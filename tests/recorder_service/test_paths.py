@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from recorder_service.paths import (
+    inferred_person,
     inside,
     output_dir_of,
     person_dir,
@@ -173,3 +174,21 @@ def test_output_dir_of(tmp_path):
 
 def test_thumbs_dir(tmp_path):
     assert thumbs_dir(tmp_path) == tmp_path / "thumbs"
+
+
+@pytest.mark.parametrize(
+    ("hint", "target", "folder"),
+    [
+        ("anna", "anna", "anna"),
+        ("con_", "con", "con_"),  # the resolver's device-name guard survives
+        ("stripchat-con_", "stripchat:con", "stripchat-con_"),
+        ("Anna Maria", "x", "anna-maria"),
+        ("", "https://cdn.example/live/Show.m3u8", "https-cdn-example-live-show-m3u8"),
+        ("", "", "stream"),
+        ("../etc", "t", "etc"),
+    ],
+)
+def test_a_session_without_a_person_is_filed_under_the_resolvers_name(
+    hint: str, target: str, folder: str
+) -> None:
+    assert inferred_person(hint, target) == folder
