@@ -54,7 +54,7 @@ from tests.fakes.live_stream import Stream
 from tests.harness import Service, Stack, wait_grpc_serving
 from tests.media_check import decode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT = ROOT / "docs" / "RELIABILITY.md"
 log = logging.getLogger("faults")
 
