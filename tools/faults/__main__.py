@@ -1,5 +1,5 @@
 """``python -m tools.faults``: the fault suite's command line (``make faults``)."""
 
-from tools.faults.lab import main
+from tools.faults.cli import main
 
 raise SystemExit(main())
