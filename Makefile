@@ -66,7 +66,7 @@ proto: $(STAMP) ## regenerate the Python stubs from protos/
 lint: $(STAMP) $(NODE_STAMP) ## ruff, mypy and buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy servicekit resolver_service recorder_service gateway tools tests streamrec_cli
+	$(VENV)/bin/mypy servicekit resolver_service recorder_service gateway tools tests streamrec_cli simlab
 	cd protos && ../$(BUF) lint
 
 format: $(STAMP) ## apply ruff's formatting and safe fixes

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
 
 
 @pytest.fixture
@@ -27,6 +27,6 @@ def http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[FakeChaturbate]:
-    """A fake chaturbate.com for the tests of one module (see ``tests.harness.site_env``)."""
+    """A fake chaturbate.com for the tests of one module (see ``simlab.harness.site_env``)."""
     with FakeChaturbate() as running:
         yield running

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness import free_port, wait_for
+from simlab.harness import free_port, wait_for
 
 _RELAYED = re.compile(r"^(?P<scheme>\w+) (?P<client>[\d.]+:\d+) -> (?P<dest>\S+)$")
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes import media
-from tests.fakes.__main__ import main as fakes_main
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.live_stream import Stream
-from tests.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
+from simlab.fakes import media
+from simlab.fakes.__main__ import main as fakes_main
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.live_stream import Stream
+from simlab.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
 
 # A tiny, quick loop: 8 segments of 0.5 s (10 frames at 20 fps), two renditions.
 FAST = {
@@ -301,7 +301,7 @@ def test_stop_closes_kept_alive_connections_and_joins(http) -> None:
 
 def test_demo_entry_point_logs_urls_and_exits_0_on_sigterm(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "tests.fakes", "--port", "0", "--stream", "a", "--stream", "b"]
+    cmd = [sys.executable, "-m", "simlab.fakes", "--port", "0", "--stream", "a", "--stream", "b"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
@@ -331,7 +331,7 @@ def wait_log_line(path: Path, proc: subprocess.Popen[bytes], text: str, timeout:
 
 def test_demo_entry_point_with_site_port_serves_a_room_per_stream(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "tests.fakes", "--port", "0", "--site-port", "0"]
+    cmd = [sys.executable, "-m", "simlab.fakes", "--port", "0", "--site-port", "0"]
     log_path = tmp_path / "fakes.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(

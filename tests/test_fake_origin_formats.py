@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes import fmp4, media_fmp4
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.live_stream import Stream
-from tests.fakes.media import VariantSpec, ensure_media
-from tests.fakes.media_fmp4 import ensure_fmp4
+from simlab.fakes import fmp4, media_fmp4
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.live_stream import Stream
+from simlab.fakes.media import VariantSpec, ensure_media
+from simlab.fakes.media_fmp4 import ensure_fmp4
 from tests.test_fake_origin import FAST, media_sequence, playlist_tags, segment_uris
 
 SESSION = re.compile(r"\?session=[0-9a-f-]{36}$")

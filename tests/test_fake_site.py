@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.chaturbate_site import FakeChaturbate, SiteRequest
+from simlab.fakes.chaturbate_site import FakeChaturbate, SiteRequest
 
 HLS = "https://edge1.example/live-hls/amlst:alice-sd-abc_trns_h264/playlist.m3u8?token=t"
 XHR = {"X-Requested-With": "XMLHttpRequest"}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fakes.stripchat_site import FakeStripchat
+from simlab.fakes.stripchat_site import FakeStripchat
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from resolver_service.sources._mouflon import (
     rewrite_media_playlist,
     sample_tokens,
 )
-from tests.fakes.stripchat_cdn import StripchatCdn
+from simlab.fakes.stripchat_cdn import StripchatCdn
 
 ROOM = 201
 

@@ -1,6 +1,6 @@
 """The benchmarks: ``make bench`` (``python -m tools.bench [--quick] [--only CASE] [--out F]``).
 
-Runs streamrec (the three services as real processes, ``tests.harness.Stack``) against a fake
+Runs streamrec (the three services as real processes, ``simlab.harness.Stack``) against a fake
 live origin serving pre-encoded 720p segments (``tools.bench_origin``: 2.5 Mbit/s, 2 s
 segments, loopback), prints one table and writes it with the machine description, per-case
 details and notes to ``docs/PERFORMANCE.md``. Cases (``--only``):
@@ -189,7 +189,7 @@ def write_doc(
 
 
 INTRO = (
-    "The origin is `tools/bench_origin.py` (the fake live CDN of `tests/fakes`, in a process "
+    "The origin is `tools/bench_origin.py` (the fake live CDN of `simlab/fakes`, in a process "
     "of its own): one 1280x720 30 fps stream, 2.5 Mbit/s video + 64 kbit/s AAC, 2 s segments, "
     "a 6-segment live window, pre-encoded once and served from memory. Every session records "
     "that same stream. The stacks run the recorder's defaults (`PROGRESS_INTERVAL` 5 s, "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 
+from simlab.harness import Stack
 from streamrec.v1 import (
     channel_service_pb2_grpc,
     recorder_service_pb2,
@@ -23,7 +24,6 @@ from streamrec.v1 import (
     recording_service_pb2_grpc,
     session_pb2,
 )
-from tests.harness import Stack
 from tools import bench_measure as m
 from tools.bench_origin import OriginProcess
 
@@ -145,7 +145,7 @@ def measure_window(
 
 
 class BenchStack:
-    """A running ``tests.harness.Stack`` with sync gRPC stubs on the recorder."""
+    """A running ``simlab.harness.Stack`` with sync gRPC stubs on the recorder."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack

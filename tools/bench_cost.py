@@ -18,13 +18,13 @@ from pathlib import Path
 import grpc
 
 from recorder_service.ffmpeg_cmd import RecordJob, build_command
+from simlab.media_check import decode
 from streamrec.v1 import (
     recorder_service_pb2,
     recorder_service_pb2_grpc,
     recording_service_pb2,
     session_pb2,
 )
-from tests.media_check import decode
 from tools import bench_measure as m
 from tools.bench_common import (
     FAST_START_ENV,
@@ -600,6 +600,6 @@ def ceiling_case(ctx: Context) -> CaseReport:
         f"media short of the wall-clock window by less than {PROGRESS_S + 2:g} s (media time "
         "is reported every progress interval; more than the window is the catch-up burst of "
         "a session's first segments), every session FINALIZED into one COMPLETE "
-        "gap-free file, and a sample of files decoding to their end (tests.media_check.decode)."
+        "gap-free file, and a sample of files decoding to their end (simlab.media_check.decode)."
     )
     return report

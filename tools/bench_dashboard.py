@@ -35,8 +35,8 @@ import httpx
 from grpc import aio
 from playwright.sync_api import Browser, CDPSession, Page, ViewportSize, sync_playwright
 
+from simlab.harness import ROOT, free_port
 from streamrec.v1 import channel_service_pb2, channel_service_pb2_grpc, resolver_service_pb2
-from tests.harness import ROOT, free_port
 from tools import bench_measure as m
 from tools.bench_common import (
     FAST_START_ENV,

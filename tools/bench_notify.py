@@ -31,7 +31,7 @@ from recorder_service.notify.sources import SessionNotices
 from recorder_service.notify.urls import UrlPolicy
 from recorder_service.notify.webhook import WebhookSender
 from recorder_service.sqlite_store import SqliteStore
-from tests.fakes.receivers import WebhookReceiver
+from simlab.fakes.receivers import WebhookReceiver
 
 log = logging.getLogger("bench_notify")
 EVENTS = 400

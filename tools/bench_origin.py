@@ -1,6 +1,6 @@
 """The benchmark's live origin, in a process of its own: ``python -m tools.bench_origin``.
 
-It serves ``tests.fakes.hls_origin`` streams of one 720p variant (``HD_VARIANT``, 2.5 Mbit/s)
+It serves ``simlab.fakes.hls_origin`` streams of one 720p variant (``HD_VARIANT``, 2.5 Mbit/s)
 in 2 s segments, and prints one JSON line ``{"base_url", "streams": {name: {"master",
 "media"}}}`` once it listens; it serves until SIGTERM or SIGINT.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tests.fakes import media
-from tests.fakes.hls_origin import HlsOrigin
+from simlab.fakes import media
+from simlab.fakes.hls_origin import HlsOrigin
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 from grpc import aio
 
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.harness import ROOT, Stack
 from streamrec.v1 import channel_service_pb2, channel_service_pb2_grpc, resolver_service_pb2
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.harness import ROOT, Stack
 from tools import bench_measure as m
 from tools.bench_common import (
     BASE_ENV,

@@ -15,7 +15,7 @@ child (a restart too), and a fork in a process with gRPC in it can hang (grpc/gr
 the gRPC services' readiness is asked by ``python -m servicekit.healthcheck`` and the children
 get ``GRPC_ENABLE_FORK_SUPPORT=false``.
 
-``--demo`` first starts ``python -m tests.fakes``: a synthetic live HLS origin and a fake
+``--demo`` first starts ``python -m simlab.fakes``: a synthetic live HLS origin and a fake
 chaturbate.com whose public room ``demo`` streams from it. The services get
 ``CHATURBATE_BASE_URL`` and ``CHATURBATE_THUMBNAIL_BASE_URL`` pointing at that fake site, always
 (a value already in the environment is replaced, and the launcher says so): the demo must never
@@ -401,7 +401,7 @@ class Demo:
         if self.stripchat_port is not None and self.stripchat_cdn_port is not None:
             ports += ["--stripchat-port", str(self.stripchat_port)]
             ports += ["--stripchat-cdn-port", str(self.stripchat_cdn_port)]
-        return [sys.executable, "-m", "tests.fakes", *ports, "--stream", self.username]
+        return [sys.executable, "-m", "simlab.fakes", *ports, "--stream", self.username]
 
     def ready(self) -> Callable[[], bool]:
         """True once the origin serves the stream and the sites know the room."""

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack, site_env, wait_for
 from tests.browser.conftest import screenshot
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack, site_env, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -19,10 +19,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook
 
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack, site_env
 from tests.browser.conftest import screenshot
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack, site_env
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from simlab.harness import Stack
 from tests.browser.conftest import screenshot
-from tests.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -18,13 +18,13 @@ from grpc import aio
 from playwright.sync_api import Page, expect
 
 from servicekit.grpc_server import build_server
+from simlab.harness import Stack, wait_for
 from streamrec.v1 import channel_service_pb2 as ch
 from streamrec.v1 import channel_service_pb2_grpc as ch_grpc
 from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc
 from tests.browser.conftest import screenshot
 from tests.cli.conftest import FakeRecorder, WatchScript
 from tests.gateway.fake_recorder import FakeChannels
-from tests.harness import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

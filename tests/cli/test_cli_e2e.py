@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import ROOT, Stack, free_port
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import ROOT, Stack, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -11,6 +11,7 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from simlab.harness import free_port
 from streamrec.v1 import recorder_service_pb2, session_pb2
 from streamrec_cli import commands
 from streamrec_cli.__main__ import main, parse_args
@@ -23,7 +24,6 @@ from streamrec_cli.client import (
     failure_from_rpc,
 )
 from tests.cli.conftest import FakeServer
-from tests.harness import free_port
 
 
 class FakeRpcError(grpc.RpcError):

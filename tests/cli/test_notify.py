@@ -23,11 +23,11 @@ from recorder_service.notify.urls import UrlPolicy
 from recorder_service.notify.webhook import WebhookSender
 from recorder_service.sqlite_store import SqliteStore
 from servicekit.grpc_server import build_server
+from simlab.fakes.receivers import WebhookReceiver
 from streamrec.v1 import notification_service_pb2_grpc as pb_grpc
 from streamrec_cli.__main__ import parse_args
 from streamrec_cli.client import Client, Failure
 from streamrec_cli.commands import Output
-from tests.fakes.receivers import WebhookReceiver
 
 
 class Running:

@@ -14,10 +14,10 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from servicekit.grpc_interceptors import insecure_channel
+from simlab.harness import free_port
 from streamrec.v1 import recorder_service_pb2, recorder_service_pb2_grpc, session_pb2
 from streamrec_cli import views, watch
 from tests.cli.conftest import DENY, DROP, END, HANG, FakeServer, WatchScript
-from tests.harness import free_port
 
 Message = recorder_service_pb2.WatchSessionsResponse
 

@@ -1,7 +1,7 @@
 import pytest
 
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack, site_env, wait_for
-from tests.media_check import decode, stream_kinds
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack, site_env, wait_for
+from simlab.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.bongacams_site import FakeBongaCams
-from tests.fakes.cam4_site import FakeCam4
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack, site_env, wait_for
-from tests.media_check import decode, stream_kinds
+from simlab.fakes.bongacams_site import FakeBongaCams
+from simlab.fakes.cam4_site import FakeCam4
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack, site_env, wait_for
+from simlab.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack
 from tests.log_fields import catalogue_actions, value_and_object
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

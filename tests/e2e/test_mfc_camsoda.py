@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.camsoda_site import FakeCamSoda
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.myfreecams_site import FakeMyFreeCams
-from tests.harness import Stack, wait_for
-from tests.media_check import decode, stream_kinds
+from simlab.fakes.camsoda_site import FakeCamSoda
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.myfreecams_site import FakeMyFreeCams
+from simlab.harness import Stack, wait_for
+from simlab.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
 

@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from recorder_service.notify.signing import new_secret
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.receivers import FakeNtfy, WebhookReceiver
-from tests.harness import Stack, site_env
-from tests.harness import wait_for as harness_wait_for
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.receivers import FakeNtfy, WebhookReceiver
+from simlab.harness import Stack, site_env
+from simlab.harness import wait_for as harness_wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import time
 import httpx
 import pytest
 
-from tests.harness import Stack
-from tests.media_check import decode
+from simlab.harness import Stack
+from simlab.media_check import decode
 
 pytestmark = pytest.mark.e2e
 

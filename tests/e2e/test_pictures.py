@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from servicekit.images import jpeg_size
-from tests.fakes.chaturbate_pages import THUMBNAIL
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from simlab.fakes.chaturbate_pages import THUMBNAIL
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

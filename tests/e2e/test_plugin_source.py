@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.site_kit import FakeSite, Reply, error_reply, json_reply
-from tests.harness import Stack, wait_for
-from tests.media_check import decode, stream_kinds
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.site_kit import FakeSite, Reply, error_reply, json_reply
+from simlab.harness import Stack, wait_for
+from simlab.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.harness import sse_events
-from tests.media_check import decode
+from simlab.harness import sse_events
+from simlab.media_check import decode
 
 pytestmark = pytest.mark.e2e
 

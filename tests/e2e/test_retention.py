@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from recorder_service.storage import storage_level
-from tests.harness import Stack
+from simlab.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
-from tests.media_check import decode
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack
+from simlab.media_check import decode
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.stripchat_cdn import StripchatCdn
-from tests.harness import Stack, wait_for
-from tests.media_check import decode, stream_kinds
+from simlab.fakes.stripchat_cdn import StripchatCdn
+from simlab.harness import Stack, wait_for
+from simlab.media_check import decode, stream_kinds
 
 pytestmark = pytest.mark.e2e
 

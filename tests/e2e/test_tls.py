@@ -12,8 +12,8 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Stack
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Stack
 from tests.tls_certs import Certs, make_certs
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
 """The bad input suite: the REST API fuzzed from its OpenAPI schema, every gRPC method fed
 random and hostile messages, and explicit path traversal, protocol injection and oversized
-bodies. Every module runs the three real services (tests/harness.py) against closed local
+bodies. Every module runs the three real services (simlab/harness.py) against closed local
 ports, so nothing reaches the internet."""

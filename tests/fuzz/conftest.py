@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from simlab.harness import Stack
 from tests.fuzz.support import offline_env
-from tests.harness import Stack
 
 
 @pytest.fixture(scope="module")

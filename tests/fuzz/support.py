@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import Stack, free_port
+from simlab.harness import Stack, free_port
 
 #: Error statuses that mean "a dependency is down" or "the disk is full", not a server bug.
 DEPENDENCY_STATUSES = frozenset({503, 504, 507})

@@ -31,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simlab.harness import Stack
 from streamrec.v1 import (
     channel_service_pb2,
     log_service_pb2,
@@ -48,7 +49,6 @@ from tests.fuzz.support import (
     secrets,
     tree,
 )
-from tests.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from simlab.harness import Stack
 from tests.fuzz.support import (
     SECRET,
     created_outside_media,
@@ -32,7 +33,6 @@ from tests.fuzz.support import (
     tree,
     wait_no_ffmpeg,
 )
-from tests.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from simlab.harness import Stack
 from tests.fuzz.support import DEPENDENCY_STATUSES, assert_stack_healthy, is_error_body, tree
-from tests.harness import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -14,10 +14,10 @@ from grpc import aio
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from servicekit.grpc_server import build_server
+from simlab.harness import free_port
 from streamrec.v1 import channel_service_pb2_grpc as ch_grpc
 from streamrec.v1 import recording_service_pb2_grpc as rec_grpc
 from tests.gateway.fake_recorder import FakeChannels, FakeRecordings, Fakes
-from tests.harness import free_port
 
 
 @pytest.fixture

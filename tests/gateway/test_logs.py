@@ -24,9 +24,9 @@ from servicekit import correlation
 from servicekit.grpc_server import build_server
 from servicekit.logring import LogRing
 from servicekit.logs import ContextFilter, EcsJsonFormatter
+from simlab.harness import free_port
 from streamrec.v1 import log_service_pb2 as pb
 from streamrec.v1 import log_service_pb2_grpc as pb_grpc
-from tests.harness import free_port
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
 LINE_KEYS = {

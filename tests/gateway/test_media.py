@@ -14,9 +14,9 @@ from grpc import aio
 
 from servicekit.errors import NotFound
 from servicekit.grpc_server import build_server
+from simlab.fakes.chaturbate_pages import THUMBNAIL
 from streamrec.v1 import media_service_pb2 as media
 from streamrec.v1 import media_service_pb2_grpc as media_grpc
-from tests.fakes.chaturbate_pages import THUMBNAIL
 from tests.gateway.conftest import gateway_client
 from tests.gateway.fake_recorder import UNAVAILABLE, Recorder, assert_error, ts
 

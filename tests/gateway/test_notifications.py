@@ -27,8 +27,8 @@ from recorder_service.notify.urls import UrlPolicy
 from recorder_service.notify.webhook import WebhookSender
 from recorder_service.sqlite_store import SqliteStore
 from servicekit.grpc_server import build_server
+from simlab.fakes.receivers import WebhookReceiver
 from streamrec.v1 import notification_service_pb2_grpc as pb_grpc
-from tests.fakes.receivers import WebhookReceiver
 from tests.gateway.conftest import gateway_client
 from tests.gateway.fake_recorder import assert_error
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from tests.harness import ROOT
+from simlab.harness import ROOT
 
 
 def test_the_dashboards_pure_modules_pass_their_node_tests() -> None:

@@ -1,4 +1,4 @@
-"""A test-only site whose streams are on the fake Stripchat CDN (``tests/fakes/stripchat_cdn``):
+"""A test-only site whose streams are on the fake Stripchat CDN (``simlab/fakes/stripchat_cdn``):
 the Stripchat media side (``_stripchat_media.relay_resolution``, the relay, key discovery)
 recorded end to end by the real services without the Stripchat API in the way. Loaded with
 ``RESOLVER_PLUGINS=tests.plugins.mouflon_cdn``; a username ``room<id>`` is model ``<id>``.

@@ -14,7 +14,7 @@ from recorder_service.settings import RecorderSettings
 from recorder_service.sqlite_store import SqliteStore
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes.hls_origin import HlsOrigin
+from simlab.fakes.hls_origin import HlsOrigin
 
 
 class OriginResolver:

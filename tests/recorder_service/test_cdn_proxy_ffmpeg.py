@@ -21,7 +21,7 @@ from recorder_service.manager import StartRequest
 from recorder_service.model import SessionState
 from recorder_service.ports import QualityWish, ResolvedStream
 from servicekit.errors import Unavailable
-from tests.harness import free_port
+from simlab.harness import free_port
 from tests.recorder_service.conftest import OriginResolver, managed
 from tests.recorder_service.runner_harness import eventually
 

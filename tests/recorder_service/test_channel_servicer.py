@@ -18,11 +18,11 @@ from resolver_service.settings import ResolverSettings
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_errors import parse_rpc_error
 from servicekit.grpc_interceptors import insecure_channel
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.harness import free_port
 from streamrec.v1 import channel_service_pb2, channel_service_pb2_grpc, resolver_service_pb2
 from streamrec.v1 import resolver_service_pb2_grpc as resolver_grpc
-from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.grpc_util import serving
-from tests.harness import free_port
 from tests.resolver_service.sites import FREE, NO_RETRY, chaturbate_env
 
 

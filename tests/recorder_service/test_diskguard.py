@@ -9,7 +9,7 @@ from recorder_service.diskguard import disk_guard_loop, guard_once
 from recorder_service.manager import StartRequest
 from recorder_service.model import EventType, SessionState
 from recorder_service.retention import Policy, Retention
-from tests.media_check import decode
+from simlab.media_check import decode
 from tests.recorder_service.conftest import make_manager, next_event
 
 

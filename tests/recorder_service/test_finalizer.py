@@ -28,8 +28,8 @@ from recorder_service.sqlite_store import SqliteStore
 from recorder_service.store import Recording, RecordingState
 from servicekit.errors import ResourceExhausted
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes.media import LOW_VARIANT
-from tests.media_check import decode
+from simlab.fakes.media import LOW_VARIANT
+from simlab.media_check import decode
 from tests.recorder_service.conftest import OriginResolver, make_manager
 
 FFMPEG = find_ffmpeg()

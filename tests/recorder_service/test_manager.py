@@ -7,7 +7,7 @@ import pytest
 from recorder_service.manager import StartRequest
 from recorder_service.model import EventType, SessionState
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from tests.media_check import decode
+from simlab.media_check import decode
 
 
 async def wait_state(manager, sid, state, within=15.0):

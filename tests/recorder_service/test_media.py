@@ -24,7 +24,7 @@ from recorder_service.media import (
 )
 from servicekit.errors import ErrorKind, InvalidArgument
 from servicekit.ffmpeg import find_ffmpeg
-from tests.media_check import decode, stream_kinds
+from simlab.media_check import decode, stream_kinds
 
 FFMPEG = find_ffmpeg(None)
 SECONDS = 6.0

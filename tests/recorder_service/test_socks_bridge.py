@@ -15,8 +15,8 @@ import pytest
 
 from recorder_service.socks_bridge import SocksBridge, SocksBridges, _target, is_socks
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes.hls_origin import HlsOrigin
-from tests.media_check import decode
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.media_check import decode
 from tests.proxy_server import ProxyServer
 
 

@@ -15,8 +15,8 @@ from recorder_service.manager import SessionManager, StartRequest
 from recorder_service.model import EventType, Session, SessionState
 from recorder_service.paths import parse_record_name
 from recorder_service.store import RecordingState
-from tests.fakes.media import LOW_VARIANT
-from tests.media_check import decode
+from simlab.fakes.media import LOW_VARIANT
+from simlab.media_check import decode
 from tests.recorder_service.conftest import managed, next_event
 
 

@@ -21,8 +21,8 @@ from recorder_service.thumbnails import ChannelThumbnails, LiveThumbnails, RoomI
 from servicekit.errors import NotFound, UpstreamError
 from servicekit.ffmpeg import find_ffmpeg
 from servicekit.images import jpeg_size
-from tests.fakes.chaturbate_pages import THUMBNAIL
-from tests.fakes.media import SD_VARIANT
+from simlab.fakes.chaturbate_pages import THUMBNAIL
+from simlab.fakes.media import SD_VARIANT
 
 from .conftest import managed
 

@@ -12,7 +12,7 @@ from recorder_service.pictures import CANVAS, keyframes_command, split_jpegs
 from recorder_service.ts_keyframe import H264, keyframe_of, nal_types, video_stream
 from servicekit.ffmpeg import find_ffmpeg
 from servicekit.images import jpeg_size
-from tests.fakes.chaturbate_pages import THUMBNAIL
+from simlab.fakes.chaturbate_pages import THUMBNAIL
 
 FFMPEG = find_ffmpeg()
 

@@ -10,7 +10,7 @@ import pytest
 
 from recorder_service.ts_repair import TS_PACKET, trim_torn_tail
 from servicekit.ffmpeg import find_ffmpeg
-from tests.media_check import decode
+from simlab.media_check import decode
 
 
 @pytest.fixture(scope="module")

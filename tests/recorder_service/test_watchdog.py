@@ -13,7 +13,7 @@ import pytest
 
 from recorder_service.manager import StartRequest
 from recorder_service.model import EventType, SessionState
-from tests.media_check import decode
+from simlab.media_check import decode
 from tests.recorder_service.conftest import managed, next_event
 
 _SEGMENT = re.compile(r"seg_(\d+)\.ts$")

@@ -18,9 +18,9 @@ from resolver_service.status import Availability
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, InvalidArgument
 from servicekit.settings import SettingsError
-from tests.fakes.bongacams_site import FakeBongaCams
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import VariantSpec
+from simlab.fakes.bongacams_site import FakeBongaCams
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.media import VariantSpec
 
 from .sites import FREE, QUICK_RETRY
 

@@ -17,9 +17,9 @@ from resolver_service.status import Availability
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, InvalidArgument
 from servicekit.settings import SettingsError
-from tests.fakes.cam4_site import FakeCam4
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import VariantSpec
+from simlab.fakes.cam4_site import FakeCam4
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.media import VariantSpec
 
 from .sites import FREE, QUICK_RETRY
 

@@ -29,9 +29,9 @@ from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, InvalidArgument
 from servicekit.logs import EcsJsonFormatter
 from servicekit.settings import SettingsError
-from tests.fakes.camsoda_site import FakeCamSoda
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import VariantSpec
+from simlab.fakes.camsoda_site import FakeCamSoda
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.media import VariantSpec
 
 from .sites import FREE, QUICK_RETRY
 

@@ -22,9 +22,9 @@ from resolver_service.sources.chaturbate import ChaturbateConfig
 from resolver_service.status import Availability
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, ErrorKind, InvalidArgument
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import VariantSpec
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.media import VariantSpec
 
 from .sites import FREE, QUICK_RETRY, chaturbate_env
 

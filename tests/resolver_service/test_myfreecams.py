@@ -26,9 +26,9 @@ from resolver_service.status import Availability
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, InvalidArgument
 from servicekit.logs import EcsJsonFormatter
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import VariantSpec
-from tests.fakes.myfreecams_site import FakeMyFreeCams, share_page
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.media import VariantSpec
+from simlab.fakes.myfreecams_site import FakeMyFreeCams, share_page
 
 from .sites import FREE, QUICK_RETRY
 
@@ -307,7 +307,7 @@ async def test_bad_input_is_refused_before_any_request(make, site, bad: str) -> 
 
 
 def test_the_fake_share_page_escapes_what_a_test_puts_in_it() -> None:
-    from tests.fakes.myfreecams_site import MfcRoom
+    from simlab.fakes.myfreecams_site import MfcRoom
 
     page = share_page(MfcRoom("ann", server_id='1" onload="x', model_id="5")).decode()
     parsed = parse_share_page(page)

@@ -21,8 +21,8 @@ from resolver_service.sources._mouflon_keys import KeyDiscovery, MouflonPlaylist
 from resolver_service.sources._stripchat_media import relay_resolution
 from servicekit.errors import FailedPrecondition, NotFound
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes.stripchat_cdn import StripchatCdn
-from tests.media_check import decode, stream_kinds
+from simlab.fakes.stripchat_cdn import StripchatCdn
+from simlab.media_check import decode, stream_kinds
 from tests.resolver_service.sites import site_client
 
 V1, V2, ROTATING, ADVERT = 101, 102, 103, 104

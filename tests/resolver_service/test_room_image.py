@@ -20,10 +20,10 @@ from resolver_service.site_client import RetryPolicy
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError, ErrorKind
 from servicekit.grpc_errors import parse_rpc_error
+from simlab.fakes.chaturbate_pages import THUMBNAIL
+from simlab.fakes.chaturbate_site import FakeChaturbate
 from streamrec.v1 import resolver_service_pb2 as pb
 from streamrec.v1 import resolver_service_pb2_grpc
-from tests.fakes.chaturbate_pages import THUMBNAIL
-from tests.fakes.chaturbate_site import FakeChaturbate
 from tests.grpc_util import serving
 
 from .sites import FREE, NO_RETRY, chaturbate_env

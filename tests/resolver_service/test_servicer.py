@@ -8,8 +8,8 @@ from resolver_service.core import Resolver
 from resolver_service.servicer import ResolverServicer
 from resolver_service.sources.hls import HlsSource
 from servicekit.grpc_errors import parse_rpc_error
+from simlab.fakes.hls_origin import HlsOrigin
 from streamrec.v1 import quality_pb2, resolver_service_pb2, resolver_service_pb2_grpc
-from tests.fakes.hls_origin import HlsOrigin
 from tests.grpc_util import serving
 from tests.resolver_service.sites import site_client
 

@@ -14,10 +14,10 @@ from resolver_service.servicer import ResolverServicer
 from resolver_service.settings import ResolverSettings
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.grpc_errors import parse_rpc_error
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
 from streamrec.v1 import resolver_service_pb2 as pb
 from streamrec.v1 import resolver_service_pb2_grpc
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
 from tests.grpc_util import serving
 
 from .sites import FREE, NO_RETRY, chaturbate_env

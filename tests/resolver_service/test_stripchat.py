@@ -17,8 +17,8 @@ from resolver_service.status import Availability
 from resolver_service.wiring import build_resolver, http_client
 from servicekit.errors import DomainError
 from servicekit.settings import SettingsError
-from tests.fakes.stripchat_cdn import StripchatCdn
-from tests.fakes.stripchat_site import FakeStripchat
+from simlab.fakes.stripchat_cdn import StripchatCdn
+from simlab.fakes.stripchat_site import FakeStripchat
 
 from .sites import FREE, QUICK_RETRY
 

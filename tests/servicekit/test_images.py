@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from servicekit.images import IMAGE_TYPES, jpeg_size, sniff_image
-from tests.fakes.chaturbate_pages import THUMBNAIL
+from simlab.fakes.chaturbate_pages import THUMBNAIL
 
 
 def jpeg_header(width: int, height: int, sof: int = 0xC0, app: bytes = b"JFIF\0") -> bytes:

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from servicekit.settings import EXIT_BAD_SETTINGS
-from tests.harness import free_port
+from simlab.harness import free_port
 from tools.run_local import (
     ROOT,
     Demo,
@@ -424,7 +424,7 @@ def test_service_children_are_resolver_recorder_gateway_with_the_demo_origin_fir
     demo = service_children(env, Demo(8123, 8124))
     assert demo[0].argv[1:] == [
         "-m",
-        "tests.fakes",
+        "simlab.fakes",
         "--port",
         "8123",
         "--site-port",

@@ -1,7 +1,7 @@
 """The fault suite: ``make faults`` (``python -m tools.faults [--short] [--only NAME] [--out F]``).
 
-Each case runs the three real services (``tests.harness.Stack``) against the fake live CDN
-(``tests.fakes.hls_origin``; 1 s segments), starts a recording through the REST API, lets it
+Each case runs the three real services (``simlab.harness.Stack``) against the fake live CDN
+(``simlab.fakes.hls_origin``; 1 s segments), starts a recording through the REST API, lets it
 record, injects one fault, waits for the recording to recover, records on, stops it through the
 REST API and then measures:
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 
 from recorder_service.ts_repair import last_pes_start
-from tests.fakes.hls_origin import HlsOrigin
-from tests.harness import Service, Stack
-from tests.media_check import decode
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.harness import Service, Stack
+from simlab.media_check import decode
 from tools.faults.lab import (
     _SEGMENT,
     SEGMENT_S,

@@ -176,7 +176,7 @@ def report(
         "# Reliability: the fault suite",
         "",
         "Written by `make faults` (`python -m tools.faults`): each case runs the real resolver, "
-        "recorder and gateway as processes against the fake live CDN (`tests/fakes`, 1 s "
+        "recorder and gateway as processes against the fake live CDN (`simlab/fakes`, 1 s "
         "segments, a window of 15 unless said otherwise), starts a recording through "
         "`POST /api/start`, records ~5 s, injects the fault, waits for the recording to "
         "recover, records ~5 s more and stops it through `POST /api/stop/{id}`. The recorder "
@@ -189,7 +189,7 @@ def report(
         f"(up to the live edge at the stop, less the {TAIL_LAG} segments a live recording "
         "normally trails by).",
         "- **files decode**: every file of the session, once finalized (its recording row "
-        "COMPLETE or INTERRUPTED), decoded with the recorder's ffmpeg (`tests/media_check.py`): "
+        "COMPLETE or INTERRUPTED), decoded with the recorder's ffmpeg (`simlab/media_check.py`): "
         "exit 0, no error, and the decode reaches the duration the recorder gave the file.",
         "- **gaps in ledger**: the `gaps` of the session's recordings (`GET "
         "/api/recordings/{person}`), and the GAP events. Causes: segments ffmpeg skipped "

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.live_stream import Stream
-from tests.harness import Stack
+from simlab.fakes.live_stream import Stream
+from simlab.harness import Stack
 from tools.faults.lab import SEGMENT_S, WINDOW, CaseResult, EventFollower, Lab
 from tools.faults.measure import collect, describe, recovered_after
 from tools.faults.rest import start_recording, stop_recording, wait_media, wait_recovered

@@ -17,7 +17,7 @@ from recorder_service.notify.apprise_sender import AppriseSender
 from recorder_service.notify.catalogue import Notification, common
 from recorder_service.notify.model import Message
 from recorder_service.notify.thumbnails import Attachments
-from tests.fakes.receivers import FakeNtfy, JsonSink
+from simlab.fakes.receivers import FakeNtfy, JsonSink
 from tests.recorder_service.notify.conftest import make_notifier
 
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")

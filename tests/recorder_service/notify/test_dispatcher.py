@@ -20,7 +20,7 @@ from recorder_service.notify.model import DeliveryState, TargetKind
 from recorder_service.notify.signing import new_secret
 from recorder_service.notify.urls import UrlPolicy
 from recorder_service.notify.webhook import WebhookSender
-from tests.fakes.receivers import WebhookReceiver
+from simlab.fakes.receivers import WebhookReceiver
 from tests.recorder_service.notify.conftest import make_notifier
 
 SECRET = new_secret()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from tests.harness import Service
+from simlab.harness import Service
 from tools.faults.lab import CaseResult, Lab, _argv, is_ffmpeg
 from tools.faults.runner import Target, _fault_case, _targets_no_loss
 

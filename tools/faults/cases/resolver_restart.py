@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.harness import wait_grpc_serving
+from simlab.harness import wait_grpc_serving
 from tools.faults.lab import CaseResult, Lab
 from tools.faults.runner import Target, _fault_case, _targets_no_loss
 

@@ -38,10 +38,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.faults import ERROR_TARGETS, FAULT_KINDS, ActiveFaults, Fault
-from tests.fakes.media import MediaSet
-from tests.fakes.media_fmp4 import Fmp4Track
-from tests.fakes.playlists import Entry, Renderer, Window, published_parts
+from simlab.fakes.faults import ERROR_TARGETS, FAULT_KINDS, ActiveFaults, Fault
+from simlab.fakes.media import MediaSet
+from simlab.fakes.media_fmp4 import Fmp4Track
+from simlab.fakes.playlists import Entry, Renderer, Window, published_parts
 
 __all__ = ["ERROR_TARGETS", "FAULT_KINDS", "Fault", "Stream"]
 

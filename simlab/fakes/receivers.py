@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.harness import free_port
+from simlab.harness import free_port
 
 
 @dataclass

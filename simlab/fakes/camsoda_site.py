@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote
 
-from tests.fakes.cdn_front import extra_audio_rendition, fetch_master
-from tests.fakes.site_kit import FakeSite, Fault, Reply, error_reply, json_reply
+from simlab.fakes.cdn_front import extra_audio_rendition, fetch_master
+from simlab.fakes.site_kit import FakeSite, Fault, Reply, error_reply, json_reply
 
 SHOWS = ("public", "private", "offline")
 NO_USERNAME = "No username found."

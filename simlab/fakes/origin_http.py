@@ -10,12 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.loopback import TrackedHandler, TrackedServer
-from tests.fakes.playlists import Route, parse_path
+from simlab.fakes.loopback import TrackedHandler, TrackedServer
+from simlab.fakes.playlists import Route, parse_path
 
 if TYPE_CHECKING:
-    from tests.fakes.hls_origin import HlsOrigin
-    from tests.fakes.live_stream import Stream
+    from simlab.fakes.hls_origin import HlsOrigin
+    from simlab.fakes.live_stream import Stream
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ otherwise), and its playlists append it to every URI they list. An llhls stream 
 token on its master playlist only: the URIs the master lists carry ``?session=<uuid>`` instead,
 which every other URL requires (``rotate_token`` starts a new session; the old one gets 403).
 A blocking playlist reload or a part not out yet is held until it is (at most three target
-durations). ``python -m tests.fakes.hls_origin`` runs one for the demo (see
-``tests/fakes/__main__.py``).
+durations). ``python -m simlab.fakes.hls_origin`` runs one for the demo (see
+``simlab/fakes/__main__.py``).
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tests.fakes.faults import FAULT_KINDS
-from tests.fakes.live_stream import Stream
-from tests.fakes.loopback import Background
-from tests.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
-from tests.fakes.media_fmp4 import ensure_fmp4
-from tests.fakes.origin_http import ControlError, OriginServer
-from tests.fakes.playlists import FORMATS, master_path, media_path
+from simlab.fakes.faults import FAULT_KINDS
+from simlab.fakes.live_stream import Stream
+from simlab.fakes.loopback import Background
+from simlab.fakes.media import DEFAULT_VARIANTS, VariantSpec, ensure_media
+from simlab.fakes.media_fmp4 import ensure_fmp4
+from simlab.fakes.origin_http import ControlError, OriginServer
+from simlab.fakes.playlists import FORMATS, master_path, media_path
 
 __all__ = ["ControlError", "HlsOrigin", "RequestRecord"]
 
@@ -261,6 +261,6 @@ class HlsOrigin(Background[OriginServer]):
 
 
 if __name__ == "__main__":
-    from tests.fakes.__main__ import main
+    from simlab.fakes.__main__ import main
 
     raise SystemExit(main())

@@ -21,8 +21,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from tests.fakes.media import MediaSet, VariantMedia
-from tests.fakes.media_fmp4 import Fmp4Track
+from simlab.fakes.media import MediaSet, VariantMedia
+from simlab.fakes.media_fmp4 import Fmp4Track
 
 FORMATS = ("ts", "cmaf", "llhls")
 TRACKS = ("video", "audio")

@@ -36,7 +36,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.loopback import Background, TrackedHandler, TrackedServer
+from simlab.fakes.loopback import Background, TrackedHandler, TrackedServer
 
 __all__ = [
     "FAULT_KINDS",

@@ -1,4 +1,4 @@
-"""Run the fake HLS origin for the demo: ``python -m tests.fakes --stream demo``.
+"""Run the fake HLS origin for the demo: ``python -m simlab.fakes --stream demo``.
 
 Logs each stream's master URL, then serves until SIGINT/SIGTERM and exits 0. Faults can be
 injected from another process with ``POST /_control/{name}`` (see ``hls_origin.py``).
@@ -24,14 +24,14 @@ import threading
 from contextlib import ExitStack
 from types import FrameType
 
-from tests.fakes.chaturbate_site import FakeChaturbate
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.media import DEFAULT_VARIANTS, LADDER_VARIANTS
-from tests.fakes.playlists import FORMATS
-from tests.fakes.stripchat_cdn import StripchatCdn
-from tests.fakes.stripchat_site import FakeStripchat
+from simlab.fakes.chaturbate_site import FakeChaturbate
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.media import DEFAULT_VARIANTS, LADDER_VARIANTS
+from simlab.fakes.playlists import FORMATS
+from simlab.fakes.stripchat_cdn import StripchatCdn
+from simlab.fakes.stripchat_site import FakeStripchat
 
-log = logging.getLogger("tests.fakes")
+log = logging.getLogger("simlab.fakes")
 
 DEMO_VIEWERS = 3
 #: The demo's Stripchat models get ids from here on, one per stream.
@@ -40,7 +40,7 @@ STRIPCHAT_FIRST_ID = 4242
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, serve the streams until a termination signal; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simlab.fakes", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument(

@@ -43,10 +43,10 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from resolver_service.sources._mouflon import encode_v1, encode_v2_token
-from tests.fakes.hls_origin import HlsOrigin
-from tests.fakes.live_stream import Stream
-from tests.fakes.loopback import Background, TrackedHandler, TrackedServer
-from tests.fakes.media import LOW_VARIANT, VariantSpec
+from simlab.fakes.hls_origin import HlsOrigin
+from simlab.fakes.live_stream import Stream
+from simlab.fakes.loopback import Background, TrackedHandler, TrackedServer
+from simlab.fakes.media import LOW_VARIANT, VariantSpec
 
 __all__ = ["CdnRequest", "StripchatCdn"]
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from servicekit.ffmpeg import find_ffmpeg
-from tests.fakes import fmp4
-from tests.fakes.media import MediaSet, build_once, default_cache_dir
+from simlab.fakes import fmp4
+from simlab.fakes.media import MediaSet, build_once, default_cache_dir
 
 log = logging.getLogger(__name__)
 

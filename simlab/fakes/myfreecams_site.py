@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from tests.fakes.cdn_front import fetch_master
-from tests.fakes.site_kit import FakeSite, Reply, error_reply, html_page
+from simlab.fakes.cdn_front import fetch_master
+from simlab.fakes.site_kit import FakeSite, Reply, error_reply, html_page
 
 SHOWS = ("online", "offline", "private")
 _PREVIEW_PREFIX = "/hls/NxServer/"

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from servicekit.ffmpeg import find_ffmpeg
 
 if TYPE_CHECKING:
-    from tests.fakes.media_fmp4 import Fmp4Media
+    from simlab.fakes.media_fmp4 import Fmp4Media
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class MediaSet:
     variants: tuple[VariantMedia, ...]
     segment_duration: float
     #: The same loop as fMP4 (video-only variants + one audio rendition), once
-    #: ``tests.fakes.media_fmp4.ensure_fmp4`` has been asked for it.
+    #: ``simlab.fakes.media_fmp4.ensure_fmp4`` has been asked for it.
     fmp4: Fmp4Media | None = None
 
     @property

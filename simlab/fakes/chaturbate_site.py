@@ -35,9 +35,9 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar, Unpack
 
-from tests.fakes import chaturbate_pages as pages
-from tests.fakes.chaturbate_pages import KINDS, Room, RoomFields
-from tests.fakes.site_kit import ControlError, FakeSite, Fault, Reply, SiteRequest
+from simlab.fakes import chaturbate_pages as pages
+from simlab.fakes.chaturbate_pages import KINDS, Room, RoomFields
+from simlab.fakes.site_kit import ControlError, FakeSite, Fault, Reply, SiteRequest
 
 __all__ = ["FAULT_TARGETS", "ControlError", "FakeChaturbate", "Fault", "SiteRequest"]
 

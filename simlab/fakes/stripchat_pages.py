@@ -23,8 +23,8 @@ from http import HTTPStatus
 from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qs, unquote
 
-from tests.fakes.chaturbate_pages import THUMBNAIL
-from tests.fakes.site_kit import HTML, Reply, json_reply
+from simlab.fakes.chaturbate_pages import THUMBNAIL
+from simlab.fakes.site_kit import HTML, Reply, json_reply
 
 #: Endpoint kinds, as logged.
 KINDS = ("cam", "cam_id", "bulk", "ids", "page", "thumb", "other")

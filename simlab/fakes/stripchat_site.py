@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar, Unpack
 
-from tests.fakes import stripchat_pages as pages
-from tests.fakes.site_kit import ControlError, FakeSite, Fault, Reply, json_reply
-from tests.fakes.stripchat_pages import KINDS, Model, ModelFields
+from simlab.fakes import stripchat_pages as pages
+from simlab.fakes.site_kit import ControlError, FakeSite, Fault, Reply, json_reply
+from simlab.fakes.stripchat_pages import KINDS, Model, ModelFields
 
 __all__ = ["FakeStripchat", "Model"]
 

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qs
 
-from tests.fakes.site_kit import Reply
+from simlab.fakes.site_kit import Reply
 
 #: Endpoint kinds, as logged.
 KINDS = ("ajax", "api", "page", "bulk", "thumb", "other")

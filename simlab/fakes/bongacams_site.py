@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urljoin
 
-from tests.fakes.site_kit import FakeSite, Reply, error_reply, html_page, json_reply
+from simlab.fakes.site_kit import FakeSite, Reply, error_reply, html_page, json_reply
 
 __all__ = ["OFFLINE_BODY", "SHOW_TYPES", "BongaRoom", "FakeBongaCams"]
 
